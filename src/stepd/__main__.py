@@ -1,0 +1,5 @@
+"""`python -m stepd` is the `stepd` command."""
+
+from stepd.cli.main import main
+
+main()

@@ -1,0 +1,59 @@
+"""What every route needs, built once per app and reached through `request.app.state`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+
+from stepd.errors import Unauthorized
+from stepd.services.auth import Authenticator, token_from_header
+from stepd.services.event_descs import EventDescService
+from stepd.services.events import EventService
+from stepd.settings import Settings
+from stepd.store.engine import Store
+from stepd.store.tokens import Principal
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    store: Store
+    auth: Authenticator
+    events: EventService
+    event_descs: EventDescService
+
+
+def ctx(request: Request) -> AppContext:
+    context: AppContext = request.app.state.stepd
+    return context
+
+
+async def _principal(request: Request, token: str) -> Principal:
+    auth = ctx(request).auth
+    # The cache answers without I/O; only a miss goes to the store, off the event loop.
+    return auth.cached(token) or await run_in_threadpool(auth.principal, token)
+
+
+async def writer(request: Request) -> Principal:
+    """The caller of a write: a valid token is required."""
+    token = token_from_header(request.headers.get("authorization"))
+    if token is None:
+        raise Unauthorized(
+            "this call changes data and needs 'Authorization: OAuth <token>'; "
+            "create a token with `stepd tokens create USER`"
+        )
+    return await _principal(request, token)
+
+
+async def reader(request: Request) -> Principal | None:
+    """The caller of a read: anonymous unless the server runs with --private-reads."""
+    token = token_from_header(request.headers.get("authorization"))
+    if token is None:
+        if ctx(request).settings.private_reads:
+            raise Unauthorized(
+                "this server requires a token for reads: 'Authorization: OAuth <token>'"
+            )
+        return None
+    return await _principal(request, token)

@@ -1,0 +1,50 @@
+"""One table from errors to HTTP answers: every error is a JSON body that says what was wrong."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from stepd.errors import StepdError
+
+log = logging.getLogger(__name__)
+
+
+def _where(loc: tuple[object, ...]) -> str:
+    parts = [p for p in loc if p not in ("body", "query", "path")]
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(StepdError)
+    async def _stepd_error(_request: Request, exc: StepdError) -> JSONResponse:
+        if exc.status_code >= 500:
+            log.error("request failed: %s", exc.message)
+        return JSONResponse(exc.to_json(), status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        where = _where(tuple(first.get("loc", ())))
+        message = f"{where}: {first['msg']}" if where else str(first["msg"])
+        body = {"error": "invalid_input", "message": message, "field": where or None}
+        return JSONResponse(body, status_code=400)
+
+    @app.exception_handler(HTTPException)
+    async def _http(_request: Request, exc: HTTPException) -> JSONResponse:
+        names = {404: "not_found", 405: "method_not_allowed"}
+        body = {"error": names.get(exc.status_code, "http_error"), "message": str(exc.detail)}
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error")
+        body = {"error": "internal_error", "message": f"{type(exc).__name__}: {exc}"}
+        return JSONResponse(body, status_code=500)

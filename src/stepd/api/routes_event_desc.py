@@ -1,0 +1,72 @@
+"""`/api/v1/event_desc`: the registry of event names and their fields."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from stepd.api.body import read_object
+from stepd.api.context import ctx, reader, writer
+from stepd.api.render import event_desc_json
+from stepd.api.routes_events import _doc_body
+from stepd.store.tokens import Principal
+
+router = APIRouter(prefix="/api/v1", tags=["event descriptions"])
+
+
+class EventDescIn(BaseModel):
+    name: str
+    description: str = ""
+    required_fields: list[str] = []
+    optional_fields: list[str] = []
+    public: bool = False
+    list_in_idm: bool = False
+
+
+@router.post("/event_desc", openapi_extra=_doc_body(EventDescIn), summary="Describe an event name")
+async def create_desc(
+    request: Request, principal: Annotated[Principal, Depends(writer)]
+) -> dict[str, dict[str, object]]:
+    c = ctx(request)
+    body = await read_object(request, c.settings.max_body_bytes)
+    desc = await run_in_threadpool(c.event_descs.create, body, author=principal.user)
+    return {"result": event_desc_json(desc)}
+
+
+@router.get("/event_desc", summary="Every event description")
+async def list_descs(
+    request: Request, _reader: Annotated[Principal | None, Depends(reader)]
+) -> dict[str, list[dict[str, object]]]:
+    descs = await run_in_threadpool(ctx(request).event_descs.list)
+    return {"result": [event_desc_json(d) for d in descs]}
+
+
+@router.get("/event_desc/{name}", summary="One event description")
+async def get_desc(
+    name: str, request: Request, _reader: Annotated[Principal | None, Depends(reader)]
+) -> dict[str, dict[str, object]]:
+    desc = await run_in_threadpool(ctx(request).event_descs.get, name)
+    return {"result": event_desc_json(desc)}
+
+
+@router.put(
+    "/event_desc/{name}", openapi_extra=_doc_body(EventDescIn), summary="Change the fields sent"
+)
+async def update_desc(
+    name: str, request: Request, _writer: Annotated[Principal, Depends(writer)]
+) -> dict[str, dict[str, object]]:
+    c = ctx(request)
+    body = await read_object(request, c.settings.max_body_bytes)
+    desc = await run_in_threadpool(c.event_descs.update, name, body)
+    return {"result": event_desc_json(desc)}
+
+
+@router.delete("/event_desc/{name}", summary="Remove an event description")
+async def delete_desc(
+    name: str, request: Request, _writer: Annotated[Principal, Depends(writer)]
+) -> dict[str, str]:
+    await run_in_threadpool(ctx(request).event_descs.delete, name)
+    return {"name": name}

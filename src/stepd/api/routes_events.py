@@ -1,0 +1,154 @@
+"""`/api/v1/events` and `/api/v1/reject_event`, as the original STEP API has them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from stepd.api.body import read_object
+from stepd.api.context import ctx, reader, writer
+from stepd.api.render import event_json
+from stepd.domain.events import EventState
+from stepd.domain.params import Scalar
+from stepd.errors import InvalidInput
+from stepd.services.events import EventBatch
+from stepd.store.events import EventQuery
+from stepd.store.tokens import Principal
+
+router = APIRouter(prefix="/api/v1", tags=["events"])
+
+MAX_LIMIT = 1000
+QUERY_KEYS = {"name", "state", "skip", "limit", "sort"}
+SORTS = {"_id": False, "+_id": False, "-_id": True}
+
+
+class EventIn(BaseModel):
+    name: str = Field(examples=["cryptaTaskEvent"])
+    params: dict[str, Scalar] = Field(
+        default_factory=dict,
+        examples=[{"taskType": "CRYPTA_GRAPH_PREPARE_SOUP_YAML", "taskStatus": "SUCCESS",
+                   "environment": "stable", "date": "2019-01-01"}],
+    )
+
+
+class EventsIn(BaseModel):
+    """The body of `POST /api/v1/events` (documentation; the route validates by hand)."""
+
+    request_id: str | None = Field(None, description="Same request_id again: same ids, nothing new stored")
+    events: list[EventIn]
+    source_type: str | None = None
+    source: str | None = None
+
+
+class RejectIn(BaseModel):
+    id: str
+
+
+def _doc_body(model: type[BaseModel], *, form: bool = False) -> dict[str, Any]:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    content: dict[str, Any] = {"application/json": {"schema": schema}}
+    if form:
+        content["application/x-www-form-urlencoded"] = {"schema": schema}
+    return {"requestBody": {"required": True, "content": content}}
+
+
+@router.post("/events", openapi_extra=_doc_body(EventsIn), summary="Send events")
+async def post_events(
+    request: Request, principal: Annotated[Principal, Depends(writer)]
+) -> dict[str, list[str]]:
+    c = ctx(request)
+    body = await read_object(request, c.settings.max_body_bytes)
+    unknown = sorted(set(body) - {"request_id", "events", "source_type", "source"})
+    if unknown:
+        raise InvalidInput(
+            f"unknown fields {unknown}; send {{request_id?, events, source_type?, source?}}",
+            field=unknown[0],
+        )
+    if "events" not in body:
+        raise InvalidInput("events is required: a list of {name, params}", field="events")
+    batch = EventBatch(
+        events=body["events"],  # type: ignore[arg-type]
+        request_id=body.get("request_id"),  # type: ignore[arg-type]
+        source_type=body.get("source_type"),  # type: ignore[arg-type]
+        source=body.get("source"),  # type: ignore[arg-type]
+    )
+    ids = await run_in_threadpool(c.events.submit, batch, author=principal.user)
+    return {"ids": ids}
+
+
+def _int(value: str, what: str, *, low: int, high: int | None = None) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise InvalidInput(f"{what} must be an integer, not {value!r}", field=what) from None
+    if number < low or (high is not None and number > high):
+        bound = f"from {low} to {high}" if high is not None else f"at least {low}"
+        raise InvalidInput(f"{what} must be {bound}, not {number}", field=what)
+    return number
+
+
+def parse_event_query(items: list[tuple[str, str]]) -> EventQuery:
+    """The filter in a `GET /api/v1/events` query string, or a 400 naming the bad part."""
+    params: dict[str, str] = {}
+    plain: dict[str, str] = {}
+    for key, value in items:
+        if key.startswith("params__") and len(key) > len("params__"):
+            params[key[len("params__") :]] = value
+        elif key in QUERY_KEYS:
+            plain[key] = value
+        else:
+            raise InvalidInput(
+                f"unknown query parameter {key!r}; use name, state, skip, limit, sort "
+                "or params__<key>=<value>",
+                field=key,
+            )
+    sort = plain.get("sort", "_id")
+    if sort not in SORTS:
+        raise InvalidInput(f"sort must be _id or -_id, not {sort!r}", field="sort")
+    state = plain.get("state")
+    if state is not None and state not in EventState.__members__:
+        raise InvalidInput(
+            f"state must be one of {', '.join(EventState.__members__)}, not {state!r}",
+            field="state",
+        )
+    return EventQuery(
+        name=plain.get("name"),
+        params=params,
+        state=EventState(state) if state else None,
+        skip=_int(plain.get("skip", "0"), "skip", low=0),
+        limit=_int(plain.get("limit", "30"), "limit", low=0, high=MAX_LIMIT),
+        newest_first=SORTS[sort],
+    )
+
+
+@router.get("/events", summary="Find events by name, params__<key>, state; skip, limit, sort")
+async def get_events(
+    request: Request, _reader: Annotated[Principal | None, Depends(reader)]
+) -> dict[str, list[dict[str, object]]]:
+    query = parse_event_query(list(request.query_params.multi_items()))
+    found = await run_in_threadpool(ctx(request).events.query, query)
+    return {"result": [event_json(e) for e in found]}
+
+
+@router.get("/events/{event_id}", summary="One event")
+async def get_event(
+    event_id: str, request: Request, _reader: Annotated[Principal | None, Depends(reader)]
+) -> dict[str, dict[str, object]]:
+    event = await run_in_threadpool(ctx(request).events.get, event_id)
+    return {"result": event_json(event)}
+
+
+@router.post("/reject_event", openapi_extra=_doc_body(RejectIn, form=True), summary="Reject an event")
+async def reject_event(
+    request: Request, _writer: Annotated[Principal, Depends(writer)]
+) -> dict[str, str]:
+    c = ctx(request)
+    body = await read_object(request, c.settings.max_body_bytes, allow_form=True)
+    event_id = body.get("id")
+    if not isinstance(event_id, str) or not event_id:
+        raise InvalidInput("id is required: the _id of the event to reject", field="id")
+    event = await run_in_threadpool(c.events.reject, event_id)
+    return {"id": event.id}

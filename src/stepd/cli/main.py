@@ -1,0 +1,20 @@
+"""The `stepd` command line: one Typer app, one sub-app per noun."""
+
+from __future__ import annotations
+
+import typer
+
+from stepd.cli import serve, tokens
+
+app = typer.Typer(
+    name="stepd",
+    help="stepd: events in, tasks out. An open implementation of the STEP API.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command("serve")(serve.serve)
+app.add_typer(tokens.app, name="tokens")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""Pure values and rules of stepd: no I/O happens in this package."""

@@ -1,0 +1,95 @@
+"""Events: what clients report, stored and evaluated against action configs."""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from stepd.domain.params import Params, is_scalar
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]+$")
+MAX_NAME_LENGTH = 200
+MAX_PARAM_KEY_LENGTH = 200
+MAX_PARAMS = 100
+
+
+class EventState(enum.StrEnum):
+    """Where an event is in its life."""
+
+    NEW = "NEW"  # stored, not yet evaluated by the reactor
+    PROCESSED = "PROCESSED"  # evaluated: it counts as a dependency
+    REJECTED = "REJECTED"  # rejected by a person: it never counts again
+
+
+ID_WIDTH = 24
+
+
+def format_event_id(seq: int) -> str:
+    """The public `_id` of the event with store sequence `seq`.
+
+    Fixed-width hex of a store sequence: opaque to clients, yet it sorts as text
+    in creation order, across restarts and across API replicas on one database.
+    """
+    return f"{seq:0{ID_WIDTH}x}"
+
+
+def parse_event_id(event_id: str) -> int | None:
+    """The store sequence behind a public `_id`, or None if it cannot be one."""
+    if len(event_id) != ID_WIDTH:
+        return None
+    try:
+        return int(event_id, 16)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    """A stored event."""
+
+    seq: int  # store sequence: the evaluation and sort order
+    name: str  # e.g. "cryptaTaskEvent"
+    params: Params  # flat map of string keys to JSON scalars
+    state: EventState
+    created: datetime  # when the store accepted it, UTC
+    author: str | None = None  # the token's user that sent it
+    request_id: str | None = None  # the client's idempotency key for its batch
+    source_type: str | None = None  # free-form: "api", "cli", "task", "luigi", ...
+    source: str | None = None  # free-form: which client, host or task sent it
+    extra: dict[str, object] = field(default_factory=dict)  # reserved
+
+    @property
+    def id(self) -> str:
+        return format_event_id(self.seq)
+
+
+def name_problem(name: object, what: str = "name") -> str | None:
+    """Why `name` is not a valid event name, or None when it is."""
+    if not isinstance(name, str):
+        return f"{what} must be a string"
+    if not name:
+        return f"{what} must not be empty"
+    if len(name) > MAX_NAME_LENGTH:
+        return f"{what} is longer than {MAX_NAME_LENGTH} characters"
+    if not NAME_PATTERN.match(name):
+        return f"{what} {name!r} may only use the characters A-Z a-z 0-9 _ . : -"
+    return None
+
+
+def params_problem(params: object) -> str | None:
+    """Why `params` is not a valid parameter map, or None when it is."""
+    if not isinstance(params, dict):
+        return "params must be an object of string keys to JSON scalars"
+    if len(params) > MAX_PARAMS:
+        return f"params has more than {MAX_PARAMS} keys"
+    for key, value in params.items():
+        if not key or len(key) > MAX_PARAM_KEY_LENGTH:
+            return f"param key {key!r} must be 1 to {MAX_PARAM_KEY_LENGTH} characters"
+        if not is_scalar(value):
+            return (
+                f"param {key!r} must be a JSON scalar (string, number, boolean or null), "
+                f"not {type(value).__name__}"
+            )
+    return None

@@ -1,0 +1,80 @@
+"""One error root, one class per failure; the API maps each class to an HTTP code.
+
+Every message says what was wrong and, where it helps, how to fix it.
+"""
+
+from __future__ import annotations
+
+
+class StepdError(Exception):
+    """The root of every error stepd reports to a person or a client."""
+
+    status_code = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field  # the request field at fault, e.g. "events[3].name"
+
+    def to_json(self) -> dict[str, object]:
+        body: dict[str, object] = {"error": self.code, "message": self.message}
+        if self.field is not None:
+            body["field"] = self.field
+        return body
+
+
+class InvalidInput(StepdError):
+    """The request is well-formed but a value in it is not acceptable."""
+
+    status_code = 400
+    code = "invalid_input"
+
+
+class MalformedBody(StepdError):
+    """The body could not be read as JSON or form data."""
+
+    status_code = 400
+    code = "malformed_body"
+
+
+class BodyTooLarge(StepdError):
+    """The body is larger than the server accepts."""
+
+    status_code = 413
+    code = "body_too_large"
+
+
+class Unauthorized(StepdError):
+    """No valid token was presented."""
+
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(StepdError):
+    """The token is valid but its user may not do this."""
+
+    status_code = 403
+    code = "forbidden"
+
+
+class NotFound(StepdError):
+    """The thing asked for does not exist."""
+
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(StepdError):
+    """The request conflicts with what is stored (a duplicate name, a finished task)."""
+
+    status_code = 409
+    code = "conflict"
+
+
+class StoreUnavailable(StepdError):
+    """The database cannot be reached."""
+
+    status_code = 503
+    code = "store_unavailable"

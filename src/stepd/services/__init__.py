@@ -1,0 +1,1 @@
+"""Services: each use case opens its transaction and calls domain rules and store functions."""

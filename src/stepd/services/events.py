@@ -1,0 +1,170 @@
+"""Accepting, querying and rejecting events."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy.exc import IntegrityError
+
+from stepd.domain.events import (
+    Event,
+    EventState,
+    format_event_id,
+    name_problem,
+    params_problem,
+    parse_event_id,
+)
+from stepd.domain.params import Params
+from stepd.errors import InvalidInput, NotFound
+from stepd.store import event_descs as desc_store
+from stepd.store import events as event_store
+from stepd.store.engine import Store
+from stepd.timeutil import utcnow
+
+MAX_REQUEST_ID_LENGTH = 200
+MAX_SOURCE_LENGTH = 1000
+
+
+@dataclass(frozen=True, kw_only=True)
+class EventBatch:
+    """What a client submits in one `POST /api/v1/events`."""
+
+    events: Sequence[object]  # raw [{name, params}], validated by `submit`
+    request_id: str | None = None
+    source_type: str | None = None
+    source: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Valid:
+    name: str
+    params: Params
+
+
+def _validate_one(raw: object, index: int) -> _Valid:
+    where = f"events[{index}]"
+    if not isinstance(raw, dict):
+        raise InvalidInput(f"{where} must be an object with name and params", field=where)
+    unknown = sorted(set(raw) - {"name", "params"})
+    if unknown:
+        raise InvalidInput(
+            f"{where} has unknown fields {unknown}: an event is {{name, params}}", field=where
+        )
+    if (problem := name_problem(raw.get("name"))) is not None:
+        raise InvalidInput(f"{where}.{problem}", field=f"{where}.name")
+    params = raw.get("params", {})
+    if params is None:
+        params = {}
+    if (problem := params_problem(params)) is not None:
+        raise InvalidInput(f"{where}.{problem}", field=f"{where}.params")
+    return _Valid(name=raw["name"], params=params)
+
+
+def _check_text(value: object, what: str, limit: int) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > limit:
+        raise InvalidInput(f"{what} must be a string of at most {limit} characters", field=what)
+    return value
+
+
+@dataclass
+class EventService:
+    """The use cases around events. `on_stored` hooks run after each commit (reactor wake-up)."""
+
+    store: Store
+    max_events_per_request: int = 1000
+    on_stored: list[Callable[[], None]] = field(default_factory=list)
+
+    def submit(self, batch: EventBatch, *, author: str | None) -> list[str]:
+        """Validate and store a batch, all or nothing; return the ids in order.
+
+        The same `request_id` again returns the first call's ids and stores nothing.
+        """
+        raw = batch.events
+        if not isinstance(raw, list):
+            raise InvalidInput("events must be a list of {name, params}", field="events")
+        if len(raw) > self.max_events_per_request:
+            raise InvalidInput(
+                f"events has {len(raw)} items; send at most {self.max_events_per_request} "
+                "per request",
+                field="events",
+            )
+        request_id = _check_text(batch.request_id, "request_id", MAX_REQUEST_ID_LENGTH)
+        source_type = _check_text(batch.source_type, "source_type", MAX_REQUEST_ID_LENGTH)
+        source = _check_text(batch.source, "source", MAX_SOURCE_LENGTH)
+        valid = [_validate_one(item, i) for i, item in enumerate(raw)]
+        try:
+            ids = self._store_batch(valid, author, request_id, source_type, source)
+        except IntegrityError:
+            # Another request with the same request_id committed first: answer as it did.
+            if request_id is None:
+                raise
+            with self.store.read() as conn:
+                ids = event_store.find_request(conn, request_id)
+            if ids is None:
+                raise
+            return ids
+        for hook in self.on_stored:
+            hook()
+        return ids
+
+    def _store_batch(
+        self,
+        valid: list[_Valid],
+        author: str | None,
+        request_id: str | None,
+        source_type: str | None,
+        source: str | None,
+    ) -> list[str]:
+        now = utcnow()
+        with self.store.write() as conn:
+            if request_id is not None:
+                seen = event_store.find_request(conn, request_id)
+                if seen is not None:
+                    return seen
+            descs = desc_store.get_descs(conn, {v.name for v in valid})
+            for i, v in enumerate(valid):
+                if (desc := descs.get(v.name)) is not None:
+                    desc.check(v.params, field=f"events[{i}].params")
+            new = [
+                event_store.NewEvent(
+                    name=v.name,
+                    params=v.params,
+                    created=now,
+                    author=author,
+                    request_id=request_id,
+                    source_type=source_type,
+                    source=source,
+                )
+                for v in valid
+            ]
+            ids = [format_event_id(seq) for seq in event_store.insert_events(conn, new)]
+            if request_id is not None:
+                event_store.record_request(conn, request_id, ids, now)
+            return ids
+
+    def get(self, event_id: str) -> Event:
+        seq = parse_event_id(event_id)
+        if seq is not None:
+            with self.store.read() as conn:
+                event = event_store.get_event(conn, seq)
+            if event is not None:
+                return event
+        raise NotFound(f"no event with id {event_id!r}", field="id")
+
+    def query(self, q: event_store.EventQuery) -> list[Event]:
+        with self.store.read() as conn:
+            return event_store.query_events(conn, q)
+
+    def reject(self, event_id: str) -> Event:
+        """Mark an event REJECTED: it never counts as a dependency again."""
+        seq = parse_event_id(event_id)
+        with self.store.write() as conn:
+            event = None if seq is None else event_store.get_event(conn, seq)
+            if event is None:
+                raise NotFound(f"no event with id {event_id!r}", field="id")
+            event_store.set_state(conn, event.seq, EventState.REJECTED)
+        return event
+

@@ -1,0 +1,40 @@
+"""The one Settings object: built at the edge (CLI flags, STEPD_* variables), passed down."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+
+DEFAULT_DATABASE_URL = "sqlite:///./stepd.db"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Everything a stepd process needs to know about its surroundings."""
+
+    database_url: str = DEFAULT_DATABASE_URL  # sqlite:///path or postgresql://...
+    host: str = "127.0.0.1"  # where `stepd serve` listens
+    port: int = 8080
+    private_reads: bool = False  # when True, reads need a token too
+    max_body_bytes: int = 1024 * 1024  # larger request bodies get 413
+    max_events_per_request: int = 1000
+    token_cache_seconds: float = 5.0  # how long a checked token is trusted without the store
+    reactor: bool = True  # evaluate events against configs in this process
+    reactor_poll_interval_seconds: float = 1.0  # how often to look for events other processes stored
+    clock: bool = True  # emit periodic `clock` events
+    sqlite_synchronous: str = "NORMAL"  # NORMAL: durable across process crashes; FULL: across power loss
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
+        """Settings from STEPD_* variables, then explicit overrides (CLI flags) on top."""
+        env = os.environ if environ is None else environ
+        settings = cls()
+        values: dict[str, object] = {}
+        if "STEPD_DATABASE_URL" in env:
+            values["database_url"] = env["STEPD_DATABASE_URL"]
+        if "STEPD_PRIVATE_READS" in env:
+            values["private_reads"] = env["STEPD_PRIVATE_READS"].lower() in {"1", "true", "yes"}
+        if "STEPD_SQLITE_SYNCHRONOUS" in env:
+            values["sqlite_synchronous"] = env["STEPD_SQLITE_SYNCHRONOUS"].upper()
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return replace(settings, **values)  # type: ignore[arg-type]

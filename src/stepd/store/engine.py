@@ -1,0 +1,140 @@
+"""The Store: an engine chosen by URL, transactions the caller owns.
+
+Dialect differences live here and nowhere else: SQLite gets WAL, a busy timeout,
+`BEGIN IMMEDIATE` for writes and an in-process write lock (so threads of one
+server queue on a lock instead of sleeping in SQLite's busy handler);
+PostgreSQL gets psycopg 3 and a connection pool.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+from stepd.errors import InvalidInput, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+_WRITE_OPTION = "stepd_write"
+
+
+def normalize_url(url: str) -> str:
+    """Pick our drivers: `postgresql://` means psycopg 3."""
+    for prefix in ("postgresql://", "postgres://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+class Store:
+    """A database and the way to open transactions on it."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name  # "sqlite" or "postgresql"
+        self._write_lock = threading.Lock() if self.is_sqlite else None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One write transaction: committed on success, rolled back on any error."""
+        if self._write_lock is None:
+            with self._connect() as conn, conn.begin():
+                yield conn
+            return
+        with self._write_lock, self._connect(write=True) as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """One read-only transaction: a consistent snapshot."""
+        with self._connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def _connect(self, *, write: bool = False) -> Iterator[Connection]:
+        try:
+            conn = self.engine.connect()
+        except OperationalError as exc:
+            raise StoreUnavailable(f"cannot reach the database: {exc.orig}") from exc
+        try:
+            if write:
+                conn = conn.execution_options(**{_WRITE_OPTION: True})
+            yield conn
+        finally:
+            conn.close()
+
+    def ping(self) -> None:
+        """Raise StoreUnavailable unless a trivial query succeeds."""
+        try:
+            with self.read() as conn:
+                conn.execute(text("SELECT 1"))
+        except OperationalError as exc:
+            raise StoreUnavailable(f"the database does not answer: {exc.orig}") from exc
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_engine(url: str, *, synchronous: str) -> Engine:
+    if synchronous not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+        raise InvalidInput(f"sqlite synchronous must be NORMAL or FULL, not {synchronous!r}")
+    engine = create_engine(
+        url, pool_size=8, max_overflow=32, connect_args={"check_same_thread": False}
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" hook below decide how transactions start.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # A writer takes the lock up front: a deferred transaction that upgrades
+        # later can fail with SQLITE_BUSY without waiting.
+        if conn.get_execution_options().get(_WRITE_OPTION):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+def open_store(url: str, *, migrate: bool = True, sqlite_synchronous: str = "NORMAL") -> Store:
+    """Open the database at `url`, bringing its schema up to date unless told not to."""
+    url = normalize_url(url)
+    try:
+        parsed = make_url(url)
+    except Exception as exc:
+        raise InvalidInput(f"not a database URL: {url!r} ({exc})") from exc
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        engine = _sqlite_engine(url, synchronous=sqlite_synchronous)
+    elif backend == "postgresql":
+        engine = create_engine(url, pool_size=10, max_overflow=30, pool_pre_ping=True)
+    else:
+        raise InvalidInput(
+            f"unsupported database {backend!r}: use sqlite:///PATH or postgresql://HOST/DB"
+        )
+    store = Store(engine)
+    if migrate:
+        from stepd.store.migrate import upgrade
+
+        upgrade(store)
+    return store

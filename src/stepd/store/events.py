@@ -1,0 +1,188 @@
+"""Store functions for events; each takes the caller's connection (the caller owns the transaction)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Connection, Select, and_, exists, insert, select, update
+from sqlalchemy.engine import Row
+
+from stepd.domain.events import Event, EventState
+from stepd.domain.params import Params, param_text
+from stepd.store.schema import event_params, event_requests, events
+from stepd.timeutil import as_utc
+
+# Values longer than this are indexed by their hash: equality lookups stay exact
+# and the index entry stays within PostgreSQL's b-tree row limit.
+MAX_INDEXED_VALUE = 200
+
+
+def index_value(text: str) -> str:
+    """The form of a param's canonical text kept in the param index."""
+    if len(text) <= MAX_INDEXED_VALUE:
+        return text
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewEvent:
+    """An event about to be stored."""
+
+    name: str
+    params: Params
+    created: datetime
+    author: str | None = None
+    request_id: str | None = None
+    source_type: str | None = None
+    source: str | None = None
+    state: EventState = EventState.NEW
+
+
+def insert_events(conn: Connection, new: Sequence[NewEvent]) -> list[int]:
+    """Store `new` (and its param index rows); return their seqs in order."""
+    if not new:
+        return []
+    rows = [
+        {
+            "name": e.name,
+            "params": json.dumps(e.params, separators=(",", ":"), ensure_ascii=False),
+            "state": e.state.value,
+            "created": e.created,
+            "author": e.author,
+            "request_id": e.request_id,
+            "source_type": e.source_type,
+            "source": e.source,
+        }
+        for e in new
+    ]
+    if len(rows) == 1:
+        result = conn.execute(insert(events).returning(events.c.seq), rows[0])
+        seqs = [result.scalar_one()]
+    else:
+        result = conn.execute(
+            insert(events).returning(events.c.seq, sort_by_parameter_order=True), rows
+        )
+        seqs = [row[0] for row in result]
+    index_rows = [
+        {"name": e.name, "key": key, "value": index_value(text), "event_seq": seq}
+        for e, seq in zip(new, seqs, strict=True)
+        for key, value in e.params.items()
+        if (text := param_text(value)) is not None
+    ]
+    if index_rows:
+        conn.execute(insert(event_params), index_rows)
+    return seqs
+
+
+def row_to_event(row: Row[tuple[object, ...]] | Mapping[str, object]) -> Event:
+    m = row._mapping if isinstance(row, Row) else row
+    return Event(
+        seq=int(m["seq"]),  # type: ignore[call-overload]
+        name=str(m["name"]),
+        params=json.loads(str(m["params"])),
+        state=EventState(m["state"]),
+        created=as_utc(m["created"]),  # type: ignore[arg-type]
+        author=m["author"],  # type: ignore[arg-type]
+        request_id=m["request_id"],  # type: ignore[arg-type]
+        source_type=m["source_type"],  # type: ignore[arg-type]
+        source=m["source"],  # type: ignore[arg-type]
+    )
+
+
+def get_event(conn: Connection, seq: int) -> Event | None:
+    row = conn.execute(select(events).where(events.c.seq == seq)).first()
+    return None if row is None else row_to_event(row)
+
+
+def get_events(conn: Connection, seqs: Iterable[int]) -> dict[int, Event]:
+    wanted = sorted(set(seqs))
+    found: dict[int, Event] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        for row in conn.execute(select(events).where(events.c.seq.in_(chunk))):
+            event = row_to_event(row)
+            found[event.seq] = event
+    return found
+
+
+@dataclass(frozen=True, kw_only=True)
+class EventQuery:
+    """A filter over stored events, as `GET /api/v1/events` takes it."""
+
+    name: str | None = None
+    params: Mapping[str, str] = field(default_factory=dict)  # key -> canonical text
+    state: EventState | None = None
+    skip: int = 0
+    limit: int = 30
+    newest_first: bool = False
+
+
+def _param_match(key: str, text: str, name_col: object, seq_col: object) -> object:
+    p = event_params.alias()
+    return exists().where(
+        and_(
+            p.c.name == name_col,
+            p.c.key == key,
+            p.c.value == index_value(text),
+            p.c.event_seq == seq_col,
+        )
+    )
+
+
+def query_events(conn: Connection, q: EventQuery) -> list[Event]:
+    """Events matching `q`, in seq order (or newest first).
+
+    With a name and a param filter the query walks the param index backwards
+    (or forwards) and stops after `skip + limit` rows, so its cost does not grow
+    with the number of stored events.
+    """
+    stmt: Select[tuple[object, ...]]
+    items = list(q.params.items())
+    if q.name is not None and items:
+        first_key, first_text = items[0]
+        p = event_params
+        stmt = (
+            select(events)
+            .select_from(p.join(events, events.c.seq == p.c.event_seq))
+            .where(p.c.name == q.name, p.c.key == first_key, p.c.value == index_value(first_text))
+        )
+        order_col = p.c.event_seq
+        for key, text in items[1:]:
+            stmt = stmt.where(_param_match(key, text, p.c.name, p.c.event_seq))  # type: ignore[arg-type]
+    else:
+        stmt = select(events)
+        order_col = events.c.seq
+        if q.name is not None:
+            stmt = stmt.where(events.c.name == q.name)
+        for key, text in items:
+            stmt = stmt.where(_param_match(key, text, events.c.name, events.c.seq))  # type: ignore[arg-type]
+    if q.state is not None:
+        stmt = stmt.where(events.c.state == q.state.value)
+    stmt = stmt.order_by(order_col.desc() if q.newest_first else order_col.asc())
+    stmt = stmt.offset(q.skip).limit(q.limit)
+    return [row_to_event(row) for row in conn.execute(stmt)]
+
+
+def set_state(conn: Connection, seq: int, state: EventState) -> bool:
+    result = conn.execute(update(events).where(events.c.seq == seq).values(state=state.value))
+    return result.rowcount > 0
+
+
+def find_request(conn: Connection, request_id: str) -> list[str] | None:
+    """The ids a request_id got when it was first seen, or None."""
+    row = conn.execute(
+        select(event_requests.c.event_ids).where(event_requests.c.request_id == request_id)
+    ).first()
+    return None if row is None else list(json.loads(row[0]))
+
+
+def record_request(conn: Connection, request_id: str, ids: Sequence[str], created: datetime) -> None:
+    conn.execute(
+        insert(event_requests).values(
+            request_id=request_id, event_ids=json.dumps(list(ids)), created=created
+        )
+    )

@@ -1,0 +1,162 @@
+"""Shared fixtures: a store on every backend, an app client, a live server in a subprocess.
+
+PostgreSQL tests skip when the server is absent, except in CI (CI=true), where
+they fail: a missing service must never turn into a green run.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from stepd.api.app import build_context, create_app
+from stepd.settings import Settings
+from stepd.store import Store, open_store
+from stepd.store import tokens as token_store
+
+PG_BASE_URL = os.environ.get("STEPD_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _pg_available() -> bool:
+    try:
+        engine = create_engine(PG_BASE_URL.replace("postgresql://", "postgresql+psycopg://"))
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+def require_postgres() -> None:
+    if _pg_available():
+        return
+    if IN_CI:
+        pytest.fail(f"PostgreSQL is not reachable at {PG_BASE_URL} (CI must provide it)")
+    pytest.skip(f"PostgreSQL is not reachable at {PG_BASE_URL}")
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
+    require_postgres()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_BASE_URL.replace("postgresql://", "postgresql+psycopg://"))
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    sep = "&" if "?" in PG_BASE_URL else "?"
+    yield f"{PG_BASE_URL}{sep}options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every contract test runs once per store backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'stepd.db'}"
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    s = open_store(db_url)
+    yield s
+    s.close()
+
+
+def make_token(store: Store, user: str, *, admin: bool = False) -> str:
+    with store.write() as conn:
+        return token_store.create_token(conn, user, is_admin=admin)
+
+
+@dataclass
+class Api:
+    """A TestClient on an app, with a token for writes."""
+
+    client: TestClient
+    store: Store
+    token: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"OAuth {self.token}"}
+
+
+@pytest.fixture
+def api(store: Store) -> Iterator[Api]:
+    settings = Settings(database_url="unused://", reactor=False, clock=False)
+    app = create_app(settings, build_context(settings, store))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield Api(client=client, store=store, token=make_token(store, "robot-crypta"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class LiveServer:
+    url: str
+    db_url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+
+def start_server(db_url: str, log_path: Path, *extra: str) -> LiveServer:
+    """`stepd serve` in a subprocess, returned once /healthz answers."""
+    port = free_port()
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "stepd", "serve", "--db", db_url, "--port", str(port),
+         "--no-access-log", *extra],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"stepd serve exited: {log_path.read_text()}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return LiveServer(url=url, db_url=db_url, process=process, log_path=log_path)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"stepd serve did not answer in 30 s: {log_path.read_text()}")
+
+
+@pytest.fixture
+def live_server(db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+    server = start_server(db_url, tmp_path / "server.log")
+    yield server
+    server.stop()
