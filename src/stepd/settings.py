@@ -20,9 +20,13 @@ class Settings:
     max_events_per_request: int = 1000
     token_cache_seconds: float = 5.0  # how long a checked token is trusted without the store
     reactor: bool = True  # evaluate events against configs in this process
-    reactor_poll_interval_seconds: float = 1.0  # how often to look for events other processes stored
+    reactor_poll_interval_seconds: float = (
+        1.0  # how often to look for events other processes stored
+    )
     clock: bool = True  # emit periodic `clock` events
-    sqlite_synchronous: str = "NORMAL"  # NORMAL: durable across process crashes; FULL: across power loss
+    sqlite_synchronous: str = (
+        "NORMAL"  # NORMAL: durable across process crashes; FULL: across power loss
+    )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:

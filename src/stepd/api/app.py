@@ -10,12 +10,23 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from stepd import __version__
-from stepd.api import errors, routes_event_desc, routes_events
+from stepd.api import (
+    errors,
+    routes_configs,
+    routes_crypta,
+    routes_event_desc,
+    routes_events,
+    routes_story,
+)
 from stepd.api.context import AppContext, ctx
 from stepd.errors import StoreUnavailable
+from stepd.reactor import Reactor, ReactorLoop
 from stepd.services.auth import Authenticator
+from stepd.services.configs import ConfigService
 from stepd.services.event_descs import EventDescService
 from stepd.services.events import EventService
+from stepd.services.story import StoryService
+from stepd.services.trial import TrialService
 from stepd.settings import Settings
 from stepd.store.engine import Store, open_store
 
@@ -24,12 +35,16 @@ def build_context(settings: Settings, store: Store | None = None) -> AppContext:
     store = store or open_store(
         settings.database_url, sqlite_synchronous=settings.sqlite_synchronous
     )
+    configs = ConfigService(store)
     return AppContext(
         settings=settings,
         store=store,
         auth=Authenticator(store, cache_seconds=settings.token_cache_seconds),
         events=EventService(store, max_events_per_request=settings.max_events_per_request),
         event_descs=EventDescService(store),
+        configs=configs,
+        stories=StoryService(store),
+        trial=TrialService(store, configs),
     )
 
 
@@ -39,8 +54,21 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        context.store.close()
+        loop = None
+        if settings.reactor:
+            loop = ReactorLoop(
+                Reactor(context.store),
+                poll_interval_seconds=settings.reactor_poll_interval_seconds,
+            )
+            context.events.on_stored.append(loop.notify)
+            loop.start()
+        try:
+            yield
+        finally:
+            if loop is not None:
+                context.events.on_stored.remove(loop.notify)
+                loop.stop()
+            context.store.close()
 
     app = FastAPI(
         title="stepd",
@@ -52,6 +80,9 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
     errors.install(app)
     app.include_router(routes_events.router)
     app.include_router(routes_event_desc.router)
+    app.include_router(routes_configs.router)
+    app.include_router(routes_story.router)
+    app.include_router(routes_crypta.router)
 
     @app.get("/healthz", tags=["operations"], summary="200 when the store answers")
     async def healthz(request: Request) -> JSONResponse:

@@ -30,7 +30,9 @@ def _is_form(request: Request) -> bool:
     return content_type == "application/x-www-form-urlencoded"
 
 
-async def read_object(request: Request, limit: int, *, allow_form: bool = False) -> dict[str, object]:
+async def read_object(
+    request: Request, limit: int, *, allow_form: bool = False
+) -> dict[str, object]:
     """The body as a JSON object (or, when allowed, a flat form), or a 400 saying why not."""
     raw = await read_bytes(request, limit)
     if allow_form and _is_form(request):

@@ -9,8 +9,11 @@ from starlette.concurrency import run_in_threadpool
 
 from stepd.errors import Unauthorized
 from stepd.services.auth import Authenticator, token_from_header
+from stepd.services.configs import ConfigService
 from stepd.services.event_descs import EventDescService
 from stepd.services.events import EventService
+from stepd.services.story import StoryService
+from stepd.services.trial import TrialService
 from stepd.settings import Settings
 from stepd.store.engine import Store
 from stepd.store.tokens import Principal
@@ -23,6 +26,9 @@ class AppContext:
     auth: Authenticator
     events: EventService
     event_descs: EventDescService
+    configs: ConfigService
+    stories: StoryService
+    trial: TrialService
 
 
 def ctx(request: Request) -> AppContext:
@@ -33,7 +39,8 @@ def ctx(request: Request) -> AppContext:
 async def _principal(request: Request, token: str) -> Principal:
     auth = ctx(request).auth
     # The cache answers without I/O; only a miss goes to the store, off the event loop.
-    return auth.cached(token) or await run_in_threadpool(auth.principal, token)
+    cached = auth.cached(token)
+    return cached if cached is not None else await run_in_threadpool(auth.principal, token)
 
 
 async def writer(request: Request) -> Principal:

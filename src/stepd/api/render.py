@@ -8,17 +8,7 @@ from stepd.timeutil import iso
 
 
 def event_json(event: Event) -> dict[str, object]:
-    return {
-        "_id": event.id,
-        "name": event.name,
-        "params": dict(event.params),
-        "state": event.state.value,
-        "created": iso(event.created),
-        "author": event.author,
-        "request_id": event.request_id,
-        "source_type": event.source_type,
-        "source": event.source,
-    }
+    return event.to_json()
 
 
 def event_desc_json(desc: EventDesc) -> dict[str, object]:

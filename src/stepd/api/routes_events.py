@@ -29,15 +29,23 @@ class EventIn(BaseModel):
     name: str = Field(examples=["cryptaTaskEvent"])
     params: dict[str, Scalar] = Field(
         default_factory=dict,
-        examples=[{"taskType": "CRYPTA_GRAPH_PREPARE_SOUP_YAML", "taskStatus": "SUCCESS",
-                   "environment": "stable", "date": "2019-01-01"}],
+        examples=[
+            {
+                "taskType": "CRYPTA_GRAPH_PREPARE_SOUP_YAML",
+                "taskStatus": "SUCCESS",
+                "environment": "stable",
+                "date": "2019-01-01",
+            }
+        ],
     )
 
 
 class EventsIn(BaseModel):
     """The body of `POST /api/v1/events` (documentation; the route validates by hand)."""
 
-    request_id: str | None = Field(None, description="Same request_id again: same ids, nothing new stored")
+    request_id: str | None = Field(
+        None, description="Same request_id again: same ids, nothing new stored"
+    )
     events: list[EventIn]
     source_type: str | None = None
     source: str | None = None
@@ -141,7 +149,9 @@ async def get_event(
     return {"result": event_json(event)}
 
 
-@router.post("/reject_event", openapi_extra=_doc_body(RejectIn, form=True), summary="Reject an event")
+@router.post(
+    "/reject_event", openapi_extra=_doc_body(RejectIn, form=True), summary="Reject an event"
+)
 async def reject_event(
     request: Request, _writer: Annotated[Principal, Depends(writer)]
 ) -> dict[str, str]:

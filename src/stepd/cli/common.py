@@ -33,7 +33,9 @@ DEFAULT_URL = "http://127.0.0.1:8080"
 
 TokenOption = Annotated[
     str | None,
-    typer.Option("--token", envvar="STEPD_TOKEN", help="API token (for writes).", show_default=False),
+    typer.Option(
+        "--token", envvar="STEPD_TOKEN", help="API token (for writes).", show_default=False
+    ),
 ]
 
 

@@ -14,7 +14,9 @@ from stepd.settings import Settings
 
 def serve(
     db: DbOption = DEFAULT_DB,
-    host: Annotated[str, typer.Option(envvar="STEPD_HOST", help="Address to listen on.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(envvar="STEPD_HOST", help="Address to listen on.")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="STEPD_PORT", help="Port to listen on.")] = 8080,
     private_reads: Annotated[
         bool,
@@ -35,13 +37,9 @@ def serve(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    settings = Settings.from_env(
-        database_url=db, host=host, port=port, private_reads=private_reads
-    )
+    settings = Settings.from_env(database_url=db, host=host, port=port, private_reads=private_reads)
     try:
         app = create_app(settings)
     except StepdError as exc:
         raise fail(exc.message) from exc
-    uvicorn.run(
-        app, host=host, port=port, log_level=log_level.lower(), access_log=access_log
-    )
+    uvicorn.run(app, host=host, port=port, log_level=log_level.lower(), access_log=access_log)

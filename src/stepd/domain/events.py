@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from stepd.domain.params import Params, is_scalar
+from stepd.timeutil import iso
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]+$")
 MAX_NAME_LENGTH = 200
@@ -63,6 +64,20 @@ class Event:
     @property
     def id(self) -> str:
         return format_event_id(self.seq)
+
+    def to_json(self) -> dict[str, object]:
+        """The event as the API returns it."""
+        return {
+            "_id": self.id,
+            "name": self.name,
+            "params": dict(self.params),
+            "state": self.state.value,
+            "created": iso(self.created),
+            "author": self.author,
+            "request_id": self.request_id,
+            "source_type": self.source_type,
+            "source": self.source,
+        }
 
 
 def name_problem(name: object, what: str = "name") -> str | None:

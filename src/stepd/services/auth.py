@@ -20,9 +20,7 @@ def token_from_header(header: str | None) -> str | None:
         return None
     scheme, _, token = header.strip().partition(" ")
     if scheme.lower() not in SCHEMES or not token.strip():
-        raise Unauthorized(
-            "the Authorization header must be 'OAuth <token>' or 'Bearer <token>'"
-        )
+        raise Unauthorized("the Authorization header must be 'OAuth <token>' or 'Bearer <token>'")
     return token.strip()
 
 

@@ -102,10 +102,10 @@ class EventService:
             if request_id is None:
                 raise
             with self.store.read() as conn:
-                ids = event_store.find_request(conn, request_id)
-            if ids is None:
+                first = event_store.find_request(conn, request_id)
+            if first is None:
                 raise
-            return ids
+            return first
         for hook in self.on_stored:
             hook()
         return ids
@@ -167,4 +167,3 @@ class EventService:
                 raise NotFound(f"no event with id {event_id!r}", field="id")
             event_store.set_state(conn, event.seq, EventState.REJECTED)
         return event
-

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
@@ -12,7 +13,7 @@ from stepd.store.schema import event_descs
 from stepd.timeutil import as_utc
 
 
-def _to_desc(m: dict[str, object]) -> EventDesc:
+def _to_desc(m: Mapping[Any, Any]) -> EventDesc:
     return EventDesc(
         name=str(m["name"]),
         description=str(m["description"]),
@@ -20,9 +21,9 @@ def _to_desc(m: dict[str, object]) -> EventDesc:
         optional_fields=tuple(json.loads(str(m["optional_fields"]))),
         public=bool(m["public"]),
         list_in_idm=bool(m["list_in_idm"]),
-        author=m["author"],  # type: ignore[arg-type]
-        created=as_utc(m["created"]),  # type: ignore[arg-type]
-        updated=as_utc(m["updated"]),  # type: ignore[arg-type]
+        author=m["author"],
+        created=as_utc(m["created"]),
+        updated=as_utc(m["updated"]),
     )
 
 

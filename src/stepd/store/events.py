@@ -1,4 +1,4 @@
-"""Store functions for events; each takes the caller's connection (the caller owns the transaction)."""
+"""Store functions for events; each takes the caller's connection (the caller owns it)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, Select, and_, exists, insert, select, update
+from sqlalchemy import Connection, Exists, Select, and_, exists, insert, select, update
 from sqlalchemy.engine import Row
 
 from stepd.domain.events import Event, EventState
@@ -78,18 +79,18 @@ def insert_events(conn: Connection, new: Sequence[NewEvent]) -> list[int]:
     return seqs
 
 
-def row_to_event(row: Row[tuple[object, ...]] | Mapping[str, object]) -> Event:
+def row_to_event(row: Row[Any] | Mapping[Any, Any]) -> Event:
     m = row._mapping if isinstance(row, Row) else row
     return Event(
-        seq=int(m["seq"]),  # type: ignore[call-overload]
+        seq=int(m["seq"]),
         name=str(m["name"]),
         params=json.loads(str(m["params"])),
         state=EventState(m["state"]),
-        created=as_utc(m["created"]),  # type: ignore[arg-type]
-        author=m["author"],  # type: ignore[arg-type]
-        request_id=m["request_id"],  # type: ignore[arg-type]
-        source_type=m["source_type"],  # type: ignore[arg-type]
-        source=m["source"],  # type: ignore[arg-type]
+        created=as_utc(m["created"]),
+        author=m["author"],
+        request_id=m["request_id"],
+        source_type=m["source_type"],
+        source=m["source"],
     )
 
 
@@ -121,7 +122,7 @@ class EventQuery:
     newest_first: bool = False
 
 
-def _param_match(key: str, text: str, name_col: object, seq_col: object) -> object:
+def _param_match(key: str, text: str, name_col: Any, seq_col: Any) -> Exists:
     p = event_params.alias()
     return exists().where(
         and_(
@@ -152,14 +153,14 @@ def query_events(conn: Connection, q: EventQuery) -> list[Event]:
         )
         order_col = p.c.event_seq
         for key, text in items[1:]:
-            stmt = stmt.where(_param_match(key, text, p.c.name, p.c.event_seq))  # type: ignore[arg-type]
+            stmt = stmt.where(_param_match(key, text, p.c.name, p.c.event_seq))
     else:
         stmt = select(events)
         order_col = events.c.seq
         if q.name is not None:
             stmt = stmt.where(events.c.name == q.name)
         for key, text in items:
-            stmt = stmt.where(_param_match(key, text, events.c.name, events.c.seq))  # type: ignore[arg-type]
+            stmt = stmt.where(_param_match(key, text, events.c.name, events.c.seq))
     if q.state is not None:
         stmt = stmt.where(events.c.state == q.state.value)
     stmt = stmt.order_by(order_col.desc() if q.newest_first else order_col.asc())
@@ -180,7 +181,9 @@ def find_request(conn: Connection, request_id: str) -> list[str] | None:
     return None if row is None else list(json.loads(row[0]))
 
 
-def record_request(conn: Connection, request_id: str, ids: Sequence[str], created: datetime) -> None:
+def record_request(
+    conn: Connection, request_id: str, ids: Sequence[str], created: datetime
+) -> None:
     conn.execute(
         insert(event_requests).values(
             request_id=request_id, event_ids=json.dumps(list(ids)), created=created

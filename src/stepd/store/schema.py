@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData()
@@ -82,4 +83,95 @@ tokens = Table(
     Column("is_admin", Boolean, nullable=False, default=False),
     Column("created", DateTime(timezone=True), nullable=False),
     Column("revoked", Boolean, nullable=False, default=False),
+)
+
+configs = Table(
+    "configs",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=True),
+    Column("author", String(200), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("task_type", String(200), nullable=False),
+    Column("body", Text, nullable=False),  # JSON of the ConfigSpec
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("updated", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("author", "name", name="uq_configs_author_name"),
+    sqlite_autoincrement=True,
+)
+
+# Every change of a config: who, when, what (the reactor links tasks to versions).
+config_history = Table(
+    "config_history",
+    metadata,
+    Column("id", Seq, primary_key=True, autoincrement=True),
+    Column("config_seq", Seq, nullable=False, index=True),
+    Column("version", Integer, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("action", String(16), nullable=False),  # created, updated, deleted
+    Column("body", Text, nullable=False),  # the full spec at this version
+    Column("change", Text, nullable=False),  # JSON {field: {old, new}}
+)
+
+# One row, bumped with every config change, so a reactor knows when to reload.
+config_generation = Table(
+    "config_generation",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("generation", BigInteger, nullable=False),
+)
+
+# A firing: (config, triggering event, binding). Its unique key is what makes a
+# second evaluation of the same event (restart, retry, second replica) a no-op.
+triggers = Table(
+    "triggers",
+    metadata,
+    Column("id", Seq, primary_key=True, autoincrement=True),
+    Column("config_seq", Seq, nullable=False),
+    Column("config_version", Integer, nullable=False),
+    Column("event_seq", Seq, nullable=False, index=True),
+    Column("binding_hash", String(64), nullable=False),
+    Column("binding", Text, nullable=False),  # JSON of the bound free params
+    Column("dep_events", Text, nullable=False),  # JSON list of event seqs, one per dep
+    Column("task_id", Seq, index=True),  # null when the task could not be made
+    Column("error", Text),  # why no task was made (a template that failed)
+    Column("created", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("config_seq", "event_seq", "binding_hash", name="uq_triggers_once"),
+    sqlite_autoincrement=True,
+)
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", Seq, primary_key=True, autoincrement=True),
+    Column("type", String(200), nullable=False),
+    Column("params", Text, nullable=False),  # JSON object
+    Column("status", String(16), nullable=False),
+    Column("author", String(200)),
+    Column("priority", Integer, nullable=False),
+    Column("semaphores", Text, nullable=False),  # JSON list of {name, weight}
+    Column("kill_timeout", Integer),
+    Column("max_retries", Integer, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("config_seq", Seq, index=True),
+    Column("config_version", Integer),
+    Column("event_seq", Seq, index=True),  # the triggering event
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("updated", DateTime(timezone=True), nullable=False),
+    Column("started", DateTime(timezone=True)),
+    Column("finished", DateTime(timezone=True)),
+    Column("output", Text),  # JSON
+    Column("error", Text),
+    Index("ix_tasks_status_priority_id", "status", "priority", "id"),
+    sqlite_autoincrement=True,
+)
+
+# The events a task emitted (its status reports): the links of a chain in a story.
+task_events = Table(
+    "task_events",
+    metadata,
+    Column("task_id", Seq, primary_key=True),
+    Column("event_seq", Seq, primary_key=True),
 )

@@ -1,0 +1,235 @@
+"""Action configs: which task to launch, with which params, once which events arrived."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from stepd.domain.matching import Dependency, DependencySpecError, parse_dependencies
+from stepd.domain.templates import TemplateProblem, check_templates
+from stepd.errors import InvalidInput
+from stepd.timeutil import iso
+
+ACTION_TYPES = ("SANDBOX_TASK",)
+MAX_CONFIG_NAME = 200
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.:@/ -]+$")
+DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+WRITABLE = {
+    "name",
+    "description",
+    "enabled",
+    "event_deps",
+    "action_type",
+    "task_type",
+    "task_params",
+    "action_params",
+    "semaphores",
+    "priority",
+    "kill_timeout",
+    "max_retries",
+    "window",
+}
+# Fields a client may send back from a GET in its PUT: read-only, ignored.
+READ_ONLY = {"_id", "id", "author", "version", "created", "updated"}
+
+
+def parse_duration(text: object, *, field: str) -> float:
+    """Seconds in a duration such as `7d`, `12h`, `30m`, `90s` (or a number of seconds)."""
+    if isinstance(text, int | float) and not isinstance(text, bool) and text > 0:
+        return float(text)
+    match = DURATION.match(text) if isinstance(text, str) else None
+    if match is None or float(match.group(1)) <= 0:
+        raise InvalidInput(
+            f"{field} must be a positive duration such as 30m, 12h or 7d, not {text!r}",
+            field=field,
+        )
+    return float(match.group(1)) * UNIT_SECONDS[match.group(2)]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SemaphoreUse:
+    """A semaphore a task acquires while it runs."""
+
+    name: str  # the semaphore's name
+    weight: int  # units taken from its capacity
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConfigSpec:
+    """What a user writes: a config before it is stored."""
+
+    name: str  # unique per author; need not equal the task type
+    description: str  # for people
+    enabled: bool  # a disabled config never fires (the story says so)
+    event_deps: tuple[Dependency, ...]  # every one must be satisfied to fire
+    action_type: str  # "SANDBOX_TASK": launch a task of the built-in runner
+    task_type: str  # which task type to launch
+    task_params: Mapping[str, object]  # extra task params; strings are Jinja templates
+    action_params: Mapping[str, object]  # free-form, stored and filterable
+    semaphores: tuple[SemaphoreUse, ...]  # acquired by each task it launches
+    priority: int  # higher runs first
+    kill_timeout: int | None  # seconds before a task is killed (TIMEOUT)
+    max_retries: int  # re-runs of FAILURE/EXCEPTION
+    window: str | None  # max age of joined events, as written ("7d")
+    window_seconds: float | None  # the same in seconds
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "enabled": self.enabled,
+            "event_deps": [d.to_json() for d in self.event_deps],
+            "action_type": self.action_type,
+            "task_type": self.task_type,
+            "task_params": dict(self.task_params),
+            "action_params": dict(self.action_params),
+            "semaphores": [{"name": s.name, "weight": s.weight} for s in self.semaphores],
+            "priority": self.priority,
+            "kill_timeout": self.kill_timeout,
+            "max_retries": self.max_retries,
+            "window": self.window,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActionConfig:
+    """A stored config: its spec plus identity and history."""
+
+    id: str  # opaque, stable
+    seq: int  # store key
+    author: str  # the user whose token created it
+    version: int  # bumped by every change
+    spec: ConfigSpec
+    created: datetime
+    updated: datetime
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "_id": self.id,
+            "author": self.author,
+            "version": self.version,
+            **self.spec.to_json(),
+            "created": iso(self.created),
+            "updated": iso(self.updated),
+        }
+
+
+def _int(body: Mapping[str, Any], key: str, default: int | None, *, low: int) -> int | None:
+    value = body.get(key, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise InvalidInput(f"{key} must be an integer of at least {low}, not {value!r}", field=key)
+    return value
+
+
+def _semaphores(value: object) -> tuple[SemaphoreUse, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, dict) and set(value) == {"acquires"}:
+        value = value["acquires"]  # the Sandbox form {"acquires": [...]}
+    if not isinstance(value, list):
+        raise InvalidInput("semaphores must be a list of {name, weight}", field="semaphores")
+    uses: list[SemaphoreUse] = []
+    for i, item in enumerate(value):
+        where = f"semaphores[{i}]"
+        if isinstance(item, str):
+            item = {"name": item}
+        if not isinstance(item, dict) or set(item) - {"name", "weight"}:
+            raise InvalidInput(f"{where} must be {{name, weight}}", field=where)
+        name, weight = item.get("name"), item.get("weight", 1)
+        if not isinstance(name, str) or not name or len(name) > MAX_CONFIG_NAME:
+            raise InvalidInput(f"{where}.name must be a non-empty string", field=f"{where}.name")
+        if isinstance(weight, bool) or not isinstance(weight, int) or weight < 1:
+            raise InvalidInput(
+                f"{where}.weight must be a positive integer", field=f"{where}.weight"
+            )
+        uses.append(SemaphoreUse(name=name, weight=weight))
+    return tuple(uses)
+
+
+def _mapping(body: Mapping[str, Any], key: str) -> dict[str, object]:
+    value = body.get(key) or {}
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{key} must be an object", field=key)
+    return value
+
+
+def _text(body: Mapping[str, Any], key: str, default: str | None) -> str | None:
+    value = body.get(key, default)
+    if value is not None and not isinstance(value, str):
+        raise InvalidInput(f"{key} must be a string", field=key)
+    return value
+
+
+def parse_config(body: object) -> ConfigSpec:
+    """Validate a config as a client sends it; InvalidInput names the first bad field."""
+    if not isinstance(body, dict):
+        raise InvalidInput("a config must be a JSON object")
+    unknown = sorted(set(body) - WRITABLE - READ_ONLY)
+    if unknown:
+        raise InvalidInput(
+            f"unknown field {unknown[0]!r}; a config has {sorted(WRITABLE)}", field=unknown[0]
+        )
+    if not body.get("event_deps"):
+        raise InvalidInput(
+            "event_deps is required: a non-empty list of {name, params}", field="event_deps"
+        )
+    try:
+        deps = parse_dependencies(body["event_deps"])
+    except DependencySpecError as exc:
+        raise InvalidInput(str(exc), field=exc.field) from exc
+    action_type = _text(body, "action_type", "SANDBOX_TASK")
+    if action_type not in ACTION_TYPES:
+        raise InvalidInput(
+            f"action_type must be one of {list(ACTION_TYPES)}, not {action_type!r}",
+            field="action_type",
+        )
+    action_params = _mapping(body, "action_params")
+    # The original kept the task type among the action's params; accept it there too.
+    task_type = _text(body, "task_type", None) or action_params.get("task_type")
+    if not isinstance(task_type, str) or not task_type:
+        raise InvalidInput("task_type is required: the task type to launch", field="task_type")
+    name = _text(body, "name", None) or task_type
+    if len(name) > MAX_CONFIG_NAME or not NAME_PATTERN.match(name):
+        raise InvalidInput(
+            f"name must be 1 to {MAX_CONFIG_NAME} of A-Z a-z 0-9 _ . : @ / - and spaces",
+            field="name",
+        )
+    task_params = _mapping(body, "task_params")
+    try:
+        check_templates(task_params)
+    except TemplateProblem as exc:
+        raise InvalidInput(str(exc), field=exc.field) from exc
+    enabled = body.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise InvalidInput("enabled must be true or false", field="enabled")
+    window = body.get("window")
+    window_seconds = None if window is None else parse_duration(window, field="window")
+    return ConfigSpec(
+        name=name,
+        description=_text(body, "description", "") or "",
+        enabled=enabled,
+        event_deps=deps,
+        action_type=action_type,
+        task_type=task_type,
+        task_params=task_params,
+        action_params=action_params,
+        semaphores=_semaphores(body.get("semaphores")),
+        priority=_int(body, "priority", 0, low=-1_000_000) or 0,
+        kill_timeout=_int(body, "kill_timeout", None, low=1),
+        max_retries=_int(body, "max_retries", 0, low=0) or 0,
+        window=None if window is None else str(window),
+        window_seconds=window_seconds,
+    )
+
+
+def diff(old: ConfigSpec, new: ConfigSpec) -> dict[str, dict[str, object]]:
+    """Field -> {old, new} for every field that differs (what the history keeps)."""
+    a, b = old.to_json(), new.to_json()
+    return {k: {"old": a[k], "new": b[k]} for k in a if a[k] != b.get(k)}

@@ -1,0 +1,378 @@
+"""Dependency matching (SPEC section 2): which events satisfy a config's `event_deps`.
+
+Pure: `evaluate` takes the dependencies, the new (trigger) event and a lookup of
+prior events, and returns bindings and explanations; the caller does the I/O.
+Values compare by `param_text`; `"~"`/null params are free and bind; operator
+objects (`in`, `prefix`, `regex`, `exists`, `not`) filter without binding.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cached_property
+from typing import Literal, Protocol, cast
+
+from stepd.domain.events import MAX_PARAM_KEY_LENGTH, MAX_PARAMS, name_problem
+from stepd.domain.params import Params, Scalar, is_scalar, param_text
+
+FREE = "~"
+"""The value of a free param in a dependency (JSON null means the same)."""
+
+ConditionKind = Literal["eq", "free", "in", "prefix", "regex", "exists", "not"]
+OPERATORS = ("in", "prefix", "regex", "exists", "not")
+NOT_A_CONDITION = 'must be a JSON scalar, "~" or null (free), or an operator such as {"in": [...]}'
+NOT_AN_OPERATOR = "an operator is an object with exactly one key: in, prefix, regex, exists or not"
+
+
+class DependencySpecError(ValueError):
+    """A dependency spec is invalid; `field` is its path, e.g. `event_deps[1].params.date`."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True, kw_only=True)
+class Mismatch:
+    """Why an event's params do not satisfy one dependency."""
+
+    dep_index: int  # which dependency, in the config's order
+    key: str  # the param that failed
+    expected: object  # the condition as the user wrote it: "SUCCESS", "~", {"in": [...]}
+    actual: Scalar  # the event's value (None when missing: see `reason`)
+    reason: str  # "differs", "missing", "not in list", "wrong prefix", ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class ParamCondition:
+    """One param of a dependency: a fixed value, a free param or an operator."""
+
+    key: str  # the event param it constrains
+    kind: ConditionKind  # how it is compared
+    value: Scalar | tuple[Scalar, ...]  # the operand ("~"/None when free, a tuple for `in`)
+    # compiled once, because one config is checked against many events
+    pattern: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
+    # the texts an `eq`, `in` or `not` compares with, so all agree with `param_text`
+    texts: frozenset[str | None] = field(default=frozenset(), init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.kind == "regex":
+            object.__setattr__(self, "pattern", re.compile(str(self.value)))
+        values = self.value if isinstance(self.value, tuple) else (self.value,)
+        object.__setattr__(self, "texts", frozenset(param_text(v) for v in values))
+
+    @property
+    def spec(self) -> object:
+        """The condition as JSON, as the user wrote it."""
+        if self.kind in ("eq", "free"):
+            return self.value
+        return {self.kind: list(self.value) if isinstance(self.value, tuple) else self.value}
+
+    def failure(self, params: Params) -> str | None:
+        """Why `params` fails this condition, or None when it holds."""
+        present = self.key in params
+        text = param_text(params[self.key]) if present else None
+        if self.kind == "exists":
+            return None if present == self.value else ("missing" if self.value else "present")
+        if self.kind == "not":
+            return "equals the excluded value" if present and text in self.texts else None
+        if not present:
+            return "missing"
+        if self.kind == "eq":
+            return None if text in self.texts else "differs"
+        if self.kind == "in":
+            return None if text in self.texts else "not in list"
+        if self.kind == "prefix":
+            found = text is not None and text.startswith(str(self.value))
+            return None if found else "wrong prefix"
+        if self.kind == "regex" and self.pattern is not None:
+            # fullmatch: a pattern says what the whole value looks like, as `eq` does
+            found = text is not None and self.pattern.fullmatch(text) is not None
+            return None if found else "no regex match"
+        return None  # free: any present value matches
+
+
+@dataclass(frozen=True, kw_only=True)
+class Dependency:
+    """One entry of a config's `event_deps`: an event name and param conditions."""
+
+    name: str  # the event name it waits for
+    conditions: tuple[ParamCondition, ...]  # in the order the user wrote them
+
+    @classmethod
+    def from_json(cls, obj: object, *, path: str = "event_deps[0]") -> Dependency:
+        """Validate and build a dependency from `{name, params}`.
+
+        `params` may be omitted (it then matches every event of that name); any
+        other key is an error, since a misspelt `params` would match everything.
+        """
+        if not isinstance(obj, dict):
+            raise DependencySpecError(path, "a dependency must be an object {name, params}")
+        for key in obj:
+            if key not in ("name", "params"):
+                raise DependencySpecError(f"{path}.{key}", "unknown key: use name and params")
+        problem = name_problem(obj.get("name"))
+        if problem is not None:
+            raise DependencySpecError(f"{path}.name", problem)
+        params = obj.get("params", {})
+        if not isinstance(params, dict):
+            raise DependencySpecError(f"{path}.params", "params must be an object")
+        if len(params) > MAX_PARAMS:
+            raise DependencySpecError(f"{path}.params", f"more than {MAX_PARAMS} params")
+        conditions = tuple(
+            _parse_condition(key, value, f"{path}.params.{key}") for key, value in params.items()
+        )
+        return cls(name=obj["name"], conditions=conditions)
+
+    def to_json(self) -> dict[str, object]:
+        """The dependency as `{name, params}`; `from_json` of it gives it back."""
+        return {"name": self.name, "params": {c.key: c.spec for c in self.conditions}}
+
+    @cached_property  # cached: the join search asks for it in its inner loop
+    def fixed(self) -> Mapping[str, str]:
+        """Param key -> text of every fixed (`eq`) condition: what a store can index."""
+        return {
+            c.key: t for c in self.conditions if c.kind == "eq" for t in c.texts if t is not None
+        }
+
+    @cached_property
+    def free(self) -> tuple[str, ...]:
+        """The keys of the free params, which bind the event's values."""
+        return tuple(c.key for c in self.conditions if c.kind == "free")
+
+    def check(self, params: Params, *, dep_index: int = 0) -> list[Mismatch]:
+        """Why `params` does not satisfy this dependency (empty when it does; joins aside)."""
+        failures = ((c, c.failure(params)) for c in self.conditions)
+        return [
+            Mismatch(
+                dep_index=dep_index, key=c.key, expected=c.spec, actual=params.get(c.key), reason=r
+            )
+            for c, r in failures
+            if r is not None
+        ]
+
+    def matches(self, params: Params) -> bool:
+        """True when `params` satisfies every condition (joins aside)."""
+        return all(c.failure(params) is None for c in self.conditions)
+
+    def bind(self, params: Params) -> dict[str, Scalar] | None:
+        """The free params' values when `params` satisfies this dependency, else None."""
+        if not self.matches(params):
+            return None
+        return {key: params[key] for key in self.free}
+
+
+def _parse_condition(key: object, value: object, path: str) -> ParamCondition:
+    if not isinstance(key, str) or not key or len(key) > MAX_PARAM_KEY_LENGTH:
+        raise DependencySpecError(path, f"a param key must be 1 to {MAX_PARAM_KEY_LENGTH} chars")
+    if value is None or value == FREE:
+        return ParamCondition(key=key, kind="free", value=value)
+    if isinstance(value, str | int | float | bool):  # None is free, above
+        return ParamCondition(key=key, kind="eq", value=value)
+    if not isinstance(value, dict):
+        raise DependencySpecError(path, NOT_A_CONDITION)
+    if len(value) != 1 or next(iter(value)) not in OPERATORS:
+        raise DependencySpecError(path, NOT_AN_OPERATOR)
+    ((op, operand),) = value.items()
+    if op == "in":
+        if not isinstance(operand, list) or not operand or not all(map(is_scalar, operand)):
+            raise DependencySpecError(path, '"in" takes a non-empty list of JSON scalars')
+        return ParamCondition(key=key, kind="in", value=tuple(operand))  # tuple: hashable
+    if op in ("prefix", "regex") and not isinstance(operand, str):
+        raise DependencySpecError(path, f'"{op}" takes a string')
+    if op == "regex":
+        try:
+            re.compile(operand)
+        except re.error as exc:
+            raise DependencySpecError(path, f"invalid regex {operand!r}: {exc}") from None
+    if op == "exists" and not isinstance(operand, bool):
+        raise DependencySpecError(path, '"exists" takes true or false')
+    if op == "not" and not is_scalar(operand):
+        raise DependencySpecError(path, '"not" takes a JSON scalar')
+    return ParamCondition(key=key, kind=cast(ConditionKind, op), value=operand)
+
+
+def parse_dependencies(obj: object, *, path: str = "event_deps") -> tuple[Dependency, ...]:
+    """Validate a config's `event_deps`: a non-empty list of dependencies."""
+    if not isinstance(obj, list) or not obj:
+        raise DependencySpecError(path, "must be a non-empty list of {name, params}")
+    return tuple(Dependency.from_json(d, path=f"{path}[{i}]") for i, d in enumerate(obj))
+
+
+class MatchEvent(Protocol):
+    """What the matcher needs of an event (`stepd.domain.events.Event` has it)."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def params(self) -> Params: ...
+    @property
+    def created(self) -> datetime: ...
+
+
+class EventLookup(Protocol):
+    """Where the matcher finds prior events; the store implements it with an index."""
+
+    def find(self, name: str, equal: Mapping[str, str]) -> Iterable[MatchEvent]:
+        """Prior, non-rejected events named `name` whose `param_text(params[k]) == v`
+        for every `k, v` in `equal`. Extra events are harmless: all is re-checked."""
+        ...
+
+
+def binding_key(binding: Mapping[str, Scalar]) -> str:
+    """Canonical JSON of a binding (sorted keys, text values): equal bindings, equal keys."""
+    text = {k: param_text(v) for k, v in binding.items()}
+    return json.dumps(text, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Firing:
+    """One distinct binding the trigger completed: the config fires once for it."""
+
+    binding: dict[str, Scalar]  # every free param -> the event's value (the task's event_params)
+    events: tuple[MatchEvent, ...]  # per dependency, the newest event consistent with binding
+
+    @property
+    def binding_key(self) -> str:
+        """Canonical text of the binding, unique per distinct binding."""
+        return binding_key(self.binding)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Waiting:
+    """The trigger filled a dependency, but the others could not be completed."""
+
+    binding: dict[str, Scalar]  # the free params the trigger bound
+    missing: tuple[int, ...]  # indexes of the dependencies no event could fill
+
+
+@dataclass(frozen=True, kw_only=True)
+class Evaluation:
+    """What one trigger event does to one config."""
+
+    firings: tuple[Firing, ...]  # sorted by binding_key
+    waiting: tuple[Waiting, ...]  # per dependency slot the trigger filled without firing
+    mismatches: tuple[Mismatch, ...]  # when the trigger filled no slot: why, per dep of its name
+
+    @property
+    def outcome(self) -> Literal["fired", "waiting", "not_matched"]:
+        """The summary the event story shows."""
+        if self.firings:
+            return "fired"
+        return "waiting" if self.waiting else "not_matched"
+
+
+def evaluate(
+    deps: Sequence[Dependency],
+    trigger: MatchEvent,
+    lookup: EventLookup,
+    *,
+    window_seconds: float | None = None,
+) -> Evaluation:
+    """Every distinct binding that `trigger` completes for a config with `deps`.
+
+    A binding counts when one event per dependency, the trigger in at least one
+    slot and prior events (or the trigger) in the others, satisfies every
+    dependency and agrees on shared free params. With `window_seconds`, prior
+    events created longer than that before the trigger are ignored.
+    """
+    search = _Search(deps, trigger, lookup, window_seconds)
+    slots = [i for i, d in enumerate(deps) if d.name == trigger.name and d.matches(trigger.params)]
+    if not slots:
+        named = [(i, d) for i, d in enumerate(deps) if d.name == trigger.name]
+        why = tuple(m for i, d in named for m in d.check(trigger.params, dep_index=i))
+        return Evaluation(firings=(), waiting=(), mismatches=why)
+    firings: dict[str, Firing] = {}
+    waiting: dict[str, Waiting] = {}
+    for i in slots:
+        start = {key: trigger.params[key] for key in deps[i].free}
+        # the trigger's own slot also reports the newest event consistent with the binding
+        own = max(search.candidates(i, start), key=lambda e: e.seq)
+        search.dead = set()
+        found = list(search.complete(start, {i: own}, frozenset(range(len(deps))) - {i}))
+        for binding, chosen in found:
+            events = tuple(chosen[j] for j in range(len(deps)))
+            firings.setdefault(binding_key(binding), Firing(binding=binding, events=events))
+        if not found:
+            wait = Waiting(binding=start, missing=tuple(sorted(search.dead)))
+            waiting.setdefault(f"{binding_key(start)}{wait.missing}", wait)
+    ordered = tuple(firings[k] for k in sorted(firings))
+    return Evaluation(firings=ordered, waiting=tuple(waiting.values()), mismatches=())
+
+
+Query = tuple[tuple[str, str], ...]
+Partial = tuple[dict[str, Scalar], dict[int, MatchEvent]]  # a binding, and the slots' events
+
+
+class _Search:
+    """One evaluation's join search; it caches lookups so that each query runs once."""
+
+    def __init__(
+        self,
+        deps: Sequence[Dependency],
+        trigger: MatchEvent,
+        lookup: EventLookup,
+        window: float | None,
+    ) -> None:
+        self.deps, self.trigger, self.lookup = deps, trigger, lookup
+        self.earliest = None if window is None else trigger.created - timedelta(seconds=window)
+        self.found: dict[tuple[str, Query], list[MatchEvent]] = {}  # lookup results, by query
+        self.valid: dict[tuple[int, Query], list[MatchEvent]] = {}  # those satisfying dep j
+        self.dead: set[int] = set()  # slots that no event could fill: what a Waiting misses
+
+    def candidates(self, j: int, binding: Mapping[str, Scalar]) -> list[MatchEvent]:
+        """Events that fill slot `j` consistently with `binding` (the trigger included)."""
+        dep = self.deps[j]
+        bound = {k: param_text(binding[k]) for k in dep.free if k in binding}
+        # a null binding cannot be queried by text; it is filtered below like the rest
+        equal = {**dep.fixed, **{k: t for k, t in bound.items() if t is not None}}
+        query = tuple(sorted(equal.items()))
+        if (dep.name, query) not in self.found:
+            self.found[(dep.name, query)] = [
+                e
+                for e in self.lookup.find(dep.name, equal)
+                if e.seq != self.trigger.seq
+                and (self.earliest is None or e.created >= self.earliest)
+            ]
+        if (j, query) not in self.valid:
+            pool = [*self.found[(dep.name, query)], self.trigger]
+            self.valid[(j, query)] = [
+                e for e in pool if e.name == dep.name and dep.matches(e.params)
+            ]
+        valid = self.valid[(j, query)]
+        return [e for e in valid if all(param_text(e.params[k]) == t for k, t in bound.items())]
+
+    def complete(
+        self, binding: dict[str, Scalar], chosen: dict[int, MatchEvent], open_slots: frozenset[int]
+    ) -> Iterator[Partial]:
+        """Every way to fill `open_slots` consistently with `binding` (backtracking)."""
+        if not open_slots:
+            yield binding, chosen
+            return
+        j = min(open_slots, key=lambda s: self._rank(s, binding))
+        new_keys = [k for k in self.deps[j].free if k not in binding]
+        # only distinct values of the new keys make distinct bindings; keep the newest event
+        groups: dict[tuple[str | None, ...], MatchEvent] = {}
+        for e in self.candidates(j, binding):
+            values = tuple(param_text(e.params[k]) for k in new_keys)
+            if values not in groups or e.seq > groups[values].seq:
+                groups[values] = e
+        if not groups:
+            self.dead.add(j)
+        for e in groups.values():
+            extended = {**binding, **{k: e.params[k] for k in new_keys}}
+            yield from self.complete(extended, {**chosen, j: e}, open_slots - {j})
+
+    def _rank(self, j: int, binding: Mapping[str, Scalar]) -> tuple[bool, int, int, int]:
+        # Slots whose free params are all bound only check; then those sharing the
+        # most bound params (the most selective queries); then the most fixed params.
+        free = self.deps[j].free
+        bound = sum(k in binding for k in free)
+        return (bound < len(free), -bound, -len(self.deps[j].fixed), j)

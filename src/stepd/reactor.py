@@ -1,0 +1,173 @@
+"""The reactor: new events -> triggers -> tasks, in one transaction per batch.
+
+Events are evaluated one at a time in store order, each against the events
+evaluated before it, and marked PROCESSED in the same transaction that records
+its firings and creates their tasks. A crash anywhere rolls all of that back,
+so the batch is simply evaluated again: no event is lost and, thanks to the
+unique key on (config, event, binding), no task is doubled. On PostgreSQL an
+advisory lock makes reactors on several servers take turns.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, select
+
+from stepd.domain.config_index import ConfigIndex
+from stepd.domain.configs import ActionConfig
+from stepd.domain.events import Event, EventState
+from stepd.domain.firing import task_params_for
+from stepd.domain.matching import Firing, evaluate
+from stepd.domain.templates import TemplateProblem
+from stepd.store import configs as config_store
+from stepd.store import events as event_store
+from stepd.store import tasks as task_store
+from stepd.store import triggers as trigger_store
+from stepd.store.engine import Store
+from stepd.store.lookup import StoredEvents
+from stepd.store.schema import events
+from stepd.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+REACTOR_LOCK = 7210002  # PostgreSQL advisory lock key: one evaluator at a time
+
+
+@dataclass
+class Reactor:
+    """Evaluates NEW events against the configs; `run_once` is one batch."""
+
+    store: Store
+    batch_size: int = 200
+    on_tasks: list[Callable[[], None]] = field(default_factory=list)  # runner wake-ups
+    _index: ConfigIndex[ActionConfig] = field(default_factory=ConfigIndex)
+    _generation: int = -1
+
+    def run_once(self) -> int:
+        """Evaluate up to `batch_size` NEW events; return how many were evaluated."""
+        made = 0
+        with self.store.write() as conn:
+            if not self.store.is_sqlite:
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({REACTOR_LOCK})")
+            self._refresh(conn)
+            rows = conn.execute(
+                select(events)
+                .where(events.c.state == EventState.NEW.value)
+                .order_by(events.c.seq)
+                .limit(self.batch_size)
+            ).all()
+            for row in rows:
+                event = event_store.row_to_event(row)
+                made += self._evaluate(conn, event)
+                event_store.set_state(conn, event.seq, EventState.PROCESSED)
+        if made:
+            for hook in self.on_tasks:
+                hook()
+        return len(rows)
+
+    def _refresh(self, conn: Connection) -> None:
+        generation = config_store.generation(conn)
+        if generation == self._generation:
+            return
+        index: ConfigIndex[ActionConfig] = ConfigIndex()
+        for config in config_store.list_configs(conn):
+            if config.spec.enabled:
+                index.add(config.seq, config, config.spec.event_deps)
+        self._index, self._generation = index, generation
+        log.info("reactor loaded %d enabled configs (generation %d)", len(index), generation)
+
+    def _evaluate(self, conn: Connection, event: Event) -> int:
+        candidates = self._index.candidates(event.name, event.params)
+        if not candidates:
+            return 0
+        lookup = StoredEvents(conn)
+        made = 0
+        for config in candidates:
+            spec = config.spec
+            result = evaluate(spec.event_deps, event, lookup, window_seconds=spec.window_seconds)
+            for firing in result.firings:
+                made += self._fire(conn, config, event, firing)
+        return made
+
+    def _fire(self, conn: Connection, config: ActionConfig, event: Event, firing: Firing) -> int:
+        trigger_id = trigger_store.insert_trigger(
+            conn,
+            config_seq=config.seq,
+            config_version=config.version,
+            event_seq=event.seq,
+            binding_key=firing.binding_key,
+            binding=firing.binding,
+            dep_events=[e.seq for e in firing.events],
+            created=utcnow(),
+        )
+        if trigger_id is None:
+            return 0  # this event already fired this config for this binding
+        try:
+            params = task_params_for(config.spec, firing, event)
+        except TemplateProblem as exc:
+            # Recorded on the trigger, so the story says why no task was made.
+            trigger_store.attach(conn, trigger_id, task_id=None, error=str(exc))
+            return 0
+        spec = config.spec
+        task_id = task_store.insert_task(
+            conn,
+            task_store.NewTask(
+                type=spec.task_type,
+                params=params,
+                author=config.author,
+                priority=spec.priority,
+                semaphores=[{"name": s.name, "weight": s.weight} for s in spec.semaphores],
+                kill_timeout=spec.kill_timeout,
+                max_retries=spec.max_retries,
+                config_seq=config.seq,
+                config_version=config.version,
+                event_seq=event.seq,
+            ),
+        )
+        trigger_store.attach(conn, trigger_id, task_id=task_id, error=None)
+        return 1
+
+
+@dataclass
+class ReactorLoop:
+    """Runs a Reactor in a thread: woken at once by this process, polled for others."""
+
+    reactor: Reactor
+    poll_interval_seconds: float = 0.5
+    _wake: threading.Event = field(default_factory=threading.Event)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def notify(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="stepd-reactor", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        log.info("reactor started")
+        failures = 0
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                evaluated = self.reactor.run_once()
+                failures = 0
+            except Exception:
+                failures += 1
+                log.exception("reactor batch failed (attempt %d); it will be retried", failures)
+                self._stop.wait(min(30.0, 0.5 * 2**failures))
+                continue
+            if evaluated < self.reactor.batch_size:
+                self._wake.wait(self.poll_interval_seconds)
+        log.info("reactor stopped: server shutting down")

@@ -1,0 +1,188 @@
+"""The event story: what an event fired, what waits, what did not match and why, and the chain.
+
+Firings are read from the triggers the reactor recorded (exact). For configs that
+did not fire, the matcher is run again over the events stored before this one, so
+the story can say which dependency is still missing or which param differed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from stepd.domain.configs import ActionConfig
+from stepd.domain.events import Event, EventState, format_event_id, parse_event_id
+from stepd.domain.matching import Evaluation, evaluate
+from stepd.domain.tasks import Task
+from stepd.errors import NotFound
+from stepd.store import configs as config_store
+from stepd.store import events as event_store
+from stepd.store import tasks as task_store
+from stepd.store import triggers as trigger_store
+from stepd.store.engine import Store
+from stepd.store.lookup import StoredEvents
+from stepd.timeutil import iso
+
+MAX_DEPTH = 10  # how far a chain is followed
+MAX_NODES = 200  # how many events one story may hold
+
+
+def _task_json(task: Task, config: ActionConfig | None) -> dict[str, object]:
+    return {
+        "sandbox_task_id": task.id,
+        "config_id": None if task.config_seq is None else format_event_id(task.config_seq),
+        "config_name": None if config is None else config.spec.name,
+        "task_type": task.type,
+        "params": dict(task.params),
+        "status": task.status.value,
+    }
+
+
+def _mismatches(result: Evaluation) -> list[dict[str, object]]:
+    return [
+        {
+            "dep_index": m.dep_index,
+            "param": m.key,
+            "expected": m.expected,
+            "actual": m.actual,
+            "reason": m.reason,
+        }
+        for m in result.mismatches
+    ]
+
+
+@dataclass
+class _Teller:
+    conn: Connection
+    configs: list[ActionConfig]
+    nodes: int = 0
+
+    def config(self, seq: int | None) -> ActionConfig | None:
+        return next((c for c in self.configs if c.seq == seq), None)
+
+    def story(self, event: Event, depth: int) -> dict[str, object]:
+        self.nodes += 1
+        fired = trigger_store.for_event(self.conn, event.seq)
+        tasks = task_store.get_tasks(self.conn, [t.task_id for t in fired if t.task_id])
+        produced = [_task_json(tasks[t.task_id], self.config(t.config_seq))
+                    for t in fired if t.task_id in tasks]  # fmt: skip
+        related = [c for c in self.configs if any(d.name == event.name for d in c.spec.event_deps)]
+        configs = [self._config_entry(c, event, fired, tasks) for c in related]
+        chain: list[dict[str, object]] = []
+        if depth < MAX_DEPTH:
+            emitted = task_store.emitted_events(self.conn, tasks)
+            found = event_store.get_events(
+                self.conn, [s for seqs in emitted.values() for s in seqs]
+            )
+            for task_id, seqs in emitted.items():
+                for seq in seqs:
+                    if seq in found and self.nodes < MAX_NODES:
+                        chain.append({"task_id": task_id, **self.story(found[seq], depth + 1)})
+        return {
+            "event": event.to_json(),
+            "evaluated": event.state != EventState.NEW,
+            "produced_tasks": produced,
+            "configs": configs,
+            "chain": chain,
+        }
+
+    def _config_entry(
+        self,
+        config: ActionConfig,
+        event: Event,
+        fired: list[trigger_store.Trigger],
+        tasks: dict[int, Task],
+    ) -> dict[str, object]:
+        entry: dict[str, object] = {
+            "config_id": config.id,
+            "config_name": config.spec.name,
+            "author": config.author,
+            "task_type": config.spec.task_type,
+            "version": config.version,
+        }
+        mine = [t for t in fired if t.config_seq == config.seq]
+        if mine:
+            entry["outcome"] = "fired"
+            entry["fired"] = [
+                {
+                    "binding": dict(t.binding),
+                    "task_id": t.task_id,
+                    "task_status": tasks[t.task_id].status.value if t.task_id in tasks else None,
+                    "config_version": t.config_version,
+                    "dep_event_ids": [format_event_id(s) for s in t.dep_events],
+                    "error": t.error,
+                }
+                for t in mine
+            ]
+            return entry
+        if event.state == EventState.NEW:
+            entry["outcome"] = "pending"
+            entry["note"] = "the reactor has not evaluated this event yet"
+            return entry
+        if not config.spec.enabled:
+            entry["outcome"] = "disabled"
+            return entry
+        result = evaluate(
+            config.spec.event_deps,
+            event,
+            StoredEvents(self.conn, before_seq=event.seq),
+            window_seconds=config.spec.window_seconds,
+        )
+        entry["outcome"] = result.outcome
+        if result.outcome == "not_matched":
+            entry["not_matched"] = _mismatches(result)
+        elif result.outcome == "waiting":
+            deps = config.spec.event_deps
+            entry["waiting"] = [
+                {
+                    "binding": dict(w.binding),
+                    "missing": [{"dep_index": i, **deps[i].to_json()} for i in w.missing],
+                }
+                for w in result.waiting
+            ]
+            later = trigger_store.completed_later(self.conn, config.seq, event.seq)
+            entry["completed_later_by"] = [
+                {"event_id": format_event_id(t.event_seq), "task_id": t.task_id,
+                 "binding": dict(t.binding)}
+                for t in later
+            ]  # fmt: skip
+        else:
+            # It would fire now but did not then: the config is newer, or changed since.
+            entry["outcome"] = "not_fired"
+            entry["note"] = (
+                "this config would fire on this event now, but did not when the event was "
+                f"evaluated (config version {config.version}, updated {iso(config.updated)})"
+            )
+        return entry
+
+
+@dataclass
+class StoryService:
+    store: Store
+
+    def start(self, event_id: str) -> str:
+        """`POST /event_story`: the story id for an event (the story is told on GET)."""
+        self._event_seq(event_id)
+        with self.store.read() as conn:
+            seq = self._event_seq(event_id)
+            if event_store.get_event(conn, seq) is None:
+                raise NotFound(f"no event with id {event_id!r}", field="id")
+        return event_id
+
+    @staticmethod
+    def _event_seq(event_id: str) -> int:
+        seq = parse_event_id(event_id)
+        if seq is None:
+            raise NotFound(f"no event with id {event_id!r}", field="id")
+        return seq
+
+    def tell(self, story_id: str) -> dict[str, object]:
+        seq = self._event_seq(story_id)
+        with self.store.read() as conn:
+            event = event_store.get_event(conn, seq)
+            if event is None:
+                raise NotFound(f"no story with id {story_id!r}", field="id")
+            teller = _Teller(conn, config_store.list_configs(conn))
+            story = teller.story(event, 0)
+        return {"story_id": story_id, **story}

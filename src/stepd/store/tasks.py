@@ -1,0 +1,120 @@
+"""Store functions for tasks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+
+from stepd.domain.tasks import Task, TaskStatus
+from stepd.store.schema import task_events, tasks
+from stepd.timeutil import as_utc, utcnow
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewTask:
+    type: str
+    params: Mapping[str, object]
+    author: str | None
+    priority: int = 0
+    semaphores: Sequence[Mapping[str, object]] = ()
+    kill_timeout: int | None = None
+    max_retries: int = 0
+    config_seq: int | None = None
+    config_version: int | None = None
+    event_seq: int | None = None
+    created: datetime = field(default_factory=utcnow)
+
+
+def insert_task(conn: Connection, new: NewTask) -> int:
+    return int(
+        conn.execute(
+            insert(tasks)
+            .values(
+                type=new.type,
+                params=json.dumps(dict(new.params), ensure_ascii=False),
+                status=TaskStatus.ENQUEUED.value,
+                author=new.author,
+                priority=new.priority,
+                semaphores=json.dumps([dict(s) for s in new.semaphores]),
+                kill_timeout=new.kill_timeout,
+                max_retries=new.max_retries,
+                attempts=0,
+                config_seq=new.config_seq,
+                config_version=new.config_version,
+                event_seq=new.event_seq,
+                created=new.created,
+                updated=new.created,
+            )
+            .returning(tasks.c.id)
+        ).scalar_one()
+    )
+
+
+def _maybe(value: Any) -> datetime | None:
+    return None if value is None else as_utc(value)
+
+
+def row_to_task(m: Mapping[Any, Any]) -> Task:
+    return Task(
+        id=int(m["id"]),
+        type=str(m["type"]),
+        params=json.loads(str(m["params"])),
+        status=TaskStatus(m["status"]),
+        author=m["author"],
+        priority=int(m["priority"]),
+        semaphores=tuple(json.loads(str(m["semaphores"]))),
+        kill_timeout=m["kill_timeout"],
+        max_retries=int(m["max_retries"]),
+        attempts=int(m["attempts"]),
+        config_seq=m["config_seq"],
+        config_version=m["config_version"],
+        event_seq=m["event_seq"],
+        created=as_utc(m["created"]),
+        updated=as_utc(m["updated"]),
+        started=_maybe(m["started"]),
+        finished=_maybe(m["finished"]),
+        output=None if m["output"] is None else json.loads(str(m["output"])),
+        error=m["error"],
+    )
+
+
+def get_task(conn: Connection, task_id: int) -> Task | None:
+    row = conn.execute(select(tasks).where(tasks.c.id == task_id)).first()
+    return None if row is None else row_to_task(row._mapping)
+
+
+def get_tasks(conn: Connection, ids: Iterable[int]) -> dict[int, Task]:
+    wanted = sorted(set(ids))
+    found: dict[int, Task] = {}
+    for start in range(0, len(wanted), 500):
+        rows = conn.execute(select(tasks).where(tasks.c.id.in_(wanted[start : start + 500])))
+        for row in rows:
+            task = row_to_task(row._mapping)
+            found[task.id] = task
+    return found
+
+
+def link_event(conn: Connection, task_id: int, event_seq: int) -> None:
+    """Remember that `task_id` emitted the event `event_seq` (a link of a chain)."""
+    conn.execute(insert(task_events).values(task_id=task_id, event_seq=event_seq))
+
+
+def emitted_events(conn: Connection, task_ids: Iterable[int]) -> dict[int, list[int]]:
+    """Task id -> the seqs of the events it emitted, oldest first."""
+    wanted = sorted(set(task_ids))
+    out: dict[int, list[int]] = {t: [] for t in wanted}
+    if not wanted:
+        return out
+    rows = conn.execute(
+        select(task_events.c.task_id, task_events.c.event_seq)
+        .where(task_events.c.task_id.in_(wanted))
+        .order_by(task_events.c.event_seq)
+    )
+    for task_id, event_seq in rows:
+        out[int(task_id)].append(int(event_seq))
+    return out

@@ -1,0 +1,124 @@
+"""Store functions for triggers: the record that a config fired for an event and binding."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from stepd.store.schema import triggers
+from stepd.timeutil import as_utc
+
+
+@dataclass(frozen=True, kw_only=True)
+class Trigger:
+    """A recorded firing."""
+
+    id: int
+    config_seq: int
+    config_version: int
+    event_seq: int  # the triggering event
+    binding: Mapping[str, object]  # bound free params
+    dep_events: tuple[int, ...]  # the event that satisfied each dependency
+    task_id: int | None
+    error: str | None  # why no task was made
+    created: datetime
+
+
+def binding_hash(binding_key: str) -> str:
+    return hashlib.sha256(binding_key.encode()).hexdigest()
+
+
+def insert_trigger(
+    conn: Connection,
+    *,
+    config_seq: int,
+    config_version: int,
+    event_seq: int,
+    binding_key: str,
+    binding: Mapping[str, object],
+    dep_events: Sequence[int],
+    created: datetime,
+) -> int | None:
+    """Record a firing; None when this (config, event, binding) already fired."""
+    values = {
+        "config_seq": config_seq,
+        "config_version": config_version,
+        "event_seq": event_seq,
+        "binding_hash": binding_hash(binding_key),
+        "binding": json.dumps(dict(binding), ensure_ascii=False),
+        "dep_events": json.dumps(list(dep_events)),
+        "created": created,
+    }
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = (
+        dialect.insert(triggers)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["config_seq", "event_seq", "binding_hash"])
+        .returning(triggers.c.id)
+    )
+    row = conn.execute(stmt).first()
+    return None if row is None else int(row[0])
+
+
+def attach(conn: Connection, trigger_id: int, *, task_id: int | None, error: str | None) -> None:
+    conn.execute(
+        update(triggers).where(triggers.c.id == trigger_id).values(task_id=task_id, error=error)
+    )
+
+
+def _to_trigger(m: Mapping[Any, Any]) -> Trigger:
+    return Trigger(
+        id=int(m["id"]),
+        config_seq=int(m["config_seq"]),
+        config_version=int(m["config_version"]),
+        event_seq=int(m["event_seq"]),
+        binding=json.loads(str(m["binding"])),
+        dep_events=tuple(json.loads(str(m["dep_events"]))),
+        task_id=m["task_id"],
+        error=m["error"],
+        created=as_utc(m["created"]),
+    )
+
+
+def for_event(conn: Connection, event_seq: int) -> list[Trigger]:
+    rows = conn.execute(
+        select(triggers).where(triggers.c.event_seq == event_seq).order_by(triggers.c.id)
+    )
+    return [_to_trigger(r._mapping) for r in rows]
+
+
+def for_task(conn: Connection, task_id: int) -> Trigger | None:
+    row = conn.execute(select(triggers).where(triggers.c.task_id == task_id)).first()
+    return None if row is None else _to_trigger(row._mapping)
+
+
+def for_config_binding(conn: Connection, config_seq: int, binding_key: str) -> list[Trigger]:
+    """Every firing of a config for one binding (by any event): to say who completed a wait."""
+    rows = conn.execute(
+        select(triggers)
+        .where(
+            triggers.c.config_seq == config_seq,
+            triggers.c.binding_hash == binding_hash(binding_key),
+        )
+        .order_by(triggers.c.id)
+    )
+    return [_to_trigger(r._mapping) for r in rows]
+
+
+def completed_later(conn: Connection, config_seq: int, event_seq: int) -> list[Trigger]:
+    """Firings of a config by later events that used `event_seq` for a dependency."""
+    rows = conn.execute(
+        select(triggers)
+        .where(triggers.c.config_seq == config_seq, triggers.c.event_seq > event_seq)
+        .order_by(triggers.c.id.desc())
+        .limit(1000)
+    )
+    found = [_to_trigger(r._mapping) for r in rows]
+    return [t for t in reversed(found) if event_seq in t.dep_events]
