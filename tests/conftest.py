@@ -100,7 +100,7 @@ class Api:
 
 @pytest.fixture
 def api(store: Store) -> Iterator[Api]:
-    settings = Settings(database_url="unused://", reactor=False, clock=False)
+    settings = Settings(database_url="unused://", reactor=False, clock=False, executor="none")
     app = create_app(settings, build_context(settings, store))
     with TestClient(app, raise_server_exceptions=False) as client:
         yield Api(client=client, store=store, token=make_token(store, "robot-crypta"))

@@ -50,6 +50,13 @@ class Reactor:
     def run_once(self) -> int:
         """Evaluate up to `batch_size` NEW events; return how many were evaluated."""
         made = 0
+        with self.store.read() as conn:
+            # A cheap read first: an idle poll must not take SQLite's write lock.
+            pending = conn.execute(
+                select(events.c.seq).where(events.c.state == EventState.NEW.value).limit(1)
+            ).first()
+        if pending is None:
+            return 0
         with self.store.write() as conn:
             if not self.store.is_sqlite:
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({REACTOR_LOCK})")

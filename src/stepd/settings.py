@@ -20,13 +20,18 @@ class Settings:
     max_events_per_request: int = 1000
     token_cache_seconds: float = 5.0  # how long a checked token is trusted without the store
     reactor: bool = True  # evaluate events against configs in this process
-    reactor_poll_interval_seconds: float = (
-        1.0  # how often to look for events other processes stored
-    )
+    # how often to look for events that other processes stored
+    reactor_poll_interval_seconds: float = 0.1
     clock: bool = True  # emit periodic `clock` events
-    sqlite_synchronous: str = (
-        "NORMAL"  # NORMAL: durable across process crashes; FULL: across power loss
-    )
+    # NORMAL: durable across process crashes; FULL: across power loss too
+    sqlite_synchronous: str = "NORMAL"
+    executor: str = "local"  # "local" (worker processes here), "celery", or "none"
+    workers: int = 2  # local worker processes started by `stepd serve`
+    tasks: tuple[str, ...] = ()  # modules or files declaring task types
+    broker_url: str | None = None  # celery: amqp://... or redis://...
+    task_event_name: str = "taskEvent"  # the event a finished task reports
+    environment: str = "stable"  # the `environment` param of those events
+    heartbeat_timeout_seconds: float = 30.0  # a worker silent this long has lost its task
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -38,6 +43,10 @@ class Settings:
             values["database_url"] = env["STEPD_DATABASE_URL"]
         if "STEPD_PRIVATE_READS" in env:
             values["private_reads"] = env["STEPD_PRIVATE_READS"].lower() in {"1", "true", "yes"}
+        if "STEPD_TASKS" in env:
+            values["tasks"] = tuple(t for t in env["STEPD_TASKS"].split(",") if t)
+        if "STEPD_BROKER_URL" in env:
+            values["broker_url"] = env["STEPD_BROKER_URL"]
         if "STEPD_SQLITE_SYNCHRONOUS" in env:
             values["sqlite_synchronous"] = env["STEPD_SQLITE_SYNCHRONOUS"].upper()
         values.update({k: v for k, v in overrides.items() if v is not None})

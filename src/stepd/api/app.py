@@ -21,6 +21,9 @@ from stepd.api import (
 from stepd.api.context import AppContext, ctx
 from stepd.errors import StoreUnavailable
 from stepd.reactor import Reactor, ReactorLoop
+from stepd.runner.local import LocalConfig, LocalExecutor
+from stepd.runner.registry import load_task_types
+from stepd.runner.worker import WorkerSettings
 from stepd.services.auth import Authenticator
 from stepd.services.configs import ConfigService
 from stepd.services.event_descs import EventDescService
@@ -29,13 +32,15 @@ from stepd.services.story import StoryService
 from stepd.services.trial import TrialService
 from stepd.settings import Settings
 from stepd.store.engine import Store, open_store
+from stepd.store.runs import StatusEvents
 
 
 def build_context(settings: Settings, store: Store | None = None) -> AppContext:
     store = store or open_store(
         settings.database_url, sqlite_synchronous=settings.sqlite_synchronous
     )
-    configs = ConfigService(store)
+    task_types = load_task_types(settings.tasks)
+    configs = ConfigService(store, known_types=set(task_types) if settings.tasks else None)
     return AppContext(
         settings=settings,
         store=store,
@@ -45,6 +50,8 @@ def build_context(settings: Settings, store: Store | None = None) -> AppContext:
         configs=configs,
         stories=StoryService(store),
         trial=TrialService(store, configs),
+        task_types=task_types,
+        status_events=StatusEvents(name=settings.task_event_name, environment=settings.environment),
     )
 
 
@@ -55,6 +62,19 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         loop = None
+        executor = None
+        if settings.executor == "local" and settings.workers > 0:
+            executor = LocalExecutor(
+                LocalConfig(
+                    database_url=context.store.url,
+                    tasks=settings.tasks,
+                    sqlite_synchronous=settings.sqlite_synchronous,
+                    worker=WorkerSettings(status_events=context.status_events),
+                ),
+                workers=settings.workers,
+                heartbeat_timeout_seconds=settings.heartbeat_timeout_seconds,
+            )
+            executor.start()
         if settings.reactor:
             loop = ReactorLoop(
                 Reactor(context.store),
@@ -65,6 +85,8 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
         try:
             yield
         finally:
+            if executor is not None:
+                executor.stop()
             if loop is not None:
                 context.events.on_stored.remove(loop.notify)
                 loop.stop()

@@ -8,6 +8,7 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from stepd.errors import Unauthorized
+from stepd.runner.registry import TaskType
 from stepd.services.auth import Authenticator, token_from_header
 from stepd.services.configs import ConfigService
 from stepd.services.event_descs import EventDescService
@@ -16,6 +17,7 @@ from stepd.services.story import StoryService
 from stepd.services.trial import TrialService
 from stepd.settings import Settings
 from stepd.store.engine import Store
+from stepd.store.runs import StatusEvents
 from stepd.store.tokens import Principal
 
 
@@ -29,6 +31,8 @@ class AppContext:
     configs: ConfigService
     stories: StoryService
     trial: TrialService
+    task_types: dict[str, TaskType]  # what --tasks declared (empty: types unknown here)
+    status_events: StatusEvents  # how finished tasks report themselves
 
 
 def ctx(request: Request) -> AppContext:

@@ -20,9 +20,15 @@ class DependencyIn(BaseModel):
     name: str = Field(examples=["cryptaTaskEvent"])
     params: dict[str, Any] = Field(
         default_factory=dict,
-        examples=[{"taskType": "CRYPTA_GRAPH_PREPARE_SOUP_YAML", "taskStatus": "SUCCESS",
-                   "environment": "stable", "date": "~"}],
-    )  # fmt: skip
+        examples=[
+            {
+                "taskType": "CRYPTA_GRAPH_PREPARE_SOUP_YAML",
+                "taskStatus": "SUCCESS",
+                "environment": "stable",
+                "date": "~",
+            }
+        ],
+    )
 
 
 class ConfigIn(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from stepd.cli import serve, tokens
+from stepd.cli import events, serve, tokens
 
 app = typer.Typer(
     name="stepd",
@@ -14,6 +14,7 @@ app = typer.Typer(
 )
 app.command("serve")(serve.serve)
 app.add_typer(tokens.app, name="tokens")
+app.add_typer(events.app, name="events")
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""`stepd serve`: the API (and, as they land, the reactor and runner) in one process."""
+"""`stepd serve`: API, reactor and local runner in one process (or with Celery workers)."""
 
 from __future__ import annotations
 
@@ -11,25 +11,63 @@ from stepd.cli.common import DEFAULT_DB, DbOption, fail
 from stepd.errors import StepdError
 from stepd.settings import Settings
 
+TasksOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--tasks",
+        envvar="STEPD_TASKS",
+        help="A module or .py file declaring task types (repeatable).",
+    ),
+]
+
 
 def serve(
     db: DbOption = DEFAULT_DB,
-    host: Annotated[
-        str, typer.Option(envvar="STEPD_HOST", help="Address to listen on.")
-    ] = "127.0.0.1",
+    host: Annotated[str, typer.Option(envvar="STEPD_HOST", help="Address to listen on.")] = (
+        "127.0.0.1"
+    ),
     port: Annotated[int, typer.Option(envvar="STEPD_PORT", help="Port to listen on.")] = 8080,
+    tasks: TasksOption = None,
+    executor: Annotated[
+        str,
+        typer.Option(envvar="STEPD_EXECUTOR", help="local (worker processes here), celery, none."),
+    ] = "local",
+    workers: Annotated[
+        int, typer.Option(envvar="STEPD_WORKERS", help="Local worker processes.", min=0)
+    ] = 2,
+    broker: Annotated[
+        str | None,
+        typer.Option(envvar="STEPD_BROKER_URL", help="Celery broker: amqp://... or redis://..."),
+    ] = None,
+    task_event_name: Annotated[
+        str,
+        typer.Option(envvar="STEPD_TASK_EVENT_NAME", help="The event a finished task reports."),
+    ] = "taskEvent",
+    environment: Annotated[
+        str, typer.Option(envvar="STEPD_ENVIRONMENT", help="`environment` of task events.")
+    ] = "stable",
+    heartbeat_timeout: Annotated[
+        float,
+        typer.Option(
+            envvar="STEPD_HEARTBEAT_TIMEOUT_SECONDS",
+            help="Seconds without a heartbeat before a worker's task is given up.",
+        ),
+    ] = 30.0,
     private_reads: Annotated[
         bool,
         typer.Option(
             "--private-reads", envvar="STEPD_PRIVATE_READS", help="Require a token for reads too."
         ),
     ] = False,
+    clock: Annotated[
+        bool, typer.Option("--clock/--no-clock", envvar="STEPD_CLOCK", help="Emit clock events.")
+    ] = True,
     log_level: Annotated[str, typer.Option(envvar="STEPD_LOG_LEVEL")] = "info",
     access_log: Annotated[
         bool, typer.Option("--access-log/--no-access-log", envvar="STEPD_ACCESS_LOG")
     ] = True,
 ) -> None:
-    """Run the stepd server: HTTP API on the store at --db (migrated at start)."""
+    """Run stepd: the HTTP API, the reactor and the runner, on the store at --db."""
     import uvicorn
 
     from stepd.api.app import create_app
@@ -37,7 +75,25 @@ def serve(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    settings = Settings.from_env(database_url=db, host=host, port=port, private_reads=private_reads)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    if executor not in {"local", "celery", "none"}:
+        raise fail(f"--executor must be local, celery or none, not {executor!r}")
+    if executor == "celery" and not broker:
+        raise fail("--executor celery needs --broker (or STEPD_BROKER_URL)")
+    settings = Settings.from_env(
+        database_url=db,
+        host=host,
+        port=port,
+        private_reads=private_reads,
+        executor=executor,
+        workers=workers,
+        tasks=tuple(tasks or ()),
+        broker_url=broker,
+        task_event_name=task_event_name,
+        environment=environment,
+        heartbeat_timeout_seconds=heartbeat_timeout,
+        clock=clock,
+    )
     try:
         app = create_app(settings)
     except StepdError as exc:

@@ -19,10 +19,23 @@ from stepd.timeutil import utcnow
 
 # Top-level fields the filters can reach directly, besides `author` and `_id`.
 FILTER_ROOTS = {
-    "name", "description", "enabled", "event_deps", "action_type", "task_type",
-    "task_params", "action_params", "semaphores", "priority", "kill_timeout",
-    "max_retries", "window", "author", "version", "_id",
-}  # fmt: skip
+    "name",
+    "description",
+    "enabled",
+    "event_deps",
+    "action_type",
+    "task_type",
+    "task_params",
+    "action_params",
+    "semaphores",
+    "priority",
+    "kill_timeout",
+    "max_retries",
+    "window",
+    "author",
+    "version",
+    "_id",
+}
 
 
 def _check_descs(conn: Connection, spec: ConfigSpec) -> None:
@@ -71,6 +84,16 @@ def matches_filters(config: ActionConfig, filters: Mapping[str, str]) -> bool:
 @dataclass
 class ConfigService:
     store: Store
+    known_types: set[str] | None = None  # task types this server knows (None: not told)
+
+    def _check_type(self, spec: ConfigSpec) -> None:
+        if self.known_types is not None and spec.task_type not in self.known_types:
+            known = ", ".join(sorted(self.known_types)) or "none"
+            raise InvalidInput(
+                f"unknown task type {spec.task_type!r}; this server knows: {known} "
+                "(declare it in a module given to --tasks)",
+                field="task_type",
+            )
 
     def _owned(self, conn: Connection, config_id: str, principal: Principal) -> ActionConfig:
         config = self._get(conn, config_id)
@@ -90,6 +113,7 @@ class ConfigService:
 
     def create(self, body: object, principal: Principal) -> ActionConfig:
         spec = parse_config(body)
+        self._check_type(spec)
         now = utcnow()
         draft = ActionConfig(
             id="", seq=0, author=principal.user, version=1, spec=spec, created=now, updated=now
@@ -136,6 +160,7 @@ class ConfigService:
     def update(self, config_id: str, body: object, principal: Principal) -> ActionConfig:
         """Replace the whole config (PUT); the version goes up and the history keeps the diff."""
         spec = parse_config(body)
+        self._check_type(spec)
         try:
             with self.store.write() as conn:
                 config = self._owned(conn, config_id, principal)

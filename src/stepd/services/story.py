@@ -65,8 +65,11 @@ class _Teller:
         self.nodes += 1
         fired = trigger_store.for_event(self.conn, event.seq)
         tasks = task_store.get_tasks(self.conn, [t.task_id for t in fired if t.task_id])
-        produced = [_task_json(tasks[t.task_id], self.config(t.config_seq))
-                    for t in fired if t.task_id in tasks]  # fmt: skip
+        produced = [
+            _task_json(tasks[t.task_id], self.config(t.config_seq))
+            for t in fired
+            if t.task_id in tasks
+        ]
         related = [c for c in self.configs if any(d.name == event.name for d in c.spec.event_deps)]
         configs = [self._config_entry(c, event, fired, tasks) for c in related]
         chain: list[dict[str, object]] = []
@@ -143,10 +146,13 @@ class _Teller:
             ]
             later = trigger_store.completed_later(self.conn, config.seq, event.seq)
             entry["completed_later_by"] = [
-                {"event_id": format_event_id(t.event_seq), "task_id": t.task_id,
-                 "binding": dict(t.binding)}
+                {
+                    "event_id": format_event_id(t.event_seq),
+                    "task_id": t.task_id,
+                    "binding": dict(t.binding),
+                }
                 for t in later
-            ]  # fmt: skip
+            ]
         else:
             # It would fire now but did not then: the config is newer, or changed since.
             entry["outcome"] = "not_fired"

@@ -37,8 +37,9 @@ def _hypothetical(raw: object, now: datetime) -> Event:
     params = raw.get("params") or {}
     if (problem := params_problem(params)) is not None:
         raise InvalidInput(f"event.{problem}", field="event.params")
-    return Event(seq=HYPOTHETICAL_SEQ, name=raw["name"], params=params,
-                 state=EventState.NEW, created=now)  # fmt: skip
+    return Event(
+        seq=HYPOTHETICAL_SEQ, name=raw["name"], params=params, state=EventState.NEW, created=now
+    )
 
 
 @dataclass
@@ -88,25 +89,32 @@ class TrialService:
                 field="events",
             )
         query = event_store.EventQuery(
-            name=raw["name"], params={str(k): str(v) for k, v in params.items()},
-            limit=limit, newest_first=True,
-        )  # fmt: skip
+            name=raw["name"],
+            params={str(k): str(v) for k, v in params.items()},
+            limit=limit,
+            newest_first=True,
+        )
         return event_store.query_events(conn, query)
 
     @staticmethod
     def _describe(spec: ConfigSpec, event: Event, result: Evaluation) -> dict[str, object]:
         entry: dict[str, object] = {
-            "event": {"_id": None if event.seq == HYPOTHETICAL_SEQ else event.id,
-                      "name": event.name, "params": dict(event.params)},
+            "event": {
+                "_id": None if event.seq == HYPOTHETICAL_SEQ else event.id,
+                "name": event.name,
+                "params": dict(event.params),
+            },
             "outcome": result.outcome,
-        }  # fmt: skip
+        }
         firings = []
         for firing in result.firings:
             item: dict[str, object] = {
                 "binding": dict(firing.binding),
-                "dep_event_ids": [None if e.seq == HYPOTHETICAL_SEQ else format_event_id(e.seq)
-                                  for e in firing.events],
-            }  # fmt: skip
+                "dep_event_ids": [
+                    None if e.seq == HYPOTHETICAL_SEQ else format_event_id(e.seq)
+                    for e in firing.events
+                ],
+            }
             try:
                 item["task"] = {
                     "type": spec.task_type,
@@ -124,8 +132,13 @@ class TrialService:
             for w in result.waiting
         ]
         entry["not_matched"] = [
-            {"dep_index": m.dep_index, "param": m.key, "expected": m.expected,
-             "actual": m.actual, "reason": m.reason}
+            {
+                "dep_index": m.dep_index,
+                "param": m.key,
+                "expected": m.expected,
+                "actual": m.actual,
+                "reason": m.reason,
+            }
             for m in result.mismatches
-        ]  # fmt: skip
+        ]
         return entry

@@ -42,6 +42,11 @@ class Store:
         self._write_lock = threading.Lock() if self.is_sqlite else None
 
     @property
+    def url(self) -> str:
+        """The database URL, for processes (workers) that open their own connections."""
+        return self.engine.url.render_as_string(hide_password=False)
+
+    @property
     def is_sqlite(self) -> bool:
         return self.dialect == "sqlite"
 

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData()
@@ -164,6 +165,11 @@ tasks = Table(
     Column("finished", DateTime(timezone=True)),
     Column("output", Text),  # JSON
     Column("error", Text),
+    Column("not_before", DateTime(timezone=True)),  # a retry waits until then
+    Column("dispatched", DateTime(timezone=True)),  # claimed: semaphores held, sent to a worker
+    Column("heartbeat", DateTime(timezone=True)),  # last sign of life of its worker
+    Column("worker", String(200)),  # which worker runs it
+    Column("stop_requested", Boolean, nullable=False, server_default=false()),
     Index("ix_tasks_status_priority_id", "status", "priority", "id"),
     sqlite_autoincrement=True,
 )
@@ -174,4 +180,46 @@ task_events = Table(
     metadata,
     Column("task_id", Seq, primary_key=True),
     Column("event_seq", Seq, primary_key=True),
+)
+
+# Every attempt of a task is kept: a retry is a new attempt of the same task.
+task_attempts = Table(
+    "task_attempts",
+    metadata,
+    Column("task_id", Seq, primary_key=True),
+    Column("attempt", Integer, primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("worker", String(200)),
+    Column("started", DateTime(timezone=True)),
+    Column("finished", DateTime(timezone=True)),
+    Column("error", Text),
+)
+
+# A task's log, shipped in chunks while it runs (so `logs --follow` sees it live).
+task_logs = Table(
+    "task_logs",
+    metadata,
+    Column("task_id", Seq, primary_key=True),
+    Column("attempt", Integer, primary_key=True),
+    Column("chunk", Integer, primary_key=True),
+    Column("text", Text, nullable=False),
+)
+
+semaphores = Table(
+    "semaphores",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("capacity", Integer, nullable=False),
+    Column("auto", Boolean, nullable=False),  # made on first use, with capacity 1
+    Column("updated", DateTime(timezone=True), nullable=False),
+)
+
+# Units of a semaphore held by a task; deleted with the task's end, in the same
+# transaction, so release cannot be forgotten.
+semaphore_holds = Table(
+    "semaphore_holds",
+    metadata,
+    Column("task_id", Seq, primary_key=True),
+    Column("name", String(200), primary_key=True, index=True),
+    Column("weight", Integer, nullable=False),
 )

@@ -1,0 +1,364 @@
+"""The Python client for the stepd HTTP API (the STEP API v1, and stepd's additions).
+
+    from stepd.client import Client
+
+    with Client("http://127.0.0.1:8080", token) as step:
+        event_id = step.create_event("cryptaTaskEvent", {"taskStatus": "SUCCESS"})
+
+Retries are safe: a batch of events carries a `request_id` (generated once per call
+unless given) that every retry repeats, and the server answers a repeated
+`request_id` with the ids it stored the first time, so a retry after a lost answer
+never stores an event twice. Calls that are not idempotent (creating or deleting an
+event description) are retried only when the request cannot have reached the server.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, cast
+from urllib.parse import quote
+
+import httpx
+
+from stepd import __version__
+from stepd.domain.params import Scalar, param_text
+from stepd.errors import StepdError
+
+__all__ = ["ApiError", "Client", "ClientError", "ServerUnreachable"]
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+
+EventSpec = Mapping[str, Any] | tuple[str, Mapping[str, Scalar] | None]
+"""One event to send: `{"name": ..., "params": {...}}` or `(name, params)`."""
+
+# Errors after which the request surely never reached the server: any call may be retried.
+# After any other transport error the server may have acted: only idempotent calls are.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+class ClientError(StepdError):
+    """The root of the errors the client raises."""
+
+
+class ApiError(ClientError):
+    """The server answered with an error.
+
+    `status_code` is the HTTP status, `code` the server's error code (such as
+    `invalid_input`, `unauthorized`, `not_found`), `message` the server's message and
+    `field` the request field at fault, when the server names one.
+    """
+
+    def __init__(
+        self, message: str, *, status_code: int, code: str, field: str | None = None
+    ) -> None:
+        super().__init__(message, field=field)
+        self.status_code = status_code
+        self.code = code
+
+    def __str__(self) -> str:
+        return f"{self.status_code} {self.code}: {self.message}"
+
+    @classmethod
+    def from_response(cls, response: httpx.Response) -> ApiError:
+        """The error a non-2xx response carries (or describes, when it is not stepd's JSON)."""
+        try:
+            body = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = None
+        if isinstance(body, dict) and isinstance(body.get("message"), str):
+            code = body.get("error")
+            field = body.get("field")
+            return cls(
+                body["message"],
+                status_code=response.status_code,
+                code=code if isinstance(code, str) else "http_error",
+                field=field if isinstance(field, str) else None,
+            )
+        text = response.text.strip().replace("\n", " ")[:200]
+        reason = response.reason_phrase or "error"
+        message = f"HTTP {response.status_code} {reason}" + (f": {text}" if text else "")
+        return cls(message, status_code=response.status_code, code="http_error")
+
+
+class ServerUnreachable(ClientError):
+    """No answer from the server (refused, timed out, cut off), even after the retries."""
+
+    status_code = 503
+    code = "unreachable"
+
+    def __init__(self, message: str, *, url: str) -> None:
+        super().__init__(message)
+        self.url = url  # the server the client was talking to
+
+
+def _query_value(key: str, value: Scalar) -> str:
+    text = param_text(value)
+    if text is None:
+        raise ValueError(f"param {key!r}: null cannot be searched for; give a value")
+    return text
+
+
+def _event_body(spec: EventSpec, index: int) -> dict[str, Any]:
+    if isinstance(spec, tuple):
+        if len(spec) != 2:
+            raise ValueError(f"events[{index}] must be (name, params), not {spec!r}")
+        name, params = spec
+        return {"name": name, "params": dict(params or {})}
+    if isinstance(spec, Mapping):
+        return dict(spec)
+    raise TypeError(f"events[{index}] must be a dict or a (name, params) tuple, not {spec!r}")
+
+
+class Client:
+    """A synchronous client for one stepd server.
+
+    `url` is the server's base URL; `token` is sent as `Authorization: OAuth <token>`
+    on every call (writes need it; reads need it only on a server run with
+    `--private-reads`). `timeout` bounds each attempt in seconds. A failed attempt
+    (no connection, a cut-off answer, a 5xx) is retried up to `retries` times,
+    sleeping `backoff_seconds`, then twice that, and so on; a 4xx is never retried.
+    """
+
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        token: str | None = None,
+        *,
+        timeout: float = 10.0,
+        retries: int = 3,
+        backoff_seconds: float = 0.2,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if retries < 0:
+            raise ValueError("retries must be 0 or more")
+        self.url = url.rstrip("/")
+        self.retries = retries
+        self.backoff_seconds = backoff_seconds
+        headers = {"User-Agent": f"stepd-client/{__version__}", "Accept": "application/json"}
+        if token:
+            headers["Authorization"] = f"OAuth {token}"
+        self._http = httpx.Client(
+            base_url=self.url, headers=headers, timeout=timeout, transport=transport
+        )
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connections to the server."""
+        self._http.close()
+
+    # --- events -------------------------------------------------------------------------
+
+    def create_event(
+        self,
+        name: str,
+        params: Mapping[str, Scalar] | None = None,
+        *,
+        request_id: str | None = None,
+    ) -> str:
+        """Send one event and return its `_id` (safe to retry: see `create_events`)."""
+        return self.create_events([(name, params)], request_id=request_id)[0]
+
+    def create_events(
+        self,
+        events: Sequence[EventSpec],
+        *,
+        request_id: str | None = None,
+        source_type: str | None = None,
+        source: str | None = None,
+    ) -> list[str]:
+        """Send a batch of events, stored all or nothing, and return their ids in order.
+
+        Each event is `{"name": ..., "params": {...}}` or `(name, params)`. The batch
+        carries `request_id` (a new uuid4 when not given), repeated on every retry: the
+        server answers a repeated `request_id` with the first call's ids, so a retry
+        never stores an event twice. Pass your own `request_id` to make a resend after
+        a crash of your process safe too.
+        """
+        body: dict[str, Any] = {
+            "request_id": request_id or str(uuid.uuid4()),
+            "events": [_event_body(spec, i) for i, spec in enumerate(events)],
+        }
+        if source_type is not None:
+            body["source_type"] = source_type
+        if source is not None:
+            body["source"] = source
+        answer = self._call("POST", "/api/v1/events", payload=body)
+        return cast(list[str], answer["ids"])
+
+    def get_events(
+        self,
+        name: str | None = None,
+        params: Mapping[str, Scalar] | None = None,
+        skip: int = 0,
+        limit: int = 30,
+        state: str | None = None,
+        sort: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Events with `name`, whose params include `params`, in `state` (NEW,
+        PROCESSED, REJECTED); `sort` is `_id` (oldest first, the server's default) or
+        `-_id` (newest first); `skip` and `limit` page through them."""
+        query: list[tuple[str, Scalar]] = [("skip", str(skip)), ("limit", str(limit))]
+        if name is not None:
+            query.append(("name", name))
+        for key, value in (params or {}).items():
+            query.append((f"params__{key}", _query_value(key, value)))
+        if state is not None:
+            query.append(("state", str(state)))
+        if sort is not None:
+            query.append(("sort", sort))
+        answer = self._call("GET", "/api/v1/events", params=httpx.QueryParams(query))
+        return cast(list[dict[str, Any]], answer["result"])
+
+    def get_event(self, event_id: str) -> dict[str, Any]:
+        """The event with `_id` `event_id` (an ApiError with status 404 if there is none)."""
+        answer = self._call("GET", f"/api/v1/events/{_segment(event_id)}")
+        return cast(dict[str, Any], answer["result"])
+
+    def reject_event(self, event_id: str) -> str:
+        """Mark an event REJECTED, so that it never counts as a dependency again; return its id."""
+        answer = self._call("POST", "/api/v1/reject_event", payload={"id": event_id})
+        return cast(str, answer["id"])
+
+    # --- event descriptions -------------------------------------------------------------
+
+    def create_event_desc(
+        self,
+        name: str,
+        required_fields: Iterable[str] = (),
+        optional_fields: Iterable[str] = (),
+        description: str = "",
+        public: bool = False,
+        list_in_idm: bool = False,
+    ) -> dict[str, Any]:
+        """Describe the event name `name`: events with it are then validated against
+        the fields. Returns the stored description (an ApiError 409 if it exists)."""
+        body = {
+            "name": name,
+            "required_fields": list(required_fields),
+            "optional_fields": list(optional_fields),
+            "description": description,
+            "public": public,
+            "list_in_idm": list_in_idm,
+        }
+        answer = self._call("POST", "/api/v1/event_desc", payload=body, idempotent=False)
+        return cast(dict[str, Any], answer["result"])
+
+    def get_event_desc(self, name: str) -> dict[str, Any]:
+        """The description of the event name `name`."""
+        answer = self._call("GET", f"/api/v1/event_desc/{_segment(name)}")
+        return cast(dict[str, Any], answer["result"])
+
+    def update_event_desc(self, name: str, **changes: Any) -> dict[str, Any]:
+        """Change only the given fields (`description`, `required_fields`,
+        `optional_fields`, `public`, `list_in_idm`) and return the new description."""
+        body = {k: list(v) if isinstance(v, tuple) else v for k, v in changes.items()}
+        answer = self._call("PUT", f"/api/v1/event_desc/{_segment(name)}", payload=body)
+        return cast(dict[str, Any], answer["result"])
+
+    def delete_event_desc(self, name: str) -> None:
+        """Remove the description of `name`; events with it are no longer validated."""
+        self._call("DELETE", f"/api/v1/event_desc/{_segment(name)}", idempotent=False)
+
+    def list_event_descs(self) -> list[dict[str, Any]]:
+        """Every event description."""
+        answer = self._call("GET", "/api/v1/event_desc")
+        return cast(list[dict[str, Any]], answer["result"])
+
+    # --- operations ---------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        """The server's health: `{"status": "ok", "store": ...}`, or `{"status":
+        "unavailable", "message": ...}` when its store does not answer (no retries)."""
+        response = self._send("GET", "/healthz", idempotent=True, retry_5xx=False)
+        if response.status_code not in (200, 503):
+            raise ApiError.from_response(response)
+        return _json_object(response)
+
+    # --- the one way out ----------------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        payload: object = None,
+        params: httpx.QueryParams | None = None,
+        idempotent: bool = True,
+    ) -> dict[str, Any]:
+        response = self._send(method, path, payload=payload, params=params, idempotent=idempotent)
+        if response.is_error:
+            raise ApiError.from_response(response)
+        return _json_object(response)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        payload: object = None,
+        params: httpx.QueryParams | None = None,
+        idempotent: bool,
+        retry_5xx: bool = True,
+    ) -> httpx.Response:
+        """One request, retried with exponential backoff; the last answer or failure wins."""
+        failure: httpx.TransportError | None = None
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(self.backoff_seconds * 2 ** (attempt - 1))
+            try:
+                response = self._http.request(method, path, json=payload, params=params)
+            except _NOT_SENT as exc:
+                failure = exc
+                continue
+            except httpx.TransportError as exc:
+                # The server may have acted on it: only a call that may run twice is retried.
+                if not idempotent:
+                    raise self._unreachable(exc, attempt) from exc
+                failure = exc
+                continue
+            if retry_5xx and idempotent and response.is_server_error and attempt < self.retries:
+                response.close()
+                continue
+            return response
+        assert failure is not None
+        raise self._unreachable(failure, self.retries) from failure
+
+    def _unreachable(self, exc: httpx.TransportError, retries: int) -> ServerUnreachable:
+        what = "cannot reach" if isinstance(exc, _NOT_SENT) else "no answer from"
+        why = str(exc) or type(exc).__name__
+        tries = f" (after {retries} retries)" if retries else ""
+        return ServerUnreachable(f"{what} stepd at {self.url}{tries}: {why}", url=self.url)
+
+
+def _segment(value: str) -> str:
+    """`value` as one URL path segment (an id or a name never escapes its route)."""
+    return quote(value, safe="")
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = None
+    if not isinstance(body, dict):
+        raise ApiError(
+            f"the server answered {response.status_code} without a JSON object; "
+            f"is {response.request.url} a stepd server?",
+            status_code=response.status_code,
+            code="bad_answer",
+        )
+    return body

@@ -1,0 +1,1 @@
+"""The runner: task types, dispatch by priority and semaphores, and the executors."""

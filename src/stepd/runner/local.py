@@ -1,0 +1,149 @@
+"""The local executor: N worker processes on this machine, supervised.
+
+Workers are separate processes (spawned, so each is single-threaded and may fork
+its work horses safely). The supervisor restarts a worker that dies and, at
+once, ends the attempt that worker held (EXCEPTION, or a retry), releasing its
+semaphores; a reaper ends the attempts of workers on other machines that
+stopped beating.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import multiprocessing.synchronize
+import signal
+import threading
+from dataclasses import dataclass, field
+from multiprocessing.process import BaseProcess
+
+from stepd.runner.registry import load_task_types
+from stepd.runner.worker import Worker, WorkerSettings, default_worker_name
+from stepd.store import open_store, runs
+from stepd.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LocalConfig:
+    """What a worker process needs: plain values, so it pickles into a spawned process."""
+
+    database_url: str
+    tasks: tuple[str, ...]
+    sqlite_synchronous: str = "NORMAL"
+    worker: WorkerSettings = field(default_factory=WorkerSettings)
+
+
+def worker_process(config: LocalConfig, name: str, stop: multiprocessing.synchronize.Event) -> None:
+    """The body of one worker process."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
+    )
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides when to stop
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    store = open_store(
+        config.database_url, migrate=False, sqlite_synchronous=config.sqlite_synchronous
+    )
+    worker = Worker(store, load_task_types(config.tasks), name, config.worker)
+    try:
+        worker.run(stop.is_set)
+    finally:
+        store.close()
+
+
+@dataclass
+class LocalExecutor:
+    config: LocalConfig
+    workers: int = 2
+    heartbeat_timeout_seconds: float = 30.0
+    _stop: multiprocessing.synchronize.Event | None = None
+    _procs: dict[str, BaseProcess] = field(default_factory=dict)
+    _thread: threading.Thread | None = None
+    _done: threading.Event = field(default_factory=threading.Event)
+    _generation: int = 0
+
+    def start(self) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._stop = ctx.Event()
+        for i in range(self.workers):
+            self._spawn(i)
+        self._thread = threading.Thread(
+            target=self._supervise, name="stepd-local-executor", daemon=True
+        )
+        self._thread.start()
+
+    def _spawn(self, slot: int) -> None:
+        assert self._stop is not None
+        self._generation += 1
+        name = default_worker_name(f"local-{slot}.{self._generation}")
+        ctx = multiprocessing.get_context("spawn")
+        proc = ctx.Process(
+            target=worker_process,
+            args=(self.config, name, self._stop),
+            name=f"stepd-worker-{slot}",
+            daemon=True,
+        )
+        proc.start()
+        self._procs[name] = proc
+        log.info("started worker %s (pid %s)", name, proc.pid)
+
+    def _supervise(self) -> None:
+        store = open_store(
+            self.config.database_url,
+            migrate=False,
+            sqlite_synchronous=self.config.sqlite_synchronous,
+        )
+        status_events = self.config.worker.status_events
+        last_reap = 0.0
+        try:
+            while not self._done.wait(0.5):
+                for name, proc in list(self._procs.items()):
+                    if proc.is_alive():
+                        continue
+                    slot = int(name.rsplit("local-", 1)[1].split(".")[0])
+                    log.warning(
+                        "worker %s exited with code %s; ending its attempt and starting another",
+                        name,
+                        proc.exitcode,
+                    )
+                    del self._procs[name]
+                    with store.write() as conn:
+                        runs.reap(
+                            conn,
+                            utcnow(),
+                            heartbeat_timeout_seconds=0,
+                            events=status_events,
+                            worker=name,
+                        )
+                    if not self._done.is_set():
+                        self._spawn(slot)
+                last_reap += 0.5
+                if last_reap >= 5.0:
+                    last_reap = 0.0
+                    with store.write() as conn:
+                        lost = runs.reap(
+                            conn,
+                            utcnow(),
+                            heartbeat_timeout_seconds=self.heartbeat_timeout_seconds,
+                            events=status_events,
+                        )
+                    if lost:
+                        log.warning("ended the attempts of tasks %s: their workers were lost", lost)
+        except Exception:
+            log.exception("the local executor's supervisor failed")
+        finally:
+            store.close()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Ask the workers to finish their attempts and exit; kill those that do not."""
+        self._done.set()
+        if self._stop is not None:
+            self._stop.set()
+        for proc in self._procs.values():
+            proc.join(timeout)
+            if proc.is_alive():
+                log.warning("worker %s did not stop in %ss; killing it", proc.name, timeout)
+                proc.kill()
+        if self._thread is not None:
+            self._thread.join(5)

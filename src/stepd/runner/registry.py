@@ -1,0 +1,163 @@
+"""Task types are user code: declared with helpers, found by scanning the modules given.
+
+There is no global registry: `@task_type` marks a function, `command_task` and
+`http_task` return values, and `load_task_types` collects whatever the modules
+named by `--tasks` hold. A worker and a server given the same modules agree.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import re
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Literal, TypeVar
+
+from stepd.errors import InvalidInput
+
+F = TypeVar("F", bound=Callable[..., Any])
+TYPE_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
+MARK = "__stepd_task_type__"
+
+
+class TaskFailure(Exception):
+    """Raise from a Python task to end it in FAILURE (any other exception is EXCEPTION)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskType:
+    """A kind of task the runner can execute."""
+
+    name: str  # what configs put in task_type
+    kind: Literal["python", "command", "http"]
+    function: Callable[..., Any] | None = None  # python: called with the task's params
+    argv: tuple[str, ...] = ()  # command: `{param}` in an item is replaced by its value
+    env: Mapping[str, str] = field(default_factory=dict)  # command: added to the environment
+    cwd: str | None = None  # command: working directory
+    url: str = ""  # http: where to send the params (`{param}` replaced, URL-quoted)
+    method: str = "POST"  # http
+    headers: Mapping[str, str] = field(default_factory=dict)  # http
+    timeout_seconds: float = 60.0  # http: per request
+    description: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        body: dict[str, object] = {"name": self.name, "kind": self.kind}
+        if self.kind == "python" and self.function is not None:
+            body["params"] = [
+                {
+                    "name": p.name,
+                    "required": p.default is inspect.Parameter.empty,
+                    "type": getattr(p.annotation, "__name__", str(p.annotation)),
+                }
+                for p in inspect.signature(self.function).parameters.values()
+                if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+            ]
+        if self.kind == "command":
+            body["argv"] = list(self.argv)
+        if self.kind == "http":
+            body["url"], body["method"] = self.url, self.method
+        if self.description:
+            body["description"] = self.description
+        return body
+
+
+def _check_name(name: str) -> str:
+    if not TYPE_NAME.match(name):
+        raise ValueError(f"task type name {name!r} may only use A-Z a-z 0-9 _ . : -")
+    return name
+
+
+def task_type(name: str, *, description: str = "") -> Callable[[F], F]:
+    """Declare a Python function as a task type; its typed parameters are the task's params."""
+    _check_name(name)
+
+    def mark(function: F) -> F:
+        doc = description or inspect.getdoc(function) or ""
+        setattr(
+            function, MARK, TaskType(name=name, kind="python", function=function, description=doc)
+        )
+        return function
+
+    return mark
+
+
+def command_task(
+    name: str,
+    *,
+    argv: Sequence[str],
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    description: str = "",
+) -> TaskType:
+    """A task type that runs a command (never through a shell); exit code 0 is SUCCESS."""
+    if not argv or not all(isinstance(a, str) for a in argv):
+        raise ValueError("argv must be a non-empty list of strings")
+    return TaskType(
+        name=_check_name(name),
+        kind="command",
+        argv=tuple(argv),
+        env=dict(env or {}),
+        cwd=cwd,
+        description=description,
+    )
+
+
+def http_task(
+    name: str,
+    *,
+    url: str,
+    method: str = "POST",
+    headers: Mapping[str, str] | None = None,
+    timeout_seconds: float = 60.0,
+    description: str = "",
+) -> TaskType:
+    """A task type that sends its params as a JSON body; a 2xx answer is SUCCESS."""
+    return TaskType(
+        name=_check_name(name),
+        kind="http",
+        url=url,
+        method=method.upper(),
+        headers=dict(headers or {}),
+        timeout_seconds=timeout_seconds,
+        description=description,
+    )
+
+
+def _import(spec: str) -> ModuleType:
+    path = Path(spec)
+    if spec.endswith(".py") or path.is_file():
+        if not path.is_file():
+            raise InvalidInput(f"--tasks {spec}: no such file")
+        name = f"stepd_tasks_{abs(hash(str(path.resolve())))}"
+        module_spec = importlib.util.spec_from_file_location(name, path)
+        if module_spec is None or module_spec.loader is None:
+            raise InvalidInput(f"--tasks {spec}: cannot load it as Python")
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[name] = module
+        module_spec.loader.exec_module(module)
+        return module
+    try:
+        return importlib.import_module(spec)
+    except ImportError as exc:
+        raise InvalidInput(f"--tasks {spec}: cannot import it ({exc})") from exc
+
+
+def load_task_types(specs: Sequence[str]) -> dict[str, TaskType]:
+    """Every task type in the modules or files named by `specs`, by name."""
+    found: dict[str, TaskType] = {}
+    for spec in specs:
+        module = _import(spec)
+        for value in vars(module).values():
+            declared = getattr(value, MARK, None) if callable(value) else None
+            declared = value if isinstance(value, TaskType) else declared
+            if not isinstance(declared, TaskType):
+                continue
+            if declared.name in found and found[declared.name] != declared:
+                raise InvalidInput(f"task type {declared.name!r} is declared twice ({spec})")
+            found[declared.name] = declared
+    return found

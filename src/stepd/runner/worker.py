@@ -1,0 +1,123 @@
+"""One worker loop you can read top to bottom: claim, run, report, repeat.
+
+A worker process claims a task (priority and semaphores decide), runs the
+attempt in a work horse, ships its log while it runs, beats its heart, and
+writes how it ended in one transaction with the status event and the semaphore
+release. It stops claiming when asked and finishes the attempt in hand.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from stepd.domain.tasks import TaskStatus
+from stepd.runner.attempt import LogBuffer, run_attempt
+from stepd.runner.registry import TaskType
+from stepd.store import runs
+from stepd.store.engine import Store
+from stepd.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+
+def default_worker_name(label: str = "worker") -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{label}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkerSettings:
+    """How a worker behaves (built from Settings at the edge)."""
+
+    poll_interval_seconds: float = 0.05  # idle: how often to look for work
+    heartbeat_interval_seconds: float = 2.0
+    log_ship_interval_seconds: float = 0.5
+    status_events: runs.StatusEvents = field(default_factory=runs.StatusEvents)
+
+
+@dataclass
+class Worker:
+    store: Store
+    types: Mapping[str, TaskType]
+    name: str
+    settings: WorkerSettings = field(default_factory=WorkerSettings)
+    on_finished: list[Callable[[], None]] = field(default_factory=list)  # reactor wake-ups
+
+    def run(self, should_stop: Callable[[], bool]) -> None:
+        log.info("worker %s started with task types %s", self.name, sorted(self.types))
+        while not should_stop():
+            if not self.run_one():
+                time.sleep(self.settings.poll_interval_seconds)
+        log.info("worker %s stopped: asked to stop", self.name)
+
+    def run_one(self) -> bool:
+        """Claim and run one task; False when there was nothing to claim."""
+        now = utcnow()
+        with self.store.read() as conn:
+            if not runs.has_work(conn, now):
+                return False
+        with self.store.write() as conn:
+            claimed = runs.claim(conn, self.name, now, limit=1, start=True)
+        if not claimed:
+            return False
+        self.execute(claimed[0])
+        return True
+
+    def execute(self, task: runs.Claimed) -> TaskStatus | None:
+        """Run a claimed (EXECUTING) attempt to its end and record it."""
+        task_type = self.types.get(task.type)
+        chunk = 0
+
+        def ship(buffer: LogBuffer, *, beat: bool) -> bool:
+            nonlocal chunk
+            text = buffer.take()
+            stop = False
+            with self.store.write() as conn:
+                if text:
+                    runs.append_log(conn, task.id, task.attempt, chunk, text)
+                    chunk += 1
+                if beat:
+                    stop = runs.heartbeat(conn, task.id, task.attempt, utcnow())
+            return stop
+
+        if task_type is None:
+            known = ", ".join(sorted(self.types)) or "none"
+            outcome = runs.Outcome(
+                status=TaskStatus.EXCEPTION,
+                error=f"unknown task type {task.type!r} on worker {self.name} (it knows: {known}); "
+                "start the worker with --tasks naming the module that declares it",
+            )
+            buffer = LogBuffer()
+            buffer.note(f"stepd: {outcome.error}\n")
+        else:
+            last_beat = time.monotonic()
+
+            def tick(buffer: LogBuffer) -> bool:
+                nonlocal last_beat
+                beat = time.monotonic() - last_beat >= self.settings.heartbeat_interval_seconds
+                if beat:
+                    last_beat = time.monotonic()
+                return ship(buffer, beat=beat)
+
+            outcome, buffer = run_attempt(
+                task_type,
+                task.params,
+                kill_timeout_seconds=task.kill_timeout,
+                tick=tick,
+                tick_interval_seconds=self.settings.log_ship_interval_seconds,
+            )
+        text = buffer.take()
+        with self.store.write() as conn:
+            if text:
+                runs.append_log(conn, task.id, task.attempt, chunk, text)
+            status = runs.finish(
+                conn, task.id, task.attempt, outcome, self.settings.status_events, utcnow()
+            )
+        log.info("task %s attempt %s ended %s", task.id, task.attempt, outcome.status.value)
+        for hook in self.on_finished:
+            hook()
+        return status

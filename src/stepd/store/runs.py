@@ -1,0 +1,476 @@
+"""Store functions of the runner: claim by priority and semaphores, start, finish, retry, reap.
+
+Every transition is one guarded UPDATE (`WHERE status = ... AND attempts = ...`),
+so a stale worker (reaped, or a redelivered message) can never overwrite a newer
+state, and semaphore holds are inserted and deleted in the same transaction as
+the status they belong to: release cannot be forgotten, whatever ends the task.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+
+from stepd.domain.tasks import ACTIVE, TaskStatus
+from stepd.store import events as event_store
+from stepd.store import tasks as task_store
+from stepd.store.schema import semaphore_holds, semaphores, task_attempts, task_logs, tasks
+
+CLAIM_SCAN = 50  # queued tasks looked at per claim
+RETRY_BASE_SECONDS = 1.0
+RETRY_MAX_SECONDS = 600.0
+MAX_PARAMS_IN_EVENT = 50
+
+
+@dataclass(frozen=True, kw_only=True)
+class Claimed:
+    """A task a worker now holds: run attempt `attempt` of it."""
+
+    id: int
+    attempt: int
+    type: str
+    params: Mapping[str, Any]
+    kill_timeout: int | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outcome:
+    """How an attempt ended."""
+
+    status: TaskStatus
+    output: object = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class StatusEvents:
+    """How finished tasks report themselves as events."""
+
+    name: str = "taskEvent"
+    environment: str = "stable"
+
+
+def _locked(conn: Connection, stmt: Any) -> Any:
+    # PostgreSQL: rows another claimer holds are skipped, not waited for.
+    return stmt.with_for_update(skip_locked=True) if conn.dialect.name == "postgresql" else stmt
+
+
+def ensure_semaphores(conn: Connection, names: Sequence[str], now: datetime) -> None:
+    """Semaphores are made on first use with capacity 1 (the Sandbox default)."""
+    existing = set(
+        conn.execute(select(semaphores.c.name).where(semaphores.c.name.in_(names))).scalars()
+    )
+    for name in sorted(set(names) - existing):
+        dialect = conn.dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            conn.execute(
+                pg_insert(semaphores)
+                .values(name=name, capacity=1, auto=True, updated=now)
+                .on_conflict_do_nothing(index_elements=["name"])
+            )
+        else:
+            conn.execute(insert(semaphores).values(name=name, capacity=1, auto=True, updated=now))
+
+
+def _try_acquire(
+    conn: Connection, task_id: int, uses: Sequence[Mapping[str, Any]], now: datetime
+) -> bool:
+    if not uses:
+        return True
+    names = sorted({str(u["name"]) for u in uses})
+    ensure_semaphores(conn, names, now)
+    stmt = (
+        select(semaphores.c.name, semaphores.c.capacity)
+        .where(semaphores.c.name.in_(names))
+        .order_by(semaphores.c.name)
+    )
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()  # in name order: two claimers never deadlock
+    capacity = dict(conn.execute(stmt).tuples().all())
+    held = dict(
+        conn.execute(
+            select(semaphore_holds.c.name, func.sum(semaphore_holds.c.weight))
+            .where(semaphore_holds.c.name.in_(names))
+            .group_by(semaphore_holds.c.name)
+        )
+        .tuples()
+        .all()
+    )
+    for use in uses:
+        name, weight = str(use["name"]), int(use.get("weight", 1))
+        if int(held.get(name) or 0) + weight > int(capacity[name]):
+            return False
+    conn.execute(
+        insert(semaphore_holds),
+        [
+            {"task_id": task_id, "name": str(u["name"]), "weight": int(u.get("weight", 1))}
+            for u in uses
+        ],
+    )
+    return True
+
+
+def release(conn: Connection, task_id: int) -> None:
+    conn.execute(delete(semaphore_holds).where(semaphore_holds.c.task_id == task_id))
+
+
+def has_work(conn: Connection, now: datetime) -> bool:
+    """A cheap read: is any task waiting to be claimed?"""
+    row = conn.execute(select(tasks.c.id).where(_claimable(now)).limit(1)).first()
+    return row is not None
+
+
+def _claimable(now: datetime) -> Any:
+    return and_(
+        tasks.c.status.in_([TaskStatus.ENQUEUED.value, TaskStatus.WAIT_MUTEX.value]),
+        tasks.c.dispatched.is_(None),
+        or_(tasks.c.not_before.is_(None), tasks.c.not_before <= now),
+    )
+
+
+def claim(
+    conn: Connection, worker: str, now: datetime, *, limit: int = 1, start: bool = True
+) -> list[Claimed]:
+    """Take up to `limit` tasks, highest priority first, whose semaphores have room.
+
+    With `start` the tasks become EXECUTING at once (the local executor); without,
+    they are only dispatched (semaphores held) and a Celery worker starts them.
+    """
+    rows = conn.execute(
+        _locked(
+            conn,
+            select(tasks)
+            .where(_claimable(now))
+            .order_by(tasks.c.priority.desc(), tasks.c.id)
+            .limit(CLAIM_SCAN),
+        )
+    ).all()
+    claimed: list[Claimed] = []
+    for row in rows:
+        if len(claimed) >= limit:
+            break
+        uses = json.loads(row.semaphores)
+        if not _try_acquire(conn, row.id, uses, now):
+            if row.status != TaskStatus.WAIT_MUTEX.value:
+                conn.execute(
+                    update(tasks)
+                    .where(tasks.c.id == row.id)
+                    .values(status=TaskStatus.WAIT_MUTEX.value, updated=now)
+                )
+            continue
+        attempt = int(row.attempts) + 1
+        values: dict[str, Any] = {
+            "attempts": attempt,
+            "dispatched": now,
+            "worker": worker,
+            "updated": now,
+            "heartbeat": now,
+            "status": TaskStatus.ENQUEUED.value,
+        }
+        if start:
+            values.update(status=TaskStatus.EXECUTING.value, started=now)
+        conn.execute(update(tasks).where(tasks.c.id == row.id).values(values))
+        conn.execute(
+            insert(task_attempts).values(
+                task_id=row.id,
+                attempt=attempt,
+                worker=worker,
+                status=values["status"],
+                started=now if start else None,
+            )
+        )
+        claimed.append(
+            Claimed(
+                id=row.id,
+                attempt=attempt,
+                type=row.type,
+                params=json.loads(row.params),
+                kill_timeout=row.kill_timeout,
+            )
+        )
+    return claimed
+
+
+def start(
+    conn: Connection, task_id: int, attempt: int, worker: str, now: datetime
+) -> Claimed | None:
+    """A dispatched attempt begins on a worker; None if it is stale (already run or reaped)."""
+    result = conn.execute(
+        update(tasks)
+        .where(
+            tasks.c.id == task_id,
+            tasks.c.attempts == attempt,
+            tasks.c.status == TaskStatus.ENQUEUED.value,
+            tasks.c.dispatched.is_not(None),
+        )
+        .values(
+            status=TaskStatus.EXECUTING.value,
+            started=now,
+            heartbeat=now,
+            worker=worker,
+            updated=now,
+        )
+    )
+    if result.rowcount != 1:
+        return None
+    conn.execute(
+        update(task_attempts)
+        .where(task_attempts.c.task_id == task_id, task_attempts.c.attempt == attempt)
+        .values(status=TaskStatus.EXECUTING.value, started=now, worker=worker)
+    )
+    row = conn.execute(select(tasks).where(tasks.c.id == task_id)).one()
+    return Claimed(
+        id=row.id,
+        attempt=attempt,
+        type=row.type,
+        params=json.loads(row.params),
+        kill_timeout=row.kill_timeout,
+    )
+
+
+def heartbeat(conn: Connection, task_id: int, attempt: int, now: datetime) -> bool:
+    """Record a sign of life; True when someone asked to stop the task."""
+    conn.execute(
+        update(tasks)
+        .where(
+            tasks.c.id == task_id,
+            tasks.c.attempts == attempt,
+            tasks.c.status == TaskStatus.EXECUTING.value,
+        )
+        .values(heartbeat=now)
+    )
+    row = conn.execute(
+        select(tasks.c.stop_requested, tasks.c.status, tasks.c.attempts).where(
+            tasks.c.id == task_id
+        )
+    ).one()
+    # A task reaped or restarted meanwhile is no longer ours: stop too.
+    return (
+        bool(row.stop_requested)
+        or row.status != TaskStatus.EXECUTING.value
+        or row.attempts != attempt
+    )
+
+
+def append_log(conn: Connection, task_id: int, attempt: int, chunk: int, text: str) -> None:
+    conn.execute(insert(task_logs).values(task_id=task_id, attempt=attempt, chunk=chunk, text=text))
+
+
+def read_log(conn: Connection, task_id: int, attempt: int | None = None) -> tuple[int, str]:
+    """(attempt, its whole log); the latest attempt unless one is asked for."""
+    if attempt is None:
+        attempt = int(
+            conn.execute(
+                select(func.coalesce(func.max(task_attempts.c.attempt), 0)).where(
+                    task_attempts.c.task_id == task_id
+                )
+            ).scalar_one()
+        )
+    rows = conn.execute(
+        select(task_logs.c.text)
+        .where(task_logs.c.task_id == task_id, task_logs.c.attempt == attempt)
+        .order_by(task_logs.c.chunk)
+    ).scalars()
+    return attempt, "".join(rows)
+
+
+def attempts(conn: Connection, task_id: int) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(task_attempts)
+        .where(task_attempts.c.task_id == task_id)
+        .order_by(task_attempts.c.attempt)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+def backoff_seconds(attempt: int) -> float:
+    return float(min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** max(0, attempt - 1)))
+
+
+def _status_event(
+    task: Any, status: TaskStatus, events: StatusEvents, now: datetime
+) -> event_store.NewEvent:
+    params: dict[str, Any] = {}
+    for key, value in list(json.loads(task.params).items())[:MAX_PARAMS_IN_EVENT]:
+        if value is None or isinstance(value, str | int | float | bool):
+            params[key] = value
+    params.update(
+        taskType=task.type,
+        taskStatus=status.value,
+        taskId=str(task.id),
+        environment=events.environment,
+    )
+    return event_store.NewEvent(
+        name=events.name,
+        params=params,
+        created=now,
+        author=task.author,
+        source_type="task",
+        source=str(task.id),
+    )
+
+
+def _emit(
+    conn: Connection, task: Any, status: TaskStatus, events: StatusEvents, now: datetime
+) -> int:
+    (seq,) = event_store.insert_events(conn, [_status_event(task, status, events, now)])
+    task_store.link_event(conn, task.id, seq)
+    return seq
+
+
+def finish(
+    conn: Connection,
+    task_id: int,
+    attempt: int,
+    outcome: Outcome,
+    events: StatusEvents,
+    now: datetime,
+) -> TaskStatus | None:
+    """End attempt `attempt`: retry it, or make the task terminal and report it as an event.
+
+    Returns the task's new status, or None when the attempt was no longer current.
+    """
+    row = conn.execute(
+        select(tasks).where(
+            tasks.c.id == task_id,
+            tasks.c.attempts == attempt,
+            tasks.c.status.in_([s.value for s in ACTIVE]),
+        )
+    ).first()
+    if row is None:
+        return None
+    release(conn, task_id)
+    conn.execute(
+        update(task_attempts)
+        .where(task_attempts.c.task_id == task_id, task_attempts.c.attempt == attempt)
+        .values(status=outcome.status.value, finished=now, error=outcome.error)
+    )
+    retry = (
+        outcome.status in (TaskStatus.FAILURE, TaskStatus.EXCEPTION)
+        and attempt <= int(row.max_retries)
+        and not row.stop_requested
+    )
+    output = None if outcome.output is None else json.dumps(outcome.output, default=str)
+    if retry:
+        conn.execute(
+            update(tasks)
+            .where(tasks.c.id == task_id)
+            .values(
+                status=TaskStatus.ENQUEUED.value,
+                dispatched=None,
+                worker=None,
+                heartbeat=None,
+                not_before=now + timedelta(seconds=backoff_seconds(attempt)),
+                updated=now,
+                error=outcome.error,
+                output=output,
+            )
+        )
+        return TaskStatus.ENQUEUED
+    conn.execute(
+        update(tasks)
+        .where(tasks.c.id == task_id)
+        .values(
+            status=outcome.status.value,
+            finished=now,
+            updated=now,
+            output=output,
+            error=outcome.error,
+            dispatched=None,
+            heartbeat=None,
+        )
+    )
+    _emit(conn, row, outcome.status, events, now)
+    return outcome.status
+
+
+def reap(
+    conn: Connection,
+    now: datetime,
+    *,
+    heartbeat_timeout_seconds: float,
+    events: StatusEvents,
+    worker: str | None = None,
+) -> list[int]:
+    """End attempts whose worker stopped beating (or, with `worker`, that worker's at once)."""
+    stale = now - timedelta(seconds=heartbeat_timeout_seconds)
+    cond = tasks.c.status.in_(
+        [TaskStatus.EXECUTING.value, TaskStatus.ENQUEUED.value]
+    ) & tasks.c.dispatched.is_not(None)
+    cond = cond & (tasks.c.worker == worker if worker is not None else tasks.c.heartbeat < stale)
+    rows = conn.execute(
+        _locked(
+            conn,
+            select(tasks.c.id, tasks.c.attempts, tasks.c.heartbeat, tasks.c.worker).where(cond),
+        )
+    ).all()
+    reaped = []
+    for row in rows:
+        seen = "" if row.heartbeat is None else f" (last heartbeat {row.heartbeat})"
+        error = f"worker {row.worker} was lost{seen}; the attempt was abandoned"
+        if finish(
+            conn,
+            row.id,
+            row.attempts,
+            Outcome(status=TaskStatus.EXCEPTION, error=error),
+            events,
+            now,
+        ):
+            reaped.append(int(row.id))
+    return reaped
+
+
+def request_stop(
+    conn: Connection, task_id: int, events: StatusEvents, now: datetime
+) -> TaskStatus | None:
+    """Stop a task: at once if no worker holds it, else ask its worker. None if it has ended."""
+    row = conn.execute(select(tasks).where(tasks.c.id == task_id)).first()
+    if row is None or TaskStatus(row.status) not in ACTIVE:
+        return None
+    if row.dispatched is None:
+        conn.execute(
+            update(tasks)
+            .where(tasks.c.id == task_id)
+            .values(
+                status=TaskStatus.STOPPED.value,
+                finished=now,
+                updated=now,
+                stop_requested=True,
+                error="stopped before it started",
+            )
+        )
+        _emit(conn, row, TaskStatus.STOPPED, events, now)
+        return TaskStatus.STOPPED
+    conn.execute(
+        update(tasks).where(tasks.c.id == task_id).values(stop_requested=True, updated=now)
+    )
+    return TaskStatus(row.status)
+
+
+def restart(conn: Connection, task_id: int, now: datetime) -> bool:
+    """Queue a finished task again as a new attempt (its earlier attempts are kept)."""
+    result = conn.execute(
+        update(tasks)
+        .where(tasks.c.id == task_id, tasks.c.status.not_in([s.value for s in ACTIVE]))
+        .values(
+            status=TaskStatus.ENQUEUED.value,
+            finished=None,
+            started=None,
+            dispatched=None,
+            worker=None,
+            heartbeat=None,
+            not_before=None,
+            stop_requested=False,
+            updated=now,
+            error=None,
+            output=None,
+        )
+    )
+    return result.rowcount == 1
