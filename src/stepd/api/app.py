@@ -17,6 +17,7 @@ from stepd.api import (
     routes_event_desc,
     routes_events,
     routes_story,
+    routes_tasks,
 )
 from stepd.api.context import AppContext, ctx
 from stepd.errors import StoreUnavailable
@@ -29,6 +30,7 @@ from stepd.services.configs import ConfigService
 from stepd.services.event_descs import EventDescService
 from stepd.services.events import EventService
 from stepd.services.story import StoryService
+from stepd.services.tasks import SemaphoreService, TaskService
 from stepd.services.trial import TrialService
 from stepd.settings import Settings
 from stepd.store.engine import Store, open_store
@@ -41,6 +43,7 @@ def build_context(settings: Settings, store: Store | None = None) -> AppContext:
     )
     task_types = load_task_types(settings.tasks)
     configs = ConfigService(store, known_types=set(task_types) if settings.tasks else None)
+    status_events = StatusEvents(name=settings.task_event_name, environment=settings.environment)
     return AppContext(
         settings=settings,
         store=store,
@@ -50,8 +53,10 @@ def build_context(settings: Settings, store: Store | None = None) -> AppContext:
         configs=configs,
         stories=StoryService(store),
         trial=TrialService(store, configs),
+        tasks=TaskService(store, status_events, task_types),
+        semaphores=SemaphoreService(store),
         task_types=task_types,
-        status_events=StatusEvents(name=settings.task_event_name, environment=settings.environment),
+        status_events=status_events,
     )
 
 
@@ -105,6 +110,7 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
     app.include_router(routes_configs.router)
     app.include_router(routes_story.router)
     app.include_router(routes_crypta.router)
+    app.include_router(routes_tasks.router)
 
     @app.get("/healthz", tags=["operations"], summary="200 when the store answers")
     async def healthz(request: Request) -> JSONResponse:

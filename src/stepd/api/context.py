@@ -14,6 +14,7 @@ from stepd.services.configs import ConfigService
 from stepd.services.event_descs import EventDescService
 from stepd.services.events import EventService
 from stepd.services.story import StoryService
+from stepd.services.tasks import SemaphoreService, TaskService
 from stepd.services.trial import TrialService
 from stepd.settings import Settings
 from stepd.store.engine import Store
@@ -31,6 +32,8 @@ class AppContext:
     configs: ConfigService
     stories: StoryService
     trial: TrialService
+    tasks: TaskService
+    semaphores: SemaphoreService
     task_types: dict[str, TaskType]  # what --tasks declared (empty: types unknown here)
     status_events: StatusEvents  # how finished tasks report themselves
 

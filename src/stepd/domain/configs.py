@@ -128,7 +128,7 @@ def _int(body: Mapping[str, Any], key: str, default: int | None, *, low: int) ->
     return value
 
 
-def _semaphores(value: object) -> tuple[SemaphoreUse, ...]:
+def parse_semaphores(value: object) -> tuple[SemaphoreUse, ...]:
     if value is None:
         return ()
     if isinstance(value, dict) and set(value) == {"acquires"}:
@@ -220,7 +220,7 @@ def parse_config(body: object) -> ConfigSpec:
         task_type=task_type,
         task_params=task_params,
         action_params=action_params,
-        semaphores=_semaphores(body.get("semaphores")),
+        semaphores=parse_semaphores(body.get("semaphores")),
         priority=_int(body, "priority", 0, low=-1_000_000) or 0,
         kill_timeout=_int(body, "kill_timeout", None, low=1),
         max_retries=_int(body, "max_retries", 0, low=0) or 0,

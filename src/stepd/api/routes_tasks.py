@@ -1,0 +1,123 @@
+"""`/api/v1/tasks` and `/api/v1/semaphores`: the built-in sandbox."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from stepd.api.body import read_object
+from stepd.api.context import ctx, reader, writer
+from stepd.api.routes_events import _doc_body
+from stepd.store.tokens import Principal
+
+router = APIRouter(prefix="/api/v1", tags=["tasks"])
+
+
+class TaskIn(BaseModel):
+    type: str = Field(examples=["CRYPTA_GRAPH_HUMAN_MATCHING_YAML"])
+    params: dict[str, Any] = Field(default_factory=dict, examples=[{"date": "2019-01-01"}])
+    priority: int = 0
+    semaphores: list[dict[str, Any]] = Field(default_factory=list)
+    kill_timeout: int | None = None
+    max_retries: int = 0
+
+
+class SemaphoreIn(BaseModel):
+    capacity: int = Field(ge=0, examples=[1])
+
+
+@router.get("/tasks", summary="Find tasks: type, status, config_id, event_id; skip, limit, sort")
+async def list_tasks(
+    request: Request, _reader: Annotated[Principal | None, Depends(reader)]
+) -> dict[str, list[dict[str, object]]]:
+    query = dict(request.query_params.items())
+    return {"result": await run_in_threadpool(ctx(request).tasks.list, query)}
+
+
+@router.post("/tasks", openapi_extra=_doc_body(TaskIn), summary="Run a task type by hand")
+async def create_task(
+    request: Request, principal: Annotated[Principal, Depends(writer)]
+) -> dict[str, dict[str, object]]:
+    c = ctx(request)
+    body = await read_object(request, c.settings.max_body_bytes)
+    return {"result": await run_in_threadpool(c.tasks.create, body, principal)}
+
+
+@router.get("/tasks/{task_id}", summary="One task: params, status, attempts, output, origin")
+async def get_task(
+    task_id: int, request: Request, _reader: Annotated[Principal | None, Depends(reader)]
+) -> dict[str, dict[str, object]]:
+    return {"result": await run_in_threadpool(ctx(request).tasks.get, task_id)}
+
+
+@router.get("/tasks/{task_id}/logs", summary="A task's log (from `offset`, for following)")
+async def task_logs(
+    task_id: int,
+    request: Request,
+    _reader: Annotated[Principal | None, Depends(reader)],
+    attempt: Annotated[int | None, Query(ge=1)] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, dict[str, object]]:
+    result = await run_in_threadpool(ctx(request).tasks.logs, task_id, attempt, offset)
+    return {"result": result}
+
+
+@router.post("/tasks/{task_id}/stop", summary="Stop a task")
+async def stop_task(
+    task_id: int, request: Request, _writer: Annotated[Principal, Depends(writer)]
+) -> dict[str, dict[str, object]]:
+    return {"result": await run_in_threadpool(ctx(request).tasks.stop, task_id)}
+
+
+@router.post("/tasks/{task_id}/restart", summary="Run a finished task again (a new attempt)")
+async def restart_task(
+    task_id: int, request: Request, _writer: Annotated[Principal, Depends(writer)]
+) -> dict[str, dict[str, object]]:
+    return {"result": await run_in_threadpool(ctx(request).tasks.restart, task_id)}
+
+
+@router.get("/task_types", summary="The task types this server knows")
+async def task_types(
+    request: Request, _reader: Annotated[Principal | None, Depends(reader)]
+) -> dict[str, list[dict[str, object]]]:
+    types = ctx(request).task_types
+    return {"result": [types[name].to_json() for name in sorted(types)]}
+
+
+@router.get("/semaphores", tags=["semaphores"], summary="Every semaphore, with its use")
+async def list_semaphores(
+    request: Request, _reader: Annotated[Principal | None, Depends(reader)]
+) -> dict[str, list[dict[str, object]]]:
+    return {"result": await run_in_threadpool(ctx(request).semaphores.list)}
+
+
+@router.get("/semaphores/{name}", tags=["semaphores"], summary="One semaphore")
+async def get_semaphore(
+    name: str, request: Request, _reader: Annotated[Principal | None, Depends(reader)]
+) -> dict[str, dict[str, object]]:
+    return {"result": await run_in_threadpool(ctx(request).semaphores.get, name)}
+
+
+@router.put(
+    "/semaphores/{name}",
+    tags=["semaphores"],
+    openapi_extra=_doc_body(SemaphoreIn),
+    summary="Create a semaphore or set its capacity",
+)
+async def put_semaphore(
+    name: str, request: Request, _writer: Annotated[Principal, Depends(writer)]
+) -> dict[str, dict[str, object]]:
+    c = ctx(request)
+    body = await read_object(request, c.settings.max_body_bytes)
+    return {"result": await run_in_threadpool(c.semaphores.put, name, body)}
+
+
+@router.delete("/semaphores/{name}", tags=["semaphores"], summary="Delete an unused semaphore")
+async def delete_semaphore(
+    name: str, request: Request, _writer: Annotated[Principal, Depends(writer)]
+) -> dict[str, str]:
+    await run_in_threadpool(ctx(request).semaphores.delete, name)
+    return {"name": name}
