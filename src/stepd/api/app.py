@@ -20,7 +20,7 @@ from stepd.api import (
     routes_tasks,
 )
 from stepd.api.context import AppContext, ctx
-from stepd.errors import StoreUnavailable
+from stepd.errors import InvalidInput, StoreUnavailable
 from stepd.reactor import Reactor, ReactorLoop
 from stepd.runner.local import LocalConfig, LocalExecutor
 from stepd.runner.registry import load_task_types
@@ -80,18 +80,37 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
                 heartbeat_timeout_seconds=settings.heartbeat_timeout_seconds,
             )
             executor.start()
+        dispatcher = None
+        if settings.executor == "celery":
+            from stepd.runner.celery_app import make_celery
+            from stepd.runner.dispatcher import Dispatcher
+
+            if not settings.broker_url:
+                raise InvalidInput("the celery executor needs a broker URL (--broker)")
+            dispatcher = Dispatcher(
+                context.store,
+                make_celery(settings.broker_url),
+                context.status_events,
+                heartbeat_timeout_seconds=settings.heartbeat_timeout_seconds,
+            )
+            dispatcher.start()
+            context.tasks.on_created.append(dispatcher.notify)
         if settings.reactor:
             loop = ReactorLoop(
                 Reactor(context.store),
                 poll_interval_seconds=settings.reactor_poll_interval_seconds,
             )
             context.events.on_stored.append(loop.notify)
+            if dispatcher is not None:
+                loop.reactor.on_tasks.append(dispatcher.notify)
             loop.start()
         try:
             yield
         finally:
             if executor is not None:
                 executor.stop()
+            if dispatcher is not None:
+                dispatcher.stop()
             if loop is not None:
                 context.events.on_stored.remove(loop.notify)
                 loop.stop()

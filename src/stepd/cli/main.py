@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from stepd.cli import events, serve, tokens
+from stepd.cli import events, serve, tokens, worker
 
 app = typer.Typer(
     name="stepd",
@@ -13,6 +13,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("serve")(serve.serve)
+app.command("worker")(worker.worker)
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(events.app, name="events")
 

@@ -401,9 +401,8 @@ def reap(
 ) -> list[int]:
     """End attempts whose worker stopped beating (or, with `worker`, that worker's at once)."""
     stale = now - timedelta(seconds=heartbeat_timeout_seconds)
-    cond = tasks.c.status.in_(
-        [TaskStatus.EXECUTING.value, TaskStatus.ENQUEUED.value]
-    ) & tasks.c.dispatched.is_not(None)
+    # Only started attempts beat; a dispatched one waiting in a broker queue is not lost.
+    cond = tasks.c.status == TaskStatus.EXECUTING.value
     cond = cond & (tasks.c.worker == worker if worker is not None else tasks.c.heartbeat < stale)
     rows = conn.execute(
         _locked(
@@ -474,3 +473,47 @@ def restart(conn: Connection, task_id: int, now: datetime) -> bool:
         )
     )
     return result.rowcount == 1
+
+
+def unstarted_dispatches(
+    conn: Connection, older_than: datetime, limit: int = 500
+) -> list[tuple[int, int]]:
+    """(task id, attempt) sent to a broker before `older_than` and not started yet.
+
+    Sending their message again is safe: `start` lets only one delivery run.
+    """
+    rows = (
+        conn.execute(
+            select(tasks.c.id, tasks.c.attempts)
+            .where(
+                tasks.c.status == TaskStatus.ENQUEUED.value,
+                tasks.c.dispatched.is_not(None),
+                tasks.c.dispatched < older_than,
+            )
+            .order_by(tasks.c.priority.desc(), tasks.c.id)
+            .limit(limit)
+        )
+        .tuples()
+        .all()
+    )
+    return [(int(i), int(a)) for i, a in rows]
+
+
+def undo_dispatch(conn: Connection, task_id: int, attempt: int, now: datetime) -> None:
+    """The message could not be sent: give the claim back as if it never happened."""
+    result = conn.execute(
+        update(tasks)
+        .where(
+            tasks.c.id == task_id,
+            tasks.c.attempts == attempt,
+            tasks.c.status == TaskStatus.ENQUEUED.value,
+        )
+        .values(dispatched=None, worker=None, heartbeat=None, attempts=attempt - 1, updated=now)
+    )
+    if result.rowcount == 1:
+        release(conn, task_id)
+        conn.execute(
+            delete(task_attempts).where(
+                task_attempts.c.task_id == task_id, task_attempts.c.attempt == attempt
+            )
+        )

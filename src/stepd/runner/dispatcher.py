@@ -1,0 +1,117 @@
+"""The Celery dispatcher, in `stepd serve`: claim by priority and semaphores, send ids.
+
+A claim is committed before its message is sent; if sending fails the claim is
+given back. Dispatched tasks that no worker started for a while are sent again
+(a restarted server recovers everything it had dispatched), which is safe
+because only one start of an attempt wins. The reaper ends attempts whose
+worker stopped beating.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from celery import Celery
+
+from stepd.runner.celery_app import QUEUE, TASK_NAME
+from stepd.store import runs
+from stepd.store.engine import Store
+from stepd.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+MAINTENANCE_INTERVAL_SECONDS = 5.0
+
+
+@dataclass
+class Dispatcher:
+    store: Store
+    app: Celery
+    status_events: runs.StatusEvents
+    batch: int = 50
+    poll_interval_seconds: float = 0.05
+    resend_after_seconds: float = 60.0
+    heartbeat_timeout_seconds: float = 30.0
+    name: str = "celery-dispatcher"
+    _wake: threading.Event = field(default_factory=threading.Event)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def notify(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="stepd-dispatcher", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def dispatch_once(self) -> int:
+        now = utcnow()
+        with self.store.read() as conn:
+            if not runs.has_work(conn, now):
+                return 0
+        with self.store.write() as conn:
+            claimed = runs.claim(conn, self.name, now, limit=self.batch, start=False)
+        for task in claimed:
+            try:
+                self._send(task.id, task.attempt)
+            except Exception:
+                log.exception("cannot send task %s to the broker; it stays queued", task.id)
+                with self.store.write() as conn:
+                    runs.undo_dispatch(conn, task.id, task.attempt, utcnow())
+                raise
+        return len(claimed)
+
+    def _send(self, task_id: int, attempt: int) -> None:
+        self.app.send_task(TASK_NAME, args=[task_id, attempt], queue=QUEUE)
+
+    def maintain(self) -> None:
+        """Re-send what no worker started; end attempts of workers that went silent."""
+        now = utcnow()
+        with self.store.read() as conn:
+            stale = runs.unstarted_dispatches(
+                conn, now - timedelta(seconds=self.resend_after_seconds)
+            )
+        for task_id, attempt in stale:
+            self._send(task_id, attempt)
+        if stale:
+            log.warning("sent %d dispatched but unstarted tasks again", len(stale))
+        with self.store.write() as conn:
+            lost = runs.reap(
+                conn,
+                now,
+                heartbeat_timeout_seconds=self.heartbeat_timeout_seconds,
+                events=self.status_events,
+            )
+        if lost:
+            log.warning("ended the attempts of tasks %s: their workers were lost", lost)
+
+    def _run(self) -> None:
+        log.info("dispatcher started")
+        last_maintenance = 0.0
+        failures = 0
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                if time.monotonic() - last_maintenance >= MAINTENANCE_INTERVAL_SECONDS:
+                    self.maintain()
+                    last_maintenance = time.monotonic()
+                sent = self.dispatch_once()
+                failures = 0
+            except Exception:
+                failures += 1
+                log.exception("dispatch failed (attempt %d); retrying", failures)
+                self._stop.wait(min(30.0, 0.5 * 2**failures))
+                continue
+            if sent < self.batch:
+                self._wake.wait(self.poll_interval_seconds)
+        log.info("dispatcher stopped: server shutting down")
