@@ -20,6 +20,7 @@ from stepd.api import (
     routes_tasks,
 )
 from stepd.api.context import AppContext, ctx
+from stepd.clock import Clock
 from stepd.errors import InvalidInput, StoreUnavailable
 from stepd.reactor import Reactor, ReactorLoop
 from stepd.runner.local import LocalConfig, LocalExecutor
@@ -34,6 +35,7 @@ from stepd.services.tasks import SemaphoreService, TaskService
 from stepd.services.trial import TrialService
 from stepd.settings import Settings
 from stepd.store.engine import Store, open_store
+from stepd.store.notify import EVENTS_CHANNEL, Listener
 from stepd.store.runs import StatusEvents
 
 
@@ -67,6 +69,7 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         loop = None
+        listener = None
         executor = None
         if settings.executor == "local" and settings.workers > 0:
             executor = LocalExecutor(
@@ -104,13 +107,23 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
             if dispatcher is not None:
                 loop.reactor.on_tasks.append(dispatcher.notify)
             loop.start()
+            if not context.store.is_sqlite:
+                listener = Listener(context.store.url, EVENTS_CHANNEL, loop.notify)
+                listener.start()
+        clock = Clock(context.events) if settings.clock else None
+        if clock is not None:
+            clock.start()
         try:
             yield
         finally:
+            if clock is not None:
+                clock.stop()
             if executor is not None:
                 executor.stop()
             if dispatcher is not None:
                 dispatcher.stop()
+            if listener is not None:
+                listener.stop()
             if loop is not None:
                 context.events.on_stored.remove(loop.notify)
                 loop.stop()

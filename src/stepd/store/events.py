@@ -14,6 +14,7 @@ from sqlalchemy.engine import Row
 
 from stepd.domain.events import Event, EventState
 from stepd.domain.params import Params, param_text
+from stepd.store.notify import notify_events
 from stepd.store.schema import event_params, event_requests, events
 from stepd.timeutil import as_utc
 
@@ -76,6 +77,7 @@ def insert_events(conn: Connection, new: Sequence[NewEvent]) -> list[int]:
     ]
     if index_rows:
         conn.execute(insert(event_params), index_rows)
+    notify_events(conn)
     return seqs
 
 
