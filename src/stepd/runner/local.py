@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import multiprocessing.synchronize
+import os
 import signal
 import threading
 from dataclasses import dataclass, field
@@ -46,8 +47,15 @@ def worker_process(config: LocalConfig, name: str, stop: multiprocessing.synchro
         config.database_url, migrate=False, sqlite_synchronous=config.sqlite_synchronous
     )
     worker = Worker(store, load_task_types(config.tasks), name, config.worker)
+    parent = os.getppid()
+
+    def should_stop() -> bool:
+        # A worker whose supervisor died (even by kill -9) stops claiming: the restarted
+        # server starts its own, and reaps what this one held if it dies mid-task.
+        return stop.is_set() or os.getppid() != parent
+
     try:
-        worker.run(stop.is_set)
+        worker.run(should_stop)
     finally:
         store.close()
 
