@@ -55,12 +55,11 @@ class Dispatcher:
             self._thread.join(10)
 
     def dispatch_once(self) -> int:
-        now = utcnow()
         with self.store.read() as conn:
-            if not runs.has_work(conn, now):
+            if not runs.has_work(conn, utcnow()):
                 return 0
         with self.store.write() as conn:
-            claimed = runs.claim(conn, self.name, now, limit=self.batch, start=False)
+            claimed = runs.claim(conn, self.name, utcnow(), limit=self.batch, start=False)
         for task in claimed:
             try:
                 self._send(task.id, task.attempt)

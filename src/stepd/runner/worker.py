@@ -56,12 +56,12 @@ class Worker:
 
     def run_one(self) -> bool:
         """Claim and run one task; False when there was nothing to claim."""
-        now = utcnow()
         with self.store.read() as conn:
-            if not runs.has_work(conn, now):
+            if not runs.has_work(conn, utcnow()):
                 return False
         with self.store.write() as conn:
-            claimed = runs.claim(conn, self.name, now, limit=1, start=True)
+            # The time is read inside the transaction: `started` is when the claim held the lock.
+            claimed = runs.claim(conn, self.name, utcnow(), limit=1, start=True)
         if not claimed:
             return False
         self.execute(claimed[0])

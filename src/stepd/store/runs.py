@@ -21,7 +21,8 @@ from stepd.store import events as event_store
 from stepd.store import tasks as task_store
 from stepd.store.schema import semaphore_holds, semaphores, task_attempts, task_logs, tasks
 
-CLAIM_SCAN = 50  # queued tasks looked at per claim
+CLAIM_FIRST_SCAN = 20
+CLAIM_SCAN = 500  # queued tasks looked at per claim (those waiting on a semaphore are skipped)
 RETRY_BASE_SECONDS = 1.0
 RETRY_MAX_SECONDS = 600.0
 MAX_PARAMS_IN_EVENT = 50
@@ -79,42 +80,56 @@ def ensure_semaphores(conn: Connection, names: Sequence[str], now: datetime) -> 
             conn.execute(insert(semaphores).values(name=name, capacity=1, auto=True, updated=now))
 
 
-def _try_acquire(
-    conn: Connection, task_id: int, uses: Sequence[Mapping[str, Any]], now: datetime
-) -> bool:
-    if not uses:
-        return True
-    names = sorted({str(u["name"]) for u in uses})
-    ensure_semaphores(conn, names, now)
-    stmt = (
-        select(semaphores.c.name, semaphores.c.capacity)
-        .where(semaphores.c.name.in_(names))
-        .order_by(semaphores.c.name)
-    )
-    if conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update()  # in name order: two claimers never deadlock
-    capacity = dict(conn.execute(stmt).tuples().all())
-    held = dict(
-        conn.execute(
-            select(semaphore_holds.c.name, func.sum(semaphore_holds.c.weight))
-            .where(semaphore_holds.c.name.in_(names))
-            .group_by(semaphore_holds.c.name)
+class _Ledger:
+    """Semaphore capacity and use, read once per claim and kept current as it grants."""
+
+    def __init__(self, conn: Connection, now: datetime) -> None:
+        self.conn = conn
+        self.now = now
+        self.free: dict[str, int] = {}  # name -> units still available
+
+    def _load(self, names: set[str]) -> None:
+        missing = sorted(names - set(self.free))
+        if not missing:
+            return
+        ensure_semaphores(self.conn, missing, self.now)
+        stmt = (
+            select(semaphores.c.name, semaphores.c.capacity)
+            .where(semaphores.c.name.in_(missing))
+            .order_by(semaphores.c.name)
         )
-        .tuples()
-        .all()
-    )
-    for use in uses:
-        name, weight = str(use["name"]), int(use.get("weight", 1))
-        if int(held.get(name) or 0) + weight > int(capacity[name]):
+        if self.conn.dialect.name == "postgresql":
+            stmt = stmt.with_for_update()  # in name order: two claimers never deadlock
+        capacity = dict(self.conn.execute(stmt).tuples().all())
+        held = dict(
+            self.conn.execute(
+                select(semaphore_holds.c.name, func.sum(semaphore_holds.c.weight))
+                .where(semaphore_holds.c.name.in_(missing))
+                .group_by(semaphore_holds.c.name)
+            )
+            .tuples()
+            .all()
+        )
+        for name in missing:
+            self.free[name] = int(capacity[name]) - int(held.get(name) or 0)
+
+    def try_acquire(self, task_id: int, uses: Sequence[Mapping[str, Any]]) -> bool:
+        """Take every unit `uses` asks for, or none of them."""
+        wanted: dict[str, int] = {}
+        for use in uses:
+            wanted[str(use["name"])] = wanted.get(str(use["name"]), 0) + int(use.get("weight", 1))
+        if not wanted:
+            return True
+        self._load(set(wanted))
+        if any(self.free[name] < weight for name, weight in wanted.items()):
             return False
-    conn.execute(
-        insert(semaphore_holds),
-        [
-            {"task_id": task_id, "name": str(u["name"]), "weight": int(u.get("weight", 1))}
-            for u in uses
-        ],
-    )
-    return True
+        for name, weight in wanted.items():
+            self.free[name] -= weight
+        self.conn.execute(
+            insert(semaphore_holds),
+            [{"task_id": task_id, "name": n, "weight": w} for n, w in wanted.items()],
+        )
+        return True
 
 
 def release(conn: Connection, task_id: int) -> None:
@@ -143,59 +158,73 @@ def claim(
     With `start` the tasks become EXECUTING at once (the local executor); without,
     they are only dispatched (semaphores held) and a Celery worker starts them.
     """
-    rows = conn.execute(
-        _locked(
-            conn,
-            select(tasks)
-            .where(_claimable(now))
-            .order_by(tasks.c.priority.desc(), tasks.c.id)
-            .limit(CLAIM_SCAN),
-        )
-    ).all()
     claimed: list[Claimed] = []
-    for row in rows:
-        if len(claimed) >= limit:
+    ledger = _Ledger(conn, now)
+    seen = 0
+    # A short look first (the common case); a long one only when the head of the
+    # queue is blocked on semaphores, so tasks behind it are not starved.
+    for scan in (max(limit, CLAIM_FIRST_SCAN), CLAIM_SCAN):
+        rows = conn.execute(
+            _locked(
+                conn,
+                select(tasks.c.id, tasks.c.status, tasks.c.semaphores, tasks.c.attempts)
+                .where(_claimable(now))
+                .order_by(tasks.c.priority.desc(), tasks.c.id)
+                .offset(seen)
+                .limit(scan - seen),
+            )
+        ).all()
+        for row in rows:
+            if len(claimed) >= limit:
+                return claimed
+            if not ledger.try_acquire(row.id, json.loads(row.semaphores)):
+                if row.status != TaskStatus.WAIT_MUTEX.value:
+                    conn.execute(
+                        update(tasks)
+                        .where(tasks.c.id == row.id)
+                        .values(status=TaskStatus.WAIT_MUTEX.value, updated=now)
+                    )
+                continue
+            claimed.append(_take(conn, row.id, int(row.attempts) + 1, worker, now, start=start))
+        seen += len(rows)
+        if claimed or len(rows) < scan:
             break
-        uses = json.loads(row.semaphores)
-        if not _try_acquire(conn, row.id, uses, now):
-            if row.status != TaskStatus.WAIT_MUTEX.value:
-                conn.execute(
-                    update(tasks)
-                    .where(tasks.c.id == row.id)
-                    .values(status=TaskStatus.WAIT_MUTEX.value, updated=now)
-                )
-            continue
-        attempt = int(row.attempts) + 1
-        values: dict[str, Any] = {
-            "attempts": attempt,
-            "dispatched": now,
-            "worker": worker,
-            "updated": now,
-            "heartbeat": now,
-            "status": TaskStatus.ENQUEUED.value,
-        }
-        if start:
-            values.update(status=TaskStatus.EXECUTING.value, started=now)
-        conn.execute(update(tasks).where(tasks.c.id == row.id).values(values))
-        conn.execute(
-            insert(task_attempts).values(
-                task_id=row.id,
-                attempt=attempt,
-                worker=worker,
-                status=values["status"],
-                started=now if start else None,
-            )
-        )
-        claimed.append(
-            Claimed(
-                id=row.id,
-                attempt=attempt,
-                type=row.type,
-                params=json.loads(row.params),
-                kill_timeout=row.kill_timeout,
-            )
-        )
     return claimed
+
+
+def _take(
+    conn: Connection, task_id: int, attempt: int, worker: str, now: datetime, *, start: bool
+) -> Claimed:
+    values: dict[str, Any] = {
+        "attempts": attempt,
+        "dispatched": now,
+        "worker": worker,
+        "updated": now,
+        "heartbeat": now,
+        "status": TaskStatus.ENQUEUED.value,
+    }
+    if start:
+        values.update(status=TaskStatus.EXECUTING.value, started=now)
+    conn.execute(update(tasks).where(tasks.c.id == task_id).values(values))
+    conn.execute(
+        insert(task_attempts).values(
+            task_id=task_id,
+            attempt=attempt,
+            worker=worker,
+            status=values["status"],
+            started=now if start else None,
+        )
+    )
+    row = conn.execute(
+        select(tasks.c.type, tasks.c.params, tasks.c.kill_timeout).where(tasks.c.id == task_id)
+    ).one()
+    return Claimed(
+        id=task_id,
+        attempt=attempt,
+        type=row.type,
+        params=json.loads(row.params),
+        kill_timeout=row.kill_timeout,
+    )
 
 
 def start(
