@@ -7,6 +7,7 @@ they fail: a missing service must never turn into a green run.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from stepd.api.app import build_context, create_app
 from stepd.settings import Settings
 from stepd.store import Store, open_store
 from stepd.store import tokens as token_store
+from stepd.store.schema import metadata
 
 PG_BASE_URL = os.environ.get("STEPD_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -49,26 +51,50 @@ def require_postgres() -> None:
     pytest.skip(f"PostgreSQL is not reachable at {PG_BASE_URL}")
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
+@pytest.fixture(scope="session")
+def pg_session_url() -> Iterator[str]:
+    """A PostgreSQL schema migrated once per test session (search_path set in the URL)."""
     require_postgres()
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(PG_BASE_URL.replace("postgresql://", "postgresql+psycopg://"))
     with admin.begin() as conn:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
     sep = "&" if "?" in PG_BASE_URL else "?"
-    yield f"{PG_BASE_URL}{sep}options=-csearch_path%3D{schema}"
+    url = f"{PG_BASE_URL}{sep}options=-csearch_path%3D{schema}"
+    open_store(url).close()
+    yield url
     with admin.begin() as conn:
         conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
     admin.dispose()
+
+
+@pytest.fixture
+def pg_url(pg_session_url: str) -> str:
+    """The session's PostgreSQL schema, emptied: every test starts from a new database."""
+    tables = ", ".join(t.name for t in metadata.sorted_tables)
+    engine = create_engine(pg_session_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        conn.execute(text("INSERT INTO config_generation (id, generation) VALUES (1, 0)"))
+    engine.dispose()
+    return pg_session_url
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once per session, copied for each test."""
+    path = tmp_path_factory.mktemp("template") / "stepd.db"
+    open_store(f"sqlite:///{path}").close()
+    return path
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Every contract test runs once per store backend."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'stepd.db'}"
+        target = tmp_path / "stepd.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
+        return f"sqlite:///{target}"
     url: str = request.getfixturevalue("pg_url")
     return url
 

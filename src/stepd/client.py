@@ -121,6 +121,9 @@ class Client:
     `--private-reads`). `timeout` bounds each attempt in seconds. A failed attempt
     (no connection, a cut-off answer, a 5xx) is retried up to `retries` times,
     sleeping `backoff_seconds`, then twice that, and so on; a 4xx is never retried.
+    `transport` replaces httpx's own (a mock in tests, a proxy or custom TLS set-up).
+
+    Failures raise `ApiError` (the server said no) or `ServerUnreachable` (no answer).
     """
 
     def __init__(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
@@ -43,9 +44,37 @@ async def read_object(
     if not raw.strip():
         raise MalformedBody("the body is empty; send a JSON object")
     try:
-        value = json.loads(raw)
+        value = json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise MalformedBody(f"the body is not valid JSON: {exc}") from exc
     if not isinstance(value, dict):
         raise MalformedBody("the body must be a JSON object")
+    # Only a \u escape can smuggle in a lone surrogate, which no database can store.
+    if b"\\u" in raw and _has_surrogate(value):
+        raise MalformedBody("the body holds a lone UTF-16 surrogate (\\ud800-\\udfff): not text")
     return value
+
+
+def _no_constant(name: str) -> object:
+    raise MalformedBody(f"the body is not valid JSON: {name} is not a number in JSON")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise MalformedBody(f"the body is not valid JSON: {text} is out of range")
+    return number
+
+
+def _has_surrogate(value: object) -> bool:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_surrogate(v) for v in value)
+    return False

@@ -21,6 +21,7 @@ from stepd.store.tokens import Principal
 router = APIRouter(prefix="/api/v1", tags=["events"])
 
 MAX_LIMIT = 1000
+MAX_SKIP = 1_000_000_000
 QUERY_KEYS = {"name", "state", "skip", "limit", "sort"}
 SORTS = {"_id": False, "+_id": False, "-_id": True}
 
@@ -126,7 +127,7 @@ def parse_event_query(items: list[tuple[str, str]]) -> EventQuery:
         name=plain.get("name"),
         params=params,
         state=EventState(state) if state else None,
-        skip=_int(plain.get("skip", "0"), "skip", low=0),
+        skip=_int(plain.get("skip", "0"), "skip", low=0, high=MAX_SKIP),
         limit=_int(plain.get("limit", "30"), "limit", low=0, high=MAX_LIMIT),
         newest_first=SORTS[sort],
     )

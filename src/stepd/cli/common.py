@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from stepd.errors import StepdError
 from stepd.settings import DEFAULT_DATABASE_URL
@@ -41,7 +42,7 @@ TokenOption = Annotated[
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print `message` as an error and return the Exit to raise."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 

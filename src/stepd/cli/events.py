@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -28,8 +29,11 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print the server's JSO
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    """One red line on stderr (never wrapped, so scripts can grep it); the Exit to raise."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+    """One red line on stderr (never wrapped, so scripts can grep it); the Exit to raise.
+
+    The message is escaped: a server's message may quote user data such as `[red]`.
+    """
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 

@@ -8,8 +8,6 @@ import typer
 
 from stepd.cli.common import DEFAULT_DB, DbOption, err, fail
 from stepd.errors import StepdError
-from stepd.store import open_store
-from stepd.store import tokens as token_store
 
 app = typer.Typer(help="Create and revoke API tokens (talks to the database directly).")
 
@@ -23,6 +21,9 @@ def create(
     """Print a new token for USER on stdout, and nothing else."""
     if not user.strip():
         raise fail("USER must not be empty")
+    from stepd.store import open_store
+    from stepd.store import tokens as token_store
+
     try:
         store = open_store(db)
         with store.write() as conn:
@@ -39,6 +40,9 @@ def revoke(
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Revoke every token of USER (servers stop accepting them within seconds)."""
+    from stepd.store import open_store
+    from stepd.store import tokens as token_store
+
     try:
         store = open_store(db)
         with store.write() as conn:

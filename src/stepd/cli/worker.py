@@ -12,9 +12,6 @@ import typer
 from stepd.cli.common import DEFAULT_DB, DbOption, fail
 from stepd.cli.serve import TasksOption
 from stepd.errors import StepdError
-from stepd.runner.worker import WorkerSettings
-from stepd.store import open_store
-from stepd.store.runs import StatusEvents
 
 
 def worker(
@@ -38,6 +35,10 @@ def worker(
     log_level: Annotated[str, typer.Option(envvar="STEPD_LOG_LEVEL")] = "info",
 ) -> None:
     """Run tasks from the store at --db (the server must run with --executor to match)."""
+    from stepd.runner.worker import WorkerSettings
+    from stepd.store import open_store
+    from stepd.store.runs import StatusEvents
+
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

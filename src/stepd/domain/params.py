@@ -8,6 +8,7 @@ query API (`params__date=2019-01-01`) and the matcher agree on what "equal" mean
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 
 Scalar = str | int | float | bool | None
@@ -33,5 +34,7 @@ def param_text(value: Scalar) -> str | None:
 
 
 def is_scalar(value: object) -> bool:
-    """True when `value` may be an event parameter value."""
-    return value is None or isinstance(value, str | int | float | bool)
+    """True when `value` may be an event parameter value (NaN and infinities are not JSON)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return value is None or isinstance(value, str | int | bool)

@@ -125,7 +125,7 @@ class TaskService:
         if sort not in SORTS:
             raise InvalidInput(f"sort must be one of {sorted(SORTS)}", field="sort")
         stmt = stmt.order_by(SORTS[sort], tasks.c.id.desc()).offset(
-            _int(query.get("skip", "0"), "skip", 0)
+            _int(query.get("skip", "0"), "skip", 0, 1_000_000_000)
         )
         stmt = stmt.limit(_int(query.get("limit", "30"), "limit", 0, MAX_LIMIT))
         with self.store.read() as conn:

@@ -1,0 +1,341 @@
+"""The Python client against a real `stepd serve`, on every store; and its retries.
+
+One server per store serves the whole module (starting `stepd serve` costs seconds),
+so every test uses event names of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+from conftest import PG_BASE_URL, LiveServer, free_port, make_token, require_postgres, start_server
+from sqlalchemy import create_engine, text
+
+from stepd.client import ApiError, Client, ServerUnreachable
+from stepd.store import open_store
+
+FAST = 0.01  # backoff_seconds: retries in tests need not wait
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def live_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """`stepd serve` on each store, shared by this module's tests (conftest's is per test)."""
+    tmp = tmp_path_factory.mktemp("client")
+    if request.param == "sqlite":
+        server = start_server(f"sqlite:///{tmp / 'stepd.db'}", tmp / "server.log")
+        yield server
+        server.stop()
+        return
+    require_postgres()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_BASE_URL.replace("postgresql://", "postgresql+psycopg://"))
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    sep = "&" if "?" in PG_BASE_URL else "?"
+    server = start_server(f"{PG_BASE_URL}{sep}options=-csearch_path%3D{schema}", tmp / "server.log")
+    yield server
+    server.stop()
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def token(live_server: LiveServer) -> str:
+    store = open_store(live_server.db_url)
+    try:
+        return make_token(store, "robot-crypta")
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def client(live_server: LiveServer, token: str) -> Iterator[Client]:
+    with Client(live_server.url, token, retries=1, backoff_seconds=FAST) as c:
+        yield c
+
+
+def unique(name: str) -> str:
+    """An event name no other test on the shared server uses."""
+    return f"{name}.{uuid.uuid4().hex[:8]}"
+
+
+class CountingTransport(httpx.HTTPTransport):
+    """The real network, counting the attempts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[httpx.Request] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return super().handle_request(request)
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    body: bytes
+
+    def json(self) -> dict[str, object]:
+        value: dict[str, object] = json.loads(self.body)
+        return value
+
+
+class FlakyProxy:
+    """A real HTTP proxy in front of stepd that can lose answers.
+
+    `fail(seen, index)` says whether to answer a 502 (as a load balancer would) after
+    forwarding the request: the server has acted, the client never hears it.
+    """
+
+    def __init__(self, upstream: str, fail: Callable[[Seen, int], bool]) -> None:
+        self.seen: list[Seen] = []
+        self._lock = threading.Lock()
+        self._upstream = httpx.Client(base_url=upstream, timeout=10)
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _relay(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                seen = Seen(self.command, self.path, self.rfile.read(length))
+                with proxy._lock:
+                    proxy.seen.append(seen)
+                    index = len(proxy.seen) - 1
+                headers = {
+                    k: v
+                    for k, v in self.headers.items()
+                    if k.lower() in {"authorization", "content-type"}
+                }
+                answer = proxy._upstream.request(
+                    seen.method, seen.path, content=seen.body, headers=headers
+                )
+                if fail(seen, index):
+                    status, content_type, payload = 502, "text/html", b"<h1>502 Bad Gateway</h1>"
+                else:
+                    status = answer.status_code
+                    content_type = answer.headers.get("content-type", "application/json")
+                    payload = answer.content
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _relay
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self) -> FlakyProxy:
+        thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._upstream.close()
+
+
+# --- events -----------------------------------------------------------------------------
+
+
+def test_sent_events_can_be_found_read_and_rejected(client: Client) -> None:
+    task, other = unique("cryptaTaskEvent"), unique("otherEvent")
+    first = client.create_event(task, {"taskType": "PREPARE", "date": "2019-01-01", "attempt": 1})
+    ids = client.create_events(
+        [
+            {"name": task, "params": {"taskType": "MATCH", "date": "2019-01-01"}},
+            (task, {"taskType": "PREPARE", "date": "2019-01-02"}),
+            (other, None),
+        ],
+        source_type="test",
+        source="test_client",
+    )
+    assert len(ids) == 3 and sorted([first, *ids]) == [first, *ids]
+
+    event = client.get_event(first)
+    assert event["_id"] == first
+    assert event["name"] == task
+    assert event["params"] == {"taskType": "PREPARE", "date": "2019-01-01", "attempt": 1}
+    assert event["state"] in {"NEW", "PROCESSED"}  # the reactor may have evaluated it
+    assert event["author"] == "robot-crypta"
+    assert event["request_id"]  # generated by the client
+    assert client.get_event(ids[0])["source"] == "test_client"
+    assert client.get_event(ids[2])["params"] == {}
+
+    found = client.get_events(name=task, params={"taskType": "PREPARE"})
+    assert [e["_id"] for e in found] == [first, ids[1]]
+    newest = client.get_events(name=task, sort="-_id", limit=2)
+    assert [e["_id"] for e in newest] == [ids[1], ids[0]]
+    assert [e["_id"] for e in client.get_events(name=task, skip=1, limit=1)] == [ids[0]]
+    # A number matches its JSON text, as a user typing a URL expects.
+    assert [e["_id"] for e in client.get_events(name=task, params={"attempt": 1})] == [first]
+
+    assert client.reject_event(first) == first
+    assert client.get_event(first)["state"] == "REJECTED"
+    assert [e["_id"] for e in client.get_events(name=task, state="REJECTED")] == [first]
+
+
+def test_the_same_request_id_returns_the_same_ids_and_stores_nothing_new(client: Client) -> None:
+    name = unique("dayClosed")
+    events = [(name, {"date": "2019-01-01"}), (name, {"date": "2019-01-02"})]
+    request_id = f"batch-{uuid.uuid4()}"
+    ids = client.create_events(events, request_id=request_id)
+    assert client.create_events(events, request_id=request_id) == ids
+    assert len(client.get_events(name=name)) == 2
+    assert client.get_event(ids[0])["request_id"] == request_id
+
+
+def test_a_4xx_raises_the_servers_error_and_is_not_retried(
+    live_server: LiveServer, token: str
+) -> None:
+    transport = CountingTransport()
+    with Client(live_server.url, token, retries=3, transport=transport, backoff_seconds=FAST) as c:
+        with pytest.raises(ApiError) as missing:
+            c.get_event("0000000000000000deadbeef")
+        assert missing.value.status_code == 404
+        assert missing.value.code == "not_found"
+        assert "no event with id" in missing.value.message
+        assert len(transport.requests) == 1
+
+        with pytest.raises(ApiError) as invalid:
+            c.create_event("bad name!", {})
+        assert invalid.value.status_code == 400
+        assert invalid.value.code == "invalid_input"
+        assert invalid.value.field == "events[0].name"
+        assert len(transport.requests) == 2
+
+    name = unique("anonymousEvent")
+    with Client(live_server.url, retries=3, transport=transport, backoff_seconds=FAST) as anonymous:
+        with pytest.raises(ApiError) as unauthorized:
+            anonymous.create_event(name)
+        assert unauthorized.value.status_code == 401
+        assert unauthorized.value.code == "unauthorized"
+        assert "token" in unauthorized.value.message
+        assert len(transport.requests) == 3
+        assert anonymous.get_events(name=name) == []  # reads need no token
+
+
+# --- event descriptions ---------------------------------------------------------------
+
+
+def test_event_descs_are_created_read_changed_enforced_and_deleted(client: Client) -> None:
+    name = unique("describedEvent")
+    created = client.create_event_desc(
+        name,
+        required_fields=["taskType", "taskStatus"],
+        optional_fields=("date",),
+        description="a Crypta task changed status",
+        public=True,
+    )
+    assert created["name"] == name
+    assert created["required_fields"] == ["taskType", "taskStatus"]
+    assert created["optional_fields"] == ["date"]
+    assert created["public"] is True and created["list_in_idm"] is False
+    assert client.get_event_desc(name)["description"] == "a Crypta task changed status"
+    assert name in [d["name"] for d in client.list_event_descs()]
+
+    with pytest.raises(ApiError) as duplicate:
+        client.create_event_desc(name)
+    assert duplicate.value.status_code == 409
+
+    with pytest.raises(ApiError) as missing_field:
+        client.create_event(name, {"taskType": "A"})
+    assert missing_field.value.status_code == 400
+    assert "taskStatus" in missing_field.value.message
+
+    changed = client.update_event_desc(name, optional_fields=("date", "environment"))
+    assert changed["optional_fields"] == ["date", "environment"]
+    assert changed["required_fields"] == ["taskType", "taskStatus"]  # untouched
+    assert client.create_event(
+        name, {"taskType": "A", "taskStatus": "SUCCESS", "environment": "stable"}
+    )
+
+    client.delete_event_desc(name)
+    assert name not in [d["name"] for d in client.list_event_descs()]
+    with pytest.raises(ApiError) as gone:
+        client.get_event_desc(name)
+    assert gone.value.status_code == 404
+    assert client.create_event(name, {"anything": "goes"})
+
+
+def test_health_reports_the_store(client: Client, live_server: LiveServer) -> None:
+    health = client.health()
+    assert health["status"] == "ok"
+    sqlite = live_server.db_url.startswith("sqlite")
+    assert health["store"] == ("sqlite" if sqlite else "postgresql")
+
+
+# --- retries ----------------------------------------------------------------------------
+
+
+def test_a_lost_answer_is_retried_with_the_same_request_id_and_stores_one_event(
+    live_server: LiveServer, client: Client, token: str
+) -> None:
+    def lose_first_post(seen: Seen, index: int) -> bool:
+        return seen.method == "POST" and index == 0
+
+    name = unique("retriedEvent")
+    with (
+        FlakyProxy(live_server.url, lose_first_post) as proxy,
+        Client(proxy.url, token, retries=3, backoff_seconds=FAST) as flaky,
+    ):
+        event_id = flaky.create_event(name, {"date": "2019-01-01"})
+
+    posts = [s for s in proxy.seen if s.method == "POST"]
+    assert len(posts) == 2
+    assert posts[0].json()["request_id"] == posts[1].json()["request_id"]
+    stored = client.get_events(name=name)
+    assert [e["_id"] for e in stored] == [event_id]
+
+
+def test_5xx_is_retried_then_raised_but_never_for_a_call_that_is_not_idempotent(
+    live_server: LiveServer, token: str
+) -> None:
+    with (
+        FlakyProxy(live_server.url, lambda _seen, _index: True) as proxy,
+        Client(proxy.url, token, retries=2, backoff_seconds=FAST) as flaky,
+    ):
+        with pytest.raises(ApiError) as failed:
+            flaky.get_events(name=unique("anyEvent"))
+        assert failed.value.status_code == 502
+        assert failed.value.code == "http_error"
+        assert "Bad Gateway" in failed.value.message
+        assert len(proxy.seen) == 3  # one attempt and two retries
+
+        # Creating a description twice would answer 409: a lost answer is not retried.
+        with pytest.raises(ApiError):
+            flaky.create_event_desc(unique("someEvent"))
+        assert len(proxy.seen) == 4
+
+
+def test_a_refused_connection_is_retried_then_raises_server_unreachable() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    transport = CountingTransport()
+    with (
+        Client(url, "token", retries=2, transport=transport, backoff_seconds=FAST) as c,
+        pytest.raises(ServerUnreachable) as unreachable,
+    ):
+        c.create_event("cryptaTaskEvent")
+    assert len(transport.requests) == 3
+    assert unreachable.value.url == url
+    assert f"cannot reach stepd at {url}" in unreachable.value.message
+    # Every attempt of one call carried the same request_id.
+    assert len({json.loads(r.content)["request_id"] for r in transport.requests}) == 1
