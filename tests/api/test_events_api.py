@@ -335,3 +335,18 @@ def test_long_and_huge_param_values_round_trip_and_match(api: Api) -> None:
     assert ids_of(list_events(api, name="sized", params__long=long)) == [event_id]
     assert ids_of(list_events(api, params__long=long)) == [event_id]
     assert list_events(api, name="sized", params__long=long[:-1]) == []
+
+
+def test_a_request_id_reused_for_other_events_is_409_and_stores_nothing(api: Api) -> None:
+    first = {"name": "reuse", "params": {"n": 1}}
+    ids = send(api, first, request_id="batch-42")
+    other = api.client.post(
+        "/api/v1/events",
+        json={"events": [{"name": "reuse", "params": {"n": 2}}], "request_id": "batch-42"},
+        headers=api.auth,
+    )
+    assert other.status_code == 409, other.text
+    assert other.json()["field"] == "request_id"
+    assert send(api, first, request_id="batch-42") == ids  # the honest retry still works
+    stored = api.client.get("/api/v1/events", params={"name": "reuse"}).json()["result"]
+    assert [e["params"] for e in stored] == [{"n": 1}]

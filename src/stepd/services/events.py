@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -16,7 +18,7 @@ from stepd.domain.events import (
     parse_event_id,
 )
 from stepd.domain.params import Params
-from stepd.errors import InvalidInput, NotFound
+from stepd.errors import Conflict, InvalidInput, NotFound
 from stepd.store import event_descs as desc_store
 from stepd.store import events as event_store
 from stepd.store.engine import Store
@@ -69,6 +71,27 @@ def _check_text(value: object, what: str, limit: int) -> str | None:
     return value
 
 
+def _digest(
+    valid: list[_Valid], author: str | None, source_type: str | None, source: str | None
+) -> str:
+    """What a request sent, so that a request_id reused for something else is caught."""
+    body = [author, source_type, source, [[v.name, v.params] for v in valid]]
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _same_request(request_id: str, seen: tuple[list[str], str], digest: str) -> list[str]:
+    ids, first_digest = seen
+    # A digest of "" predates digests: trust the request_id alone, as before.
+    if first_digest and first_digest != digest:
+        raise Conflict(
+            f"request_id {request_id!r} was already used for other events (or by another user); "
+            "a retry must resend the same batch, and a new batch needs a new request_id",
+            field="request_id",
+        )
+    return ids
+
+
 @dataclass
 class EventService:
     """The use cases around events. `on_stored` hooks run after each commit (reactor wake-up)."""
@@ -95,8 +118,9 @@ class EventService:
         source_type = _check_text(batch.source_type, "source_type", MAX_REQUEST_ID_LENGTH)
         source = _check_text(batch.source, "source", MAX_SOURCE_LENGTH)
         valid = [_validate_one(item, i) for i, item in enumerate(raw)]
+        digest = _digest(valid, author, source_type, source) if request_id is not None else ""
         try:
-            ids = self._store_batch(valid, author, request_id, source_type, source)
+            ids = self._store_batch(valid, author, request_id, digest, source_type, source)
         except IntegrityError:
             # Another request with the same request_id committed first: answer as it did.
             if request_id is None:
@@ -105,7 +129,7 @@ class EventService:
                 first = event_store.find_request(conn, request_id)
             if first is None:
                 raise
-            return first
+            return _same_request(request_id, first, digest)
         for hook in self.on_stored:
             hook()
         return ids
@@ -115,6 +139,7 @@ class EventService:
         valid: list[_Valid],
         author: str | None,
         request_id: str | None,
+        digest: str,
         source_type: str | None,
         source: str | None,
     ) -> list[str]:
@@ -123,7 +148,7 @@ class EventService:
             if request_id is not None:
                 seen = event_store.find_request(conn, request_id)
                 if seen is not None:
-                    return seen
+                    return _same_request(request_id, seen, digest)
             descs = desc_store.get_descs(conn, {v.name for v in valid})
             for i, v in enumerate(valid):
                 if (desc := descs.get(v.name)) is not None:
@@ -142,7 +167,7 @@ class EventService:
             ]
             ids = [format_event_id(seq) for seq in event_store.insert_events(conn, new)]
             if request_id is not None:
-                event_store.record_request(conn, request_id, ids, now)
+                event_store.record_request(conn, request_id, ids, digest, now)
             return ids
 
     def get(self, event_id: str) -> Event:

@@ -175,19 +175,21 @@ def set_state(conn: Connection, seq: int, state: EventState) -> bool:
     return result.rowcount > 0
 
 
-def find_request(conn: Connection, request_id: str) -> list[str] | None:
-    """The ids a request_id got when it was first seen, or None."""
+def find_request(conn: Connection, request_id: str) -> tuple[list[str], str] | None:
+    """(the ids a request_id got when it was first seen, the digest of what was sent), or None."""
     row = conn.execute(
-        select(event_requests.c.event_ids).where(event_requests.c.request_id == request_id)
+        select(event_requests.c.event_ids, event_requests.c.digest).where(
+            event_requests.c.request_id == request_id
+        )
     ).first()
-    return None if row is None else list(json.loads(row[0]))
+    return None if row is None else (list(json.loads(row[0])), str(row[1]))
 
 
 def record_request(
-    conn: Connection, request_id: str, ids: Sequence[str], created: datetime
+    conn: Connection, request_id: str, ids: Sequence[str], digest: str, created: datetime
 ) -> None:
     conn.execute(
         insert(event_requests).values(
-            request_id=request_id, event_ids=json.dumps(list(ids)), created=created
+            request_id=request_id, event_ids=json.dumps(list(ids)), digest=digest, created=created
         )
     )

@@ -58,6 +58,7 @@ event_requests = Table(
     metadata,
     Column("request_id", String(200), primary_key=True),
     Column("event_ids", Text, nullable=False),  # JSON list of the batch's ids
+    Column("digest", String(64), nullable=False, server_default=""),  # sha256 of what was sent
     Column("created", DateTime(timezone=True), nullable=False),
 )
 
