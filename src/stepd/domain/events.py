@@ -25,6 +25,7 @@ class EventState(enum.StrEnum):
 
 
 ID_WIDTH = 24
+MAX_SEQ = 2**63 - 1
 
 
 def format_event_id(seq: int) -> str:
@@ -41,9 +42,11 @@ def parse_event_id(event_id: str) -> int | None:
     if len(event_id) != ID_WIDTH:
         return None
     try:
-        return int(event_id, 16)
+        seq = int(event_id, 16)
     except ValueError:
         return None
+    # Beyond a signed 64-bit key no stored row can have it (and the database would refuse it).
+    return seq if 0 < seq <= MAX_SEQ else None
 
 
 @dataclass(frozen=True, kw_only=True)

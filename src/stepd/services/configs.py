@@ -140,9 +140,13 @@ class ConfigService:
             return self._get(conn, config_id)
 
     def history(self, config_id: str) -> list[dict[str, object]]:
+        """Every version, also of a deleted config (its last entry says who deleted it)."""
+        seq = parse_event_id(config_id)
         with self.store.read() as conn:
-            config = self._get(conn, config_id)
-            return config_store.history(conn, config.seq)
+            found = [] if seq is None else config_store.history(conn, seq)
+        if not found:
+            raise NotFound(f"no config with id {config_id!r}", field="id")
+        return found
 
     def list(self, filters: Mapping[str, str]) -> list[ActionConfig]:
         for key in filters:

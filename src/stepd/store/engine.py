@@ -62,9 +62,19 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """One read-only transaction: a consistent snapshot."""
-        with self._connect() as conn, conn.begin():
-            yield conn
+        """One read-only transaction: a consistent snapshot.
+
+        SQLite's deferred transaction in WAL mode is a snapshot from its first read;
+        PostgreSQL needs REPEATABLE READ for that (READ COMMITTED would let a story
+        see an event as NEW and the task its evaluation made).
+        """
+        with self._connect() as conn:
+            if not self.is_sqlite:
+                conn = conn.execution_options(
+                    isolation_level="REPEATABLE READ", postgresql_readonly=True
+                )
+            with conn.begin():
+                yield conn
 
     @contextmanager
     def _connect(self, *, write: bool = False) -> Iterator[Connection]:
