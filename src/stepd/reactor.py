@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, select
 
+from stepd.catalog import Catalog
 from stepd.domain.config_index import ConfigIndex
 from stepd.domain.configs import ActionConfig
 from stepd.domain.events import Event, EventState
 from stepd.domain.firing import task_params_for
 from stepd.domain.matching import Firing, evaluate
 from stepd.domain.templates import TemplateProblem
-from stepd.store import configs as config_store
 from stepd.store import events as event_store
 from stepd.store import tasks as task_store
 from stepd.store import triggers as trigger_store
@@ -44,8 +44,7 @@ class Reactor:
     store: Store
     batch_size: int = 200
     on_tasks: list[Callable[[], None]] = field(default_factory=list)  # runner wake-ups
-    _index: ConfigIndex[ActionConfig] = field(default_factory=ConfigIndex)
-    _generation: int = -1
+    catalog: Catalog = field(default_factory=Catalog)
 
     def run_once(self) -> int:
         """Evaluate up to `batch_size` NEW events; return how many were evaluated."""
@@ -60,7 +59,7 @@ class Reactor:
         with self.store.write() as conn:
             if not self.store.is_sqlite:
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({REACTOR_LOCK})")
-            self._refresh(conn)
+            configs = self.catalog.snapshot(conn).index
             rows = conn.execute(
                 select(events)
                 .where(events.c.state == EventState.NEW.value)
@@ -69,32 +68,23 @@ class Reactor:
             ).all()
             for row in rows:
                 event = event_store.row_to_event(row)
-                made += self._evaluate(conn, event)
+                made += self._evaluate(conn, configs, event)
                 event_store.set_state(conn, event.seq, EventState.PROCESSED)
         if made:
             for hook in self.on_tasks:
                 hook()
         return len(rows)
 
-    def _refresh(self, conn: Connection) -> None:
-        generation = config_store.generation(conn)
-        if generation == self._generation:
-            return
-        index: ConfigIndex[ActionConfig] = ConfigIndex()
-        for config in config_store.list_configs(conn):
-            if config.spec.enabled:
-                index.add(config.seq, config, config.spec.event_deps)
-        self._index, self._generation = index, generation
-        log.info("reactor loaded %d enabled configs (generation %d)", len(index), generation)
-
-    def _evaluate(self, conn: Connection, event: Event) -> int:
-        candidates = self._index.candidates(event.name, event.params)
+    def _evaluate(self, conn: Connection, configs: ConfigIndex[ActionConfig], event: Event) -> int:
+        candidates = configs.candidates(event.name, event.params)
         if not candidates:
             return 0
         lookup = StoredEvents(conn)
         made = 0
         for config in candidates:
             spec = config.spec
+            if not spec.enabled:
+                continue
             result = evaluate(spec.event_deps, event, lookup, window_seconds=spec.window_seconds)
             for firing in result.firings:
                 made += self._fire(conn, config, event, firing)

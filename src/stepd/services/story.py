@@ -7,16 +7,16 @@ the story can say which dependency is still missing or which param differed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Connection
 
+from stepd.catalog import Catalog, Snapshot
 from stepd.domain.configs import ActionConfig
 from stepd.domain.events import Event, EventState, format_event_id, parse_event_id
 from stepd.domain.matching import Evaluation, evaluate
 from stepd.domain.tasks import Task
 from stepd.errors import NotFound
-from stepd.store import configs as config_store
 from stepd.store import events as event_store
 from stepd.store import tasks as task_store
 from stepd.store import triggers as trigger_store
@@ -55,11 +55,11 @@ def _mismatches(result: Evaluation) -> list[dict[str, object]]:
 @dataclass
 class _Teller:
     conn: Connection
-    configs: list[ActionConfig]
+    configs: Snapshot
     nodes: int = 0
 
     def config(self, seq: int | None) -> ActionConfig | None:
-        return next((c for c in self.configs if c.seq == seq), None)
+        return None if seq is None else self.configs.by_seq.get(seq)
 
     def story(self, event: Event, depth: int) -> dict[str, object]:
         self.nodes += 1
@@ -70,7 +70,7 @@ class _Teller:
             for t in fired
             if t.task_id in tasks
         ]
-        related = [c for c in self.configs if any(d.name == event.name for d in c.spec.event_deps)]
+        related = self.configs.index.by_name(event.name)
         configs = [self._config_entry(c, event, fired, tasks) for c in related]
         chain: list[dict[str, object]] = []
         if depth < MAX_DEPTH:
@@ -166,6 +166,7 @@ class _Teller:
 @dataclass
 class StoryService:
     store: Store
+    catalog: Catalog = field(default_factory=Catalog)
 
     def start(self, event_id: str) -> str:
         """`POST /event_story`: the story id for an event (the story is told on GET)."""
@@ -189,6 +190,6 @@ class StoryService:
             event = event_store.get_event(conn, seq)
             if event is None:
                 raise NotFound(f"no story with id {story_id!r}", field="id")
-            teller = _Teller(conn, config_store.list_configs(conn))
+            teller = _Teller(conn, self.catalog.snapshot(conn))
             story = teller.story(event, 0)
         return {"story_id": story_id, **story}
