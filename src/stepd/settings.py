@@ -29,6 +29,7 @@ class Settings:
     workers: int = 2  # local worker processes started by `stepd serve`
     tasks: tuple[str, ...] = ()  # modules or files declaring task types
     broker_url: str | None = None  # celery: amqp://... or redis://...
+    queue: str = "stepd"  # celery: the queue of this deployment (one per store on a broker)
     task_event_name: str = "taskEvent"  # the event a finished task reports
     environment: str = "stable"  # the `environment` param of those events
     heartbeat_timeout_seconds: float = 30.0  # a worker silent this long has lost its task

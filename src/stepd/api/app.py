@@ -92,9 +92,10 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
                 raise InvalidInput("the celery executor needs a broker URL (--broker)")
             dispatcher = Dispatcher(
                 context.store,
-                make_celery(settings.broker_url),
+                make_celery(settings.broker_url, queue=settings.queue),
                 context.status_events,
                 heartbeat_timeout_seconds=settings.heartbeat_timeout_seconds,
+                queue=settings.queue,
             )
             dispatcher.start()
             context.tasks.on_created.append(dispatcher.notify)

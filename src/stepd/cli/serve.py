@@ -39,6 +39,10 @@ def serve(
         str | None,
         typer.Option(envvar="STEPD_BROKER_URL", help="Celery broker: amqp://... or redis://..."),
     ] = None,
+    queue: Annotated[
+        str,
+        typer.Option(envvar="STEPD_QUEUE", help="Celery queue of this deployment."),
+    ] = "stepd",
     task_event_name: Annotated[
         str,
         typer.Option(envvar="STEPD_TASK_EVENT_NAME", help="The event a finished task reports."),
@@ -89,6 +93,7 @@ def serve(
         workers=workers,
         tasks=tuple(tasks or ()),
         broker_url=broker,
+        queue=queue,
         task_event_name=task_event_name,
         environment=environment,
         heartbeat_timeout_seconds=heartbeat_timeout,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from typing import Annotated
@@ -27,6 +28,9 @@ def worker(
         str | None,
         typer.Option(envvar="STEPD_BROKER_URL", help="Celery broker: amqp://... or redis://..."),
     ] = None,
+    queue: Annotated[
+        str, typer.Option(envvar="STEPD_QUEUE", help="Celery queue (as the server's --queue).")
+    ] = "stepd",
     task_event_name: Annotated[str, typer.Option(envvar="STEPD_TASK_EVENT_NAME")] = "taskEvent",
     environment: Annotated[str, typer.Option(envvar="STEPD_ENVIRONMENT")] = "stable",
     heartbeat_timeout: Annotated[
@@ -53,15 +57,15 @@ def worker(
     if executor == "celery":
         if not broker:
             raise fail("--executor celery needs --broker (or STEPD_BROKER_URL)")
-        from stepd.runner.celery_app import QUEUE, CeleryWorkerConfig, make_celery
+        from stepd.runner.celery_app import CeleryWorkerConfig, make_celery
 
         config = CeleryWorkerConfig(database_url=db, tasks=tuple(tasks or ()), worker=settings)
-        app = make_celery(broker, config)
+        app = make_celery(broker, config, queue=queue)
         app.worker_main(
             [
                 "worker",
                 "-Q",
-                QUEUE,
+                queue,
                 "--concurrency",
                 str(concurrency),
                 "--loglevel",
@@ -70,6 +74,9 @@ def worker(
                 "prefork",
                 "--without-gossip",
                 "--without-mingle",
+                # A node name of its own: two workers on one host must not share a pidbox.
+                "--hostname",
+                f"stepd-{queue}-{os.getpid()}@%h",
             ]
         )
         return

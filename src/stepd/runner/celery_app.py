@@ -31,7 +31,7 @@ from stepd.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
-QUEUE = "stepd"
+QUEUE = "stepd"  # the default; one queue per stepd deployment sharing a broker
 TASK_NAME = "stepd.run_task"
 
 
@@ -44,7 +44,9 @@ class CeleryWorkerConfig:
     worker: WorkerSettings = field(default_factory=WorkerSettings)
 
 
-def make_celery(broker_url: str, config: CeleryWorkerConfig | None = None) -> Celery:
+def make_celery(
+    broker_url: str, config: CeleryWorkerConfig | None = None, *, queue: str = QUEUE
+) -> Celery:
     """A Celery app for stepd: JSON only, late acks, one message at a time per process."""
     app = Celery("stepd", broker=broker_url)
     app.conf.update(
@@ -55,7 +57,7 @@ def make_celery(broker_url: str, config: CeleryWorkerConfig | None = None) -> Ce
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        task_default_queue=QUEUE,
+        task_default_queue=queue,
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
     )
@@ -95,6 +97,7 @@ def config_from_env() -> CeleryWorkerConfig:
     if not database_url:
         raise RuntimeError("set STEPD_DATABASE_URL for the stepd Celery app")
     tasks = tuple(t for t in os.environ.get("STEPD_TASKS", "").split(",") if t)
+    # (the queue a plain `celery worker` consumes is its -Q option: match STEPD_QUEUE)
     events = runs.StatusEvents(
         name=os.environ.get("STEPD_TASK_EVENT_NAME", "taskEvent"),
         environment=os.environ.get("STEPD_ENVIRONMENT", "stable"),
@@ -111,7 +114,7 @@ def __getattr__(name: str) -> Celery:
         broker = os.environ.get("STEPD_BROKER_URL")
         if not broker:
             raise RuntimeError("set STEPD_BROKER_URL for the stepd Celery app")
-        built = make_celery(broker, config_from_env())
+        built = make_celery(broker, config_from_env(), queue=os.environ.get("STEPD_QUEUE", QUEUE))
         globals()[name] = built
         return built
     raise AttributeError(name)

@@ -37,6 +37,7 @@ class Dispatcher:
     resend_after_seconds: float = 60.0
     heartbeat_timeout_seconds: float = 30.0
     name: str = "celery-dispatcher"
+    queue: str = QUEUE  # the broker queue this deployment's workers consume
     _wake: threading.Event = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -71,7 +72,7 @@ class Dispatcher:
         return len(claimed)
 
     def _send(self, task_id: int, attempt: int) -> None:
-        self.app.send_task(TASK_NAME, args=[task_id, attempt], queue=QUEUE)
+        self.app.send_task(TASK_NAME, args=[task_id, attempt], queue=self.queue)
 
     def maintain(self) -> None:
         """Re-send what no worker started; end attempts of workers that went silent."""
@@ -101,7 +102,9 @@ class Dispatcher:
         while not self._stop.is_set():
             self._wake.clear()
             try:
-                if time.monotonic() - last_maintenance >= MAINTENANCE_INTERVAL_SECONDS:
+                # Often enough that a lost worker's attempt ends soon after its timeout.
+                interval = min(MAINTENANCE_INTERVAL_SECONDS, self.heartbeat_timeout_seconds / 3)
+                if time.monotonic() - last_maintenance >= interval:
                     self.maintain()
                     last_maintenance = time.monotonic()
                 sent = self.dispatch_once()
