@@ -8,8 +8,11 @@
 Retries are safe: a batch of events carries a `request_id` (generated once per call
 unless given) that every retry repeats, and the server answers a repeated
 `request_id` with the ids it stored the first time, so a retry after a lost answer
-never stores an event twice. Calls that are not idempotent (creating or deleting an
-event description) are retried only when the request cannot have reached the server.
+never stores an event twice. Reads, `PUT`s and `DELETE`s of configs and semaphores
+are retried too (a `DELETE` whose retry finds nothing to delete has succeeded).
+Calls that are not idempotent (creating a config or a task, stopping or restarting a
+task, creating or deleting an event description) are retried only when the request
+cannot have reached the server.
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ DEFAULT_URL = "http://127.0.0.1:8080"
 
 EventSpec = Mapping[str, Any] | tuple[str, Mapping[str, Scalar] | None]
 """One event to send: `{"name": ..., "params": {...}}` or `(name, params)`."""
+
+SemaphoreSpec = str | Mapping[str, Any]
+"""A semaphore a task holds: `"name"` (weight 1) or `{"name": ..., "weight": N}`."""
 
 # Errors after which the request surely never reached the server: any call may be retried.
 # After any other transport error the server may have acted: only idempotent calls are.
@@ -281,6 +287,202 @@ class Client:
         answer = self._call("GET", "/api/v1/event_desc")
         return cast(list[dict[str, Any]], answer["result"])
 
+    # --- action configs -----------------------------------------------------------------
+
+    def create_config(self, body: Mapping[str, Any]) -> str:
+        """Store a config (`name`, `event_deps`, `task_type`, ...) and return its id.
+
+        Not retried once the request may have reached the server: a second try of a
+        stored config would answer 409 (its name is taken).
+        """
+        answer = self._call("POST", "/api/v1/configs", payload=dict(body), idempotent=False)
+        return cast(str, answer["id"])
+
+    def get_config(self, config_id: str) -> dict[str, Any]:
+        """The config with id `config_id` (its spec plus `_id`, `author`, `version`, times)."""
+        answer = self._call("GET", f"/api/v1/configs/{_segment(config_id)}")
+        return cast(dict[str, Any], answer["result"])
+
+    def list_configs(self, **filters: Scalar) -> list[dict[str, Any]]:
+        """Configs whose fields equal the filters, nested with `__`: `author="robot-crypta"`,
+        `task_type="X"`, `enabled=True`, `action_params__action_id="42"`."""
+        query: list[tuple[str, Scalar]] = [
+            (key, _query_value(key, value)) for key, value in filters.items()
+        ]
+        answer = self._call("GET", "/api/v1/configs", params=httpx.QueryParams(query))
+        return cast(list[dict[str, Any]], answer["result"])
+
+    def update_config(self, config_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Replace the whole config (fields left out take their defaults); return it, with
+        its new version (the same version when nothing changed)."""
+        answer = self._call("PUT", f"/api/v1/configs/{_segment(config_id)}", payload=dict(body))
+        return cast(dict[str, Any], answer["result"])
+
+    def delete_config(self, config_id: str) -> None:
+        """Delete a config (its author or an admin only); the tasks it launched stay."""
+        self._call("DELETE", f"/api/v1/configs/{_segment(config_id)}", absent_ok_on_retry=True)
+
+    def config_history(self, config_id: str) -> list[dict[str, Any]]:
+        """Every version of a config: `{version, actor, at, action, change}`, oldest first."""
+        answer = self._call("GET", f"/api/v1/configs/{_segment(config_id)}/history")
+        return cast(list[dict[str, Any]], answer["result"])
+
+    def test_config(
+        self,
+        config: Mapping[str, Any] | None = None,
+        config_id: str | None = None,
+        event: Mapping[str, Any] | None = None,
+        events: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """What a config would fire, launching nothing.
+
+        Give the config (`config`, saved or not) or a stored one (`config_id`), and
+        either a hypothetical `event` (`{"name": ..., "params": {...}}`, not stored) or
+        `events`, a filter of stored events (`{"name": ..., "params": {...}, "limit": N}`).
+        Returns `{"config": ..., "events": [{event, outcome, would_fire, waiting,
+        not_matched}]}`.
+        """
+        if (config is None) == (config_id is None):
+            raise ValueError("give config or config_id (one of them)")
+        if (event is None) == (events is None):
+            raise ValueError("give event or events (one of them)")
+        body: dict[str, Any] = {}
+        if config is not None:
+            body["config"] = dict(config)
+        else:
+            body["config_id"] = config_id
+        if event is not None:
+            body["event"] = dict(event)
+        else:
+            body["events"] = dict(events or {})
+        answer = self._call("POST", "/api/v1/configs/test", payload=body)
+        return cast(dict[str, Any], answer["result"])
+
+    # --- event stories ------------------------------------------------------------------
+
+    def event_story(self, event_id: str) -> dict[str, Any]:
+        """An event's story, the STEP way: `POST /event_story`, then `GET` the story."""
+        started = self._call("POST", "/api/v1/event_story", payload={"id": event_id})
+        story_id = cast(str, started["id"])
+        answer = self._call("GET", f"/api/v1/event_story/{_segment(story_id)}")
+        return cast(dict[str, Any], answer["result"])
+
+    def story(self, event_id: str) -> dict[str, Any]:
+        """An event's story in one call: the event, the configs that depend on its name
+        (`fired`, `waiting`, `not_matched`, `disabled`, `pending`), the tasks it produced
+        and, in `chain`, the stories of the events those tasks emitted."""
+        answer = self._call("GET", f"/api/v1/events/{_segment(event_id)}/story")
+        return cast(dict[str, Any], answer["result"])
+
+    # --- tasks --------------------------------------------------------------------------
+
+    def list_tasks(self, **filters: Scalar | Sequence[str]) -> list[dict[str, Any]]:
+        """Tasks, newest first: filters `type`, `status` (one or a list), `config_id`,
+        `event_id`, `author`, and `skip`, `limit`, `sort` (`-id`, `id`, `priority`)."""
+        query: list[tuple[str, Scalar]] = []
+        for key, value in filters.items():
+            if value is None:
+                continue
+            if isinstance(value, Sequence) and not isinstance(value, str):
+                query.append((key, ",".join(str(v) for v in value)))
+            else:
+                query.append((key, _query_value(key, value)))
+        answer = self._call("GET", "/api/v1/tasks", params=httpx.QueryParams(query))
+        return cast(list[dict[str, Any]], answer["result"])
+
+    def get_task(self, task_id: int | str) -> dict[str, Any]:
+        """One task: params, status, times, output, `attempt_history`, the `trigger` (the
+        event and binding that launched it) and `emitted_event_ids`."""
+        answer = self._call("GET", f"/api/v1/tasks/{_segment(str(task_id))}")
+        return cast(dict[str, Any], answer["result"])
+
+    def task_logs(
+        self, task_id: int | str, attempt: int | None = None, offset: int = 0
+    ) -> dict[str, Any]:
+        """A task's log from `offset` (the latest attempt unless `attempt` is given):
+        `{attempt, status, text, next_offset, finished}`. To follow a log, call again
+        with `offset=next_offset` until `finished` is true (the text read with
+        `finished` true is the log's end)."""
+        query: list[tuple[str, Scalar]] = [("offset", str(offset))]
+        if attempt is not None:
+            query.append(("attempt", str(attempt)))
+        answer = self._call(
+            "GET",
+            f"/api/v1/tasks/{_segment(str(task_id))}/logs",
+            params=httpx.QueryParams(query),
+        )
+        return cast(dict[str, Any], answer["result"])
+
+    def create_task(
+        self,
+        type: str,
+        params: Mapping[str, Any] | None = None,
+        priority: int = 0,
+        semaphores: Sequence[SemaphoreSpec] | None = None,
+        kill_timeout: int | None = None,
+        max_retries: int = 0,
+    ) -> dict[str, Any]:
+        """Run a task type by hand; return the new task (its id is `result["id"]`).
+
+        Not retried once the request may have reached the server: a retry would run
+        the task twice.
+        """
+        body: dict[str, Any] = {
+            "type": type,
+            "params": dict(params or {}),
+            "priority": priority,
+            "max_retries": max_retries,
+        }
+        if semaphores:
+            body["semaphores"] = [s if isinstance(s, str) else dict(s) for s in semaphores]
+        if kill_timeout is not None:
+            body["kill_timeout"] = kill_timeout
+        answer = self._call("POST", "/api/v1/tasks", payload=body, idempotent=False)
+        return cast(dict[str, Any], answer["result"])
+
+    def stop_task(self, task_id: int | str) -> dict[str, Any]:
+        """Stop a task: `{id, status, stop_requested}` (an ApiError 409 if it has ended).
+        A running task stops when its worker sees the request (in a second or so)."""
+        answer = self._call(
+            "POST", f"/api/v1/tasks/{_segment(str(task_id))}/stop", idempotent=False
+        )
+        return cast(dict[str, Any], answer["result"])
+
+    def restart_task(self, task_id: int | str) -> dict[str, Any]:
+        """Queue a finished task again as a new attempt: `{id, status}` (409 if it runs)."""
+        answer = self._call(
+            "POST", f"/api/v1/tasks/{_segment(str(task_id))}/restart", idempotent=False
+        )
+        return cast(dict[str, Any], answer["result"])
+
+    def task_types(self) -> list[dict[str, Any]]:
+        """The task types the server knows: `{name, kind, params | argv | url, ...}`."""
+        answer = self._call("GET", "/api/v1/task_types")
+        return cast(list[dict[str, Any]], answer["result"])
+
+    # --- semaphores ---------------------------------------------------------------------
+
+    def list_semaphores(self) -> list[dict[str, Any]]:
+        """Every semaphore: `{name, capacity, used, auto, updated}`."""
+        answer = self._call("GET", "/api/v1/semaphores")
+        return cast(list[dict[str, Any]], answer["result"])
+
+    def get_semaphore(self, name: str) -> dict[str, Any]:
+        """One semaphore (an ApiError 404 if there is none)."""
+        answer = self._call("GET", f"/api/v1/semaphores/{_segment(name)}")
+        return cast(dict[str, Any], answer["result"])
+
+    def set_semaphore(self, name: str, capacity: int) -> dict[str, Any]:
+        """Create a semaphore or change its capacity; return it."""
+        answer = self._call(
+            "PUT", f"/api/v1/semaphores/{_segment(name)}", payload={"capacity": capacity}
+        )
+        return cast(dict[str, Any], answer["result"])
+
+    def delete_semaphore(self, name: str) -> None:
+        """Delete a semaphore no running task holds (an ApiError 409 otherwise)."""
+        self._call("DELETE", f"/api/v1/semaphores/{_segment(name)}", absent_ok_on_retry=True)
+
     # --- operations ---------------------------------------------------------------------
 
     def health(self) -> dict[str, Any]:
@@ -301,8 +503,15 @@ class Client:
         payload: object = None,
         params: httpx.QueryParams | None = None,
         idempotent: bool = True,
+        absent_ok_on_retry: bool = False,
     ) -> dict[str, Any]:
-        response = self._send(method, path, payload=payload, params=params, idempotent=idempotent)
+        """`absent_ok_on_retry`: a 404 after an attempt that may have reached the server
+        means that attempt did the job (a DELETE whose answer was lost)."""
+        response, maybe_acted = self._attempts(
+            method, path, payload=payload, params=params, idempotent=idempotent
+        )
+        if absent_ok_on_retry and maybe_acted and response.status_code == 404:
+            return {}
         if response.is_error:
             raise ApiError.from_response(response)
         return _json_object(response)
@@ -318,7 +527,24 @@ class Client:
         retry_5xx: bool = True,
     ) -> httpx.Response:
         """One request, retried with exponential backoff; the last answer or failure wins."""
+        response, _ = self._attempts(
+            method, path, payload=payload, params=params, idempotent=idempotent, retry_5xx=retry_5xx
+        )
+        return response
+
+    def _attempts(
+        self,
+        method: str,
+        path: str,
+        *,
+        payload: object = None,
+        params: httpx.QueryParams | None = None,
+        idempotent: bool,
+        retry_5xx: bool = True,
+    ) -> tuple[httpx.Response, bool]:
+        """`_send`, also saying whether an earlier attempt may have reached the server."""
         failure: httpx.TransportError | None = None
+        maybe_acted = False
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(self.backoff_seconds * 2 ** (attempt - 1))
@@ -332,11 +558,13 @@ class Client:
                 if not idempotent:
                     raise self._unreachable(exc, attempt) from exc
                 failure = exc
+                maybe_acted = True
                 continue
             if retry_5xx and idempotent and response.is_server_error and attempt < self.retries:
                 response.close()
+                maybe_acted = True
                 continue
-            return response
+            return response, maybe_acted
         assert failure is not None
         raise self._unreachable(failure, self.retries) from failure
 

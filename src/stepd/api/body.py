@@ -36,7 +36,8 @@ async def read_object(
 ) -> dict[str, object]:
     """The body as a JSON object (or, when allowed, a flat form), or a 400 saying why not."""
     raw = await read_bytes(request, limit)
-    if allow_form and _is_form(request):
+    # `curl -d '{...}'` labels JSON as a form: a body that starts like JSON is read as JSON.
+    if allow_form and _is_form(request) and not raw.lstrip().startswith(b"{"):
         try:
             return dict(parse_qsl(raw.decode(), keep_blank_values=True, strict_parsing=False))
         except UnicodeDecodeError as exc:

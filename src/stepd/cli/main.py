@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from stepd.cli import events, serve, tokens, worker
+from stepd.cli import configs, events, serve, story, tasks, tokens, worker
 
 app = typer.Typer(
     name="stepd",
@@ -16,6 +16,10 @@ app.command("serve")(serve.serve)
 app.command("worker")(worker.worker)
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(events.app, name="events")
+app.command("story")(story.story)
+app.add_typer(configs.app, name="configs")
+app.add_typer(tasks.app, name="tasks")
+app.add_typer(tasks.semaphores_app, name="semaphores")
 
 
 def main() -> None:

@@ -16,9 +16,14 @@ TasksOption = Annotated[
     typer.Option(
         "--tasks",
         envvar="STEPD_TASKS",
-        help="A module or .py file declaring task types (repeatable).",
+        help="A module or .py file declaring task types (repeatable; commas also separate).",
     ),
 ]
+
+
+def task_specs(tasks: list[str] | None) -> tuple[str, ...]:
+    """--tasks values, also split on commas (STEPD_TASKS=a.py,b.py, as the Celery app reads it)."""
+    return tuple(spec for item in tasks or () for spec in item.split(",") if spec.strip())
 
 
 def serve(
@@ -91,7 +96,7 @@ def serve(
         private_reads=private_reads,
         executor=executor,
         workers=workers,
-        tasks=tuple(tasks or ()),
+        tasks=task_specs(tasks),
         broker_url=broker,
         queue=queue,
         task_event_name=task_event_name,

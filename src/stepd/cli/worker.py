@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from stepd.cli.common import DEFAULT_DB, DbOption, fail
-from stepd.cli.serve import TasksOption
+from stepd.cli.serve import TasksOption, task_specs
 from stepd.errors import StepdError
 
 
@@ -59,7 +59,7 @@ def worker(
             raise fail("--executor celery needs --broker (or STEPD_BROKER_URL)")
         from stepd.runner.celery_app import CeleryWorkerConfig, make_celery
 
-        config = CeleryWorkerConfig(database_url=db, tasks=tuple(tasks or ()), worker=settings)
+        config = CeleryWorkerConfig(database_url=db, tasks=task_specs(tasks), worker=settings)
         app = make_celery(broker, config, queue=queue)
         app.worker_main(
             [
@@ -85,7 +85,7 @@ def worker(
     from stepd.runner.local import LocalConfig, LocalExecutor
 
     local = LocalExecutor(
-        LocalConfig(database_url=db, tasks=tuple(tasks or ()), worker=settings),
+        LocalConfig(database_url=db, tasks=task_specs(tasks), worker=settings),
         workers=concurrency,
         heartbeat_timeout_seconds=heartbeat_timeout,
     )

@@ -61,13 +61,14 @@ class Dispatcher:
                 return 0
         with self.store.write() as conn:
             claimed = runs.claim(conn, self.name, utcnow(), limit=self.batch, start=False)
-        for task in claimed:
+        for n, task in enumerate(claimed):
             try:
                 self._send(task.id, task.attempt)
             except Exception:
-                log.exception("cannot send task %s to the broker; it stays queued", task.id)
+                log.exception("cannot reach the broker; the unsent tasks stay queued")
                 with self.store.write() as conn:
-                    runs.undo_dispatch(conn, task.id, task.attempt, utcnow())
+                    for unsent in claimed[n:]:
+                        runs.undo_dispatch(conn, unsent.id, unsent.attempt, utcnow())
                 raise
         return len(claimed)
 
@@ -75,16 +76,9 @@ class Dispatcher:
         self.app.send_task(TASK_NAME, args=[task_id, attempt], queue=self.queue)
 
     def maintain(self) -> None:
-        """Re-send what no worker started; end attempts of workers that went silent."""
+        """End attempts of workers that went silent; re-send what no worker started."""
         now = utcnow()
-        with self.store.read() as conn:
-            stale = runs.unstarted_dispatches(
-                conn, now - timedelta(seconds=self.resend_after_seconds)
-            )
-        for task_id, attempt in stale:
-            self._send(task_id, attempt)
-        if stale:
-            log.warning("sent %d dispatched but unstarted tasks again", len(stale))
+        # Reaping needs no broker: it comes first, so a broker outage cannot stop it.
         with self.store.write() as conn:
             lost = runs.reap(
                 conn,
@@ -94,6 +88,14 @@ class Dispatcher:
             )
         if lost:
             log.warning("ended the attempts of tasks %s: their workers were lost", lost)
+        with self.store.read() as conn:
+            stale = runs.unstarted_dispatches(
+                conn, now - timedelta(seconds=self.resend_after_seconds)
+            )
+        for task_id, attempt in stale:
+            self._send(task_id, attempt)
+        if stale:
+            log.warning("sent %d dispatched but unstarted tasks again", len(stale))
 
     def _run(self) -> None:
         log.info("dispatcher started")

@@ -13,6 +13,7 @@ from stepd.domain.events import parse_event_id
 from stepd.errors import Conflict, Forbidden, InvalidInput, NotFound
 from stepd.store import configs as config_store
 from stepd.store import event_descs as desc_store
+from stepd.store import runs
 from stepd.store.engine import Store
 from stepd.store.tokens import Principal
 from stepd.timeutil import utcnow
@@ -121,6 +122,7 @@ class ConfigService:
         try:
             with self.store.write() as conn:
                 _check_descs(conn, spec)
+                runs.check_weights(conn, [(s.name, s.weight) for s in spec.semaphores])
                 if config_store.find_by_name(conn, principal.user, spec.name) is not None:
                     raise self._duplicate(principal.user, spec.name)
                 return config_store.insert_config(conn, draft, actor=principal.user)
@@ -169,6 +171,7 @@ class ConfigService:
             with self.store.write() as conn:
                 config = self._owned(conn, config_id, principal)
                 _check_descs(conn, spec)
+                runs.check_weights(conn, [(s.name, s.weight) for s in spec.semaphores])
                 if spec.name != config.spec.name:
                     other = config_store.find_by_name(conn, config.author, spec.name)
                     if other is not None:

@@ -54,12 +54,12 @@ def _validate_one(raw: object, index: int) -> _Valid:
             f"{where} has unknown fields {unknown}: an event is {{name, params}}", field=where
         )
     if (problem := name_problem(raw.get("name"))) is not None:
-        raise InvalidInput(f"{where}.{problem}", field=f"{where}.name")
+        raise InvalidInput(f"{where}: {problem}", field=f"{where}.name")
     params = raw.get("params", {})
     if params is None:
         params = {}
     if (problem := params_problem(params)) is not None:
-        raise InvalidInput(f"{where}.{problem}", field=f"{where}.params")
+        raise InvalidInput(f"{where}: {problem}", field=f"{where}.params")
     return _Valid(name=raw["name"], params=params)
 
 

@@ -183,7 +183,7 @@ class TaskService:
         kill_timeout = _number(body, "kill_timeout", None, low=1)
         uses: tuple[SemaphoreUse, ...] = parse_semaphores(body.get("semaphores"))
         with self.store.write() as conn:
-            self._check_weights(conn, uses)
+            runs.check_weights(conn, [(u.name, u.weight) for u in uses])
             task_id = task_store.insert_task(
                 conn,
                 task_store.NewTask(
@@ -200,27 +200,6 @@ class TaskService:
         for hook in self.on_created:
             hook()
         return task_json(task)
-
-    @staticmethod
-    def _check_weights(conn: Connection, uses: tuple[SemaphoreUse, ...]) -> None:
-        names = [u.name for u in uses]
-        if not names:
-            return
-        capacity = dict(
-            conn.execute(
-                select(semaphores.c.name, semaphores.c.capacity).where(semaphores.c.name.in_(names))
-            )
-            .tuples()
-            .all()
-        )
-        for use in uses:
-            limit = capacity.get(use.name, 1)
-            if use.weight > limit:
-                raise InvalidInput(
-                    f"semaphore {use.name!r} has capacity {limit}; a weight of {use.weight} could "
-                    "never be granted",
-                    field="semaphores",
-                )
 
     def stop(self, task_id: int) -> dict[str, object]:
         with self.store.write() as conn:

@@ -127,7 +127,7 @@ class TrialService:
         entry["waiting"] = [
             {
                 "binding": dict(w.binding),
-                "missing": [spec.event_deps[i].to_json() for i in w.missing],
+                "missing": [{"dep_index": i, **spec.event_deps[i].to_json()} for i in w.missing],
             }
             for w in result.waiting
         ]

@@ -103,7 +103,9 @@ class Store:
 
 def _sqlite_engine(url: str, *, synchronous: str) -> Engine:
     if synchronous not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
-        raise InvalidInput(f"sqlite synchronous must be NORMAL or FULL, not {synchronous!r}")
+        raise InvalidInput(
+            f"sqlite synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}"
+        )
     engine = create_engine(
         url, pool_size=8, max_overflow=32, connect_args={"check_same_thread": False}
     )

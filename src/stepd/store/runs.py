@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 
 from stepd.domain.tasks import ACTIVE, TaskStatus
+from stepd.errors import InvalidInput
 from stepd.store import events as event_store
 from stepd.store import tasks as task_store
 from stepd.store.schema import semaphore_holds, semaphores, task_attempts, task_logs, tasks
@@ -130,6 +131,29 @@ class _Ledger:
             [{"task_id": task_id, "name": n, "weight": w} for n, w in wanted.items()],
         )
         return True
+
+
+def check_weights(conn: Connection, uses: Sequence[tuple[str, int]]) -> None:
+    """Refuse a weight no semaphore could ever grant (an unknown one will have capacity 1)."""
+    names = [name for name, _ in uses]
+    if not names:
+        return
+    capacity = dict(
+        conn.execute(
+            select(semaphores.c.name, semaphores.c.capacity).where(semaphores.c.name.in_(names))
+        )
+        .tuples()
+        .all()
+    )
+    for name, weight in uses:
+        limit = int(capacity.get(name, 1))
+        if weight > limit:
+            hint = "" if name in capacity else " (it does not exist yet: it would be made with 1)"
+            raise InvalidInput(
+                f"semaphore {name!r} has capacity {limit}{hint}; a weight of {weight} could never "
+                f"be granted: raise it with PUT /api/v1/semaphores/{name}",
+                field="semaphores",
+            )
 
 
 def release(conn: Connection, task_id: int) -> None:

@@ -1,0 +1,158 @@
+"""What the API commands share: the client and its errors as one line, params, Rich output.
+
+The client is imported when a command runs, so that `stepd --help` stays quick.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from stepd.cli.common import fail, out
+from stepd.domain.params import Scalar
+
+if TYPE_CHECKING:
+    from stepd.client import Client
+
+PIPE_WIDTH = 10_000  # the width of output written to a pipe or a file: never wrap
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the server's JSON (for scripts).")]
+
+STATUS_STYLES = {
+    "SUCCESS": "green",
+    "FAILURE": "red",
+    "EXCEPTION": "bold red",
+    "TIMEOUT": "magenta",
+    "STOPPED": "bright_black",
+    "EXECUTING": "cyan",
+    "ENQUEUED": "blue",
+    "WAIT_MUTEX": "yellow",
+}
+
+OUTCOME_STYLES = {
+    "fired": "bold green",
+    "waiting": "yellow",
+    "not_matched": "dim red",
+    "disabled": "bright_black",
+    "pending": "blue",
+    "not_fired": "magenta",
+}
+
+
+def console() -> Console:
+    """stdout: the terminal as it is; a pipe or a file never wraps (one row, one line)."""
+    return out if out.is_terminal else Console(width=PIPE_WIDTH, highlight=False)
+
+
+def parse_param(arg: str) -> tuple[str, Scalar]:
+    """`key=value` (a string) or `key:=json` (a JSON scalar), as `stepd events send` has them."""
+    from stepd.cli.events import parse_param as parse
+
+    return parse(arg)
+
+
+def parse_params(args: list[str] | None, what: str) -> dict[str, Scalar]:
+    """`key=value` arguments as params; a malformed one is a usage error (exit 2)."""
+    params: dict[str, Scalar] = {}
+    for arg in args or []:
+        try:
+            key, value = parse_param(arg)
+        except ValueError as exc:
+            raise fail(f"{what}: {exc}", code=2) from None
+        if key in params:
+            raise fail(f"{what}: param {key!r} is given twice", code=2)
+        params[key] = value
+    return params
+
+
+@contextmanager
+def client(url: str, token: str | None) -> Iterator[Client]:
+    """A client whose failures become one red line that says what to do next, and exit 1."""
+    from stepd.client import ApiError, Client, ServerUnreachable
+
+    try:
+        with Client(url, token) as c:
+            yield c
+    except ServerUnreachable as exc:
+        cause = exc.__cause__
+        why = (str(cause) or type(cause).__name__) if cause is not None else exc.message
+        raise fail(
+            f"cannot reach stepd at {url}: is `stepd serve` running? "
+            f"set STEPD_URL or pass --url ({why})"
+        ) from None
+    except ApiError as exc:
+        if exc.status_code == 401:
+            message = f"{exc.message} (then set STEPD_TOKEN or pass --token)"
+        elif exc.status_code == 403:
+            message = f"{exc.message} (this token's user may not do this)"
+        else:
+            message = exc.message
+        raise fail(message) from None
+
+
+def print_json(value: object) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def value_text(value: object) -> str:
+    """A value as a person types it: strings bare, anything else as JSON."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def compact(params: Mapping[str, Any] | None) -> str:
+    """`{"date": "2019-01-01", "n": 3}` as `date=2019-01-01 n:=3` (what the CLI accepts)."""
+    return " ".join(
+        f"{k}={v}" if isinstance(v, str) else f"{k}:={json.dumps(v, ensure_ascii=False)}"
+        for k, v in (params or {}).items()
+    )
+
+
+def dep_text(dep: Mapping[str, Any]) -> str:
+    """A dependency as `name(key=value, free=~)`."""
+    params = dep.get("params") or {}
+    inner = ", ".join(f"{k}={_condition(v)}" for k, v in params.items())
+    return f"{dep.get('name')}({inner})"
+
+
+def _condition(value: object) -> str:
+    if value is None:
+        return "~"
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
+    return value_text(value)
+
+
+def when(stamp: object) -> str:
+    """`2019-01-01T12:00:00.123456Z` as `2019-01-01 12:00:00`: enough for a person."""
+    if stamp is None:
+        return "-"
+    text = str(stamp)
+    return text[:19].replace("T", " ") if len(text) >= 19 else text
+
+
+def status(value: object) -> Text:
+    text = "-" if value is None else str(value)
+    return Text(text, style=STATUS_STYLES.get(text, ""))
+
+
+def outcome(value: object) -> Text:
+    text = str(value)
+    return Text(text.replace("_", " "), style=OUTCOME_STYLES.get(text, ""))
+
+
+def joined(*parts: str | Text) -> Text:
+    """Parts separated by spaces; str parts stay plain text (never read as markup)."""
+    result = Text()
+    for part in parts:
+        if not part:
+            continue
+        if result:
+            result.append(" ")
+        result.append(part)
+    return result

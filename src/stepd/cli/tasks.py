@@ -1,0 +1,432 @@
+"""`stepd tasks` and `stepd semaphores`: the built-in sandbox through the HTTP API."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from stepd.cli.common import DEFAULT_URL, TokenOption, UrlOption, err, fail
+from stepd.cli.render import (
+    JsonOption,
+    client,
+    compact,
+    console,
+    joined,
+    parse_params,
+    print_json,
+    status,
+    value_text,
+    when,
+)
+
+if TYPE_CHECKING:
+    from stepd.client import Client
+
+app = typer.Typer(
+    help="List, show, follow, stop, restart and run tasks (talks to the server at STEPD_URL).",
+    no_args_is_help=True,
+)
+semaphores_app = typer.Typer(
+    help="List, set and delete semaphores (talks to the server at STEPD_URL).",
+    no_args_is_help=True,
+)
+
+FOLLOW_INTERVAL_SECONDS = 0.5
+
+TaskId = Annotated[int, typer.Argument(metavar="ID", help="The task's id.")]
+
+
+@app.command("list")
+def list_tasks(
+    task_type: Annotated[str | None, typer.Option("--type", help="Only this task type.")] = None,
+    task_status: Annotated[
+        str | None,
+        typer.Option("--status", help="Only these statuses: SUCCESS or FAILURE,EXCEPTION."),
+    ] = None,
+    config_id: Annotated[
+        str | None, typer.Option("--config-id", help="Only tasks this config launched.")
+    ] = None,
+    event_id: Annotated[
+        str | None, typer.Option("--event-id", help="Only tasks this event triggered.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", help="At most this many.", min=0)] = 30,
+    skip: Annotated[int, typer.Option("--skip", help="Skip this many first.", min=0)] = 0,
+    as_json: JsonOption = False,
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+) -> None:
+    """List tasks, newest first."""
+    filters: dict[str, str | int] = {"limit": limit, "skip": skip}
+    if task_type is not None:
+        filters["type"] = task_type
+    if task_status is not None:
+        filters["status"] = task_status.upper()
+    if config_id is not None:
+        filters["config_id"] = config_id
+    if event_id is not None:
+        filters["event_id"] = event_id
+    with client(url, token) as c:
+        tasks = c.list_tasks(**filters)
+    if as_json:
+        print_json(tasks)
+        return
+    if not tasks:
+        console().print("no tasks match", style="dim")
+        return
+    table = Table(box=None, header_style="bold")
+    table.add_column("id", justify="right", no_wrap=True)
+    table.add_column("type", overflow="fold")
+    table.add_column("status", no_wrap=True)
+    table.add_column("attempts", justify="right", no_wrap=True)
+    table.add_column("created", no_wrap=True)
+    table.add_column("started", no_wrap=True)
+    table.add_column("finished", no_wrap=True)
+    table.add_column("params", overflow="fold")
+    for task in tasks:
+        table.add_row(
+            Text(str(task.get("id"))),
+            Text(str(task.get("type"))),
+            status(task.get("status")),
+            Text(str(task.get("attempts"))),
+            when(task.get("created")),
+            when(task.get("started")),
+            when(task.get("finished")),
+            Text(compact(task.get("params"))),
+        )
+    console().print(table)
+
+
+@app.command("show")
+def show(
+    task_id: TaskId,
+    as_json: JsonOption = False,
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+) -> None:
+    """Show one task: params, status, times, output, attempts, and what launched it."""
+    with client(url, token) as c:
+        task = c.get_task(task_id)
+    if as_json:
+        print_json(task)
+        return
+    table = Table(box=None, show_header=False)
+    table.add_column("field", style="bold", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    table.add_row("id", Text(str(task.get("id"))))
+    table.add_row("type", Text(str(task.get("type"))))
+    table.add_row("status", status(task.get("status")))
+    table.add_row("author", Text(_plain(task.get("author"))))
+    table.add_row("priority", Text(_plain(task.get("priority"))))
+    table.add_row(
+        "attempts", Text(f"{task.get('attempts')} (max_retries {task.get('max_retries')})")
+    )
+    table.add_row("kill_timeout", Text(_plain(task.get("kill_timeout"))))
+    semaphores = task.get("semaphores") or []
+    table.add_row(
+        "semaphores", Text(" ".join(f"{s['name']}:{s.get('weight', 1)}" for s in semaphores) or "-")
+    )
+    for key in ("created", "started", "finished"):
+        table.add_row(key, when(task.get(key)))
+    params: Mapping[str, Any] = task.get("params") or {}
+    table.add_row("params", "" if params else "-")
+    for key, value in params.items():
+        table.add_row(Text(f"  {key}"), Text(value_text(value)))
+    if task.get("output") is not None:
+        table.add_row("output", Text(json.dumps(task["output"], ensure_ascii=False)))
+    if task.get("error"):
+        table.add_row("error", Text(str(task["error"]), style="red"))
+    if task.get("config_id"):
+        table.add_row(
+            "config", Text(f"{task['config_id']} (version {_plain(task.get('config_version'))})")
+        )
+    else:
+        table.add_row("config", Text("- (run by hand)"))
+    trigger = task.get("trigger")
+    if isinstance(trigger, Mapping):
+        table.add_row("trigger", Text(f"event {trigger.get('event_id')}"))
+        table.add_row("  binding", Text(compact(trigger.get("binding")) or "{}"))
+        deps = [d for d in trigger.get("dep_event_ids") or [] if d]
+        table.add_row("  deps", Text(" ".join(deps) or "-"))
+    emitted = task.get("emitted_event_ids") or []
+    table.add_row("emitted", Text(" ".join(emitted) or "-"))
+    out = console()
+    out.print(table)
+    history = task.get("attempt_history") or []
+    if not history:
+        return
+    out.print(Text("\nattempts", style="bold"))
+    runs = Table(box=None, header_style="bold")
+    runs.add_column("#", justify="right", no_wrap=True)
+    runs.add_column("status", no_wrap=True)
+    runs.add_column("worker", no_wrap=True)
+    runs.add_column("started", no_wrap=True)
+    runs.add_column("finished", no_wrap=True)
+    runs.add_column("error", overflow="fold")
+    for run in history:
+        runs.add_row(
+            Text(str(run.get("attempt"))),
+            status(run.get("status")),
+            Text(_plain(run.get("worker"))),
+            when(run.get("started")),
+            when(run.get("finished")),
+            Text(run.get("error") or "", style="red"),
+        )
+    out.print(runs)
+
+
+def _plain(value: object) -> str:
+    return "-" if value is None or value == "" else value_text(value)
+
+
+@app.command("logs")
+def logs(
+    task_id: TaskId,
+    attempt: Annotated[
+        int | None,
+        typer.Option("--attempt", min=1, help="This attempt's log (default: the latest)."),
+    ] = None,
+    follow: Annotated[
+        bool,
+        typer.Option("--follow", "-f", help="Keep printing new lines until the task has finished."),
+    ] = False,
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+) -> None:
+    """Print a task's log (stdout and stderr of its run), or follow it as it runs."""
+    try:
+        with client(url, token) as c:
+            if follow:
+                _follow(c, task_id, attempt)
+            else:
+                _write(c.task_logs(task_id, attempt=attempt)["text"])
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+
+
+def _write(text: str) -> None:
+    if text:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+
+def _follow(c: Client, task_id: int, pinned: int | None) -> None:
+    """Print the log as it grows until the task has finished and the log is drained.
+
+    Following the latest attempt, a retry starts a new log: the rest of the old one
+    is printed, then a line on stderr, then the new attempt's log from its start.
+    """
+    attempt = pinned
+    offset = 0
+    while True:
+        page = c.task_logs(task_id, attempt=pinned, offset=offset)
+        number = int(page["attempt"])
+        if attempt is not None and number != attempt:
+            if attempt >= 1:
+                _write(c.task_logs(task_id, attempt=attempt, offset=offset)["text"])
+            err.print(f"--- attempt {number} ---", style="dim", highlight=False)
+            attempt, offset = number, 0
+            continue
+        attempt = number
+        _write(str(page["text"]))
+        offset = max(offset, int(page["next_offset"]))
+        # The text and the status are read together: a finished task's page ends its log.
+        if page["finished"]:
+            return
+        time.sleep(FOLLOW_INTERVAL_SECONDS)
+
+
+@app.command("stop")
+def stop(task_id: TaskId, url: UrlOption = DEFAULT_URL, token: TokenOption = None) -> None:
+    """Stop a task (a running one stops when its worker sees the request)."""
+    with client(url, token) as c:
+        answer = c.stop_task(task_id)
+    if answer.get("status") == "STOPPED":
+        console().print(f"stopped {task_id}", highlight=False)
+    else:
+        console().print(
+            f"stop requested for {task_id} ({answer.get('status')}); "
+            "it stops when its worker sees the request",
+            highlight=False,
+            markup=False,
+        )
+
+
+@app.command("restart")
+def restart(task_id: TaskId, url: UrlOption = DEFAULT_URL, token: TokenOption = None) -> None:
+    """Run a finished task again, as a new attempt (its earlier attempts are kept)."""
+    with client(url, token) as c:
+        answer = c.restart_task(task_id)
+    console().print(f"restarted {task_id} ({answer.get('status')})", highlight=False, markup=False)
+
+
+def parse_semaphore(arg: str) -> dict[str, Any]:
+    """`NAME` or `NAME:WEIGHT` as `{"name": ..., "weight": ...}`; ValueError if malformed."""
+    name, sep, weight = arg.rpartition(":")
+    if not sep:
+        name, weight = arg, "1"
+    if not name:
+        raise ValueError(f"{arg!r} has no name; write NAME or NAME:WEIGHT")
+    if not weight.isdigit() or int(weight) < 1:
+        raise ValueError(f"{arg!r}: the weight {weight!r} is not a positive integer")
+    return {"name": name, "weight": int(weight)}
+
+
+@app.command("run")
+def run(
+    task_type: Annotated[str, typer.Argument(metavar="TYPE", help="The task type to run.")],
+    params: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="KEY=VALUE...",
+            help="Params: key=value for a string, key:=json for a JSON scalar (limit:=10).",
+            show_default=False,
+        ),
+    ] = None,
+    priority: Annotated[int, typer.Option("--priority", help="Higher runs first.")] = 0,
+    semaphore: Annotated[
+        list[str] | None,
+        typer.Option("--semaphore", help="Hold this semaphore: NAME or NAME:WEIGHT (repeatable)."),
+    ] = None,
+    kill_timeout: Annotated[
+        int | None,
+        typer.Option("--kill-timeout", min=1, help="Kill it after this many seconds."),
+    ] = None,
+    max_retries: Annotated[
+        int, typer.Option("--max-retries", min=0, help="Retry a FAILURE or EXCEPTION this often.")
+    ] = 0,
+    as_json: JsonOption = False,
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+) -> None:
+    """Run a task type by hand and print the new task's id (only the id, for scripts)."""
+    values = parse_params(params, "params")
+    uses = []
+    for arg in semaphore or []:
+        try:
+            uses.append(parse_semaphore(arg))
+        except ValueError as exc:
+            raise fail(f"--semaphore: {exc}", code=2) from None
+    with client(url, token) as c:
+        task = c.create_task(
+            task_type,
+            values,
+            priority=priority,
+            semaphores=uses,
+            kill_timeout=kill_timeout,
+            max_retries=max_retries,
+        )
+    if as_json:
+        print_json(task)
+    else:
+        print(task["id"])
+
+
+@app.command("types")
+def types(
+    as_json: JsonOption = False, url: UrlOption = DEFAULT_URL, token: TokenOption = None
+) -> None:
+    """The task types the server knows (declared with `stepd serve --tasks`)."""
+    with client(url, token) as c:
+        known = c.task_types()
+    if as_json:
+        print_json(known)
+        return
+    if not known:
+        console().print("the server knows no task types (give it --tasks)", style="dim")
+        return
+    table = Table(box=None, header_style="bold")
+    table.add_column("name", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("runs", overflow="fold")
+    table.add_column("description", overflow="fold")
+    for item in known:
+        table.add_row(
+            Text(str(item.get("name"))),
+            Text(str(item.get("kind"))),
+            Text(_runs(item)),
+            Text(str(item.get("description") or "")),
+        )
+    console().print(table)
+
+
+def _runs(item: Mapping[str, Any]) -> str:
+    if item.get("kind") == "command":
+        return " ".join(str(a) for a in item.get("argv") or [])
+    if item.get("kind") == "http":
+        return f"{item.get('method')} {item.get('url')}"
+    params = item.get("params") or []
+    return ", ".join(
+        f"{p['name']}: {p['type']}" + ("" if p["required"] else " = ...") for p in params
+    )
+
+
+# --- semaphores -------------------------------------------------------------------------
+
+
+@semaphores_app.command("list")
+def list_semaphores(
+    as_json: JsonOption = False, url: UrlOption = DEFAULT_URL, token: TokenOption = None
+) -> None:
+    """List semaphores: capacity and how much running tasks hold."""
+    with client(url, token) as c:
+        found = c.list_semaphores()
+    if as_json:
+        print_json(found)
+        return
+    if not found:
+        console().print("no semaphores", style="dim")
+        return
+    table = Table(box=None, header_style="bold")
+    table.add_column("name", overflow="fold")
+    table.add_column("capacity", justify="right", no_wrap=True)
+    table.add_column("used", justify="right", no_wrap=True)
+    table.add_column("auto", no_wrap=True)
+    table.add_column("updated", no_wrap=True)
+    for item in found:
+        used, capacity = int(item.get("used") or 0), int(item.get("capacity") or 0)
+        table.add_row(
+            Text(str(item.get("name"))),
+            Text(str(capacity)),
+            Text(str(used), style="yellow" if capacity and used >= capacity else ""),
+            Text("yes" if item.get("auto") else "no"),
+            when(item.get("updated")),
+        )
+    console().print(table)
+
+
+@semaphores_app.command("set")
+def set_semaphore(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The semaphore.")],
+    capacity: Annotated[
+        int, typer.Argument(metavar="CAPACITY", help="How many units tasks may hold at once.")
+    ],
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+) -> None:
+    """Create a semaphore or change its capacity."""
+    if capacity < 0:
+        raise fail(f"CAPACITY must be 0 or more, not {capacity}", code=2)
+    with client(url, token) as c:
+        item = c.set_semaphore(name, capacity)
+    console().print(
+        joined(str(item.get("name")), f"capacity {item.get('capacity')} (used {item.get('used')})")
+    )
+
+
+@semaphores_app.command("delete")
+def delete_semaphore(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The semaphore.")],
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+) -> None:
+    """Delete a semaphore no running task holds."""
+    with client(url, token) as c:
+        c.delete_semaphore(name)
+    console().print(joined("deleted semaphore", name))
