@@ -43,6 +43,8 @@ def assert_400_naming(response: httpx.Response, field: str) -> None:
 
 
 def test_config_is_created_read_back_with_defaults_and_its_author(api: Api) -> None:
+    made = api.client.put("/api/v1/semaphores/yt", json={"capacity": 2}, headers=api.auth)
+    assert made.status_code == 200, made.text
     config_id = create_config(
         api,
         SOUP_DEP,
@@ -264,3 +266,17 @@ def test_bad_put_is_400_and_leaves_the_config_as_it_was(api: Api) -> None:
     assert_400_naming(response, "window")
     got = get_config(api, config_id)
     assert (got["window"], got["version"]) == ("7d", 1)
+
+
+def test_a_semaphore_weight_no_capacity_could_grant_is_refused_naming_it(api: Api) -> None:
+    body = {
+        "name": "heavy",
+        "event_deps": [{"name": "e", "params": {}}],
+        "task_type": "T",
+        "semaphores": [{"name": "never-made", "weight": 2}],
+    }
+    response = api.client.post("/api/v1/configs", json=body, headers=api.auth)
+    assert response.status_code == 400, response.text
+    assert response.json()["field"] == "semaphores"
+    assert "never-made" in response.json()["message"]
+    assert api.client.get("/api/v1/configs").json()["result"] == []

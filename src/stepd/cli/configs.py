@@ -234,7 +234,7 @@ def test(
     params: Annotated[
         list[str] | None,
         typer.Argument(
-            metavar="[KEY=VALUE]...",
+            metavar="KEY=VALUE",
             help="With --event: the event's params (key=value, or key:=json for a number).",
             show_default=False,
         ),

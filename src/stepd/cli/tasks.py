@@ -284,7 +284,7 @@ def run(
     params: Annotated[
         list[str] | None,
         typer.Argument(
-            metavar="KEY=VALUE...",
+            metavar="KEY=VALUE",
             help="Params: key=value for a string, key:=json for a JSON scalar (limit:=10).",
             show_default=False,
         ),

@@ -236,9 +236,7 @@ class SemaphoreService:
                 select(semaphore_holds.c.name, func.sum(semaphore_holds.c.weight)).group_by(
                     semaphore_holds.c.name
                 )
-            )
-            .tuples()
-            .all()
+            ).all()
         )
         return [
             {

@@ -101,15 +101,13 @@ class _Ledger:
         )
         if self.conn.dialect.name == "postgresql":
             stmt = stmt.with_for_update()  # in name order: two claimers never deadlock
-        capacity = dict(self.conn.execute(stmt).tuples().all())
+        capacity = dict(self.conn.execute(stmt).all())
         held = dict(
             self.conn.execute(
                 select(semaphore_holds.c.name, func.sum(semaphore_holds.c.weight))
                 .where(semaphore_holds.c.name.in_(missing))
                 .group_by(semaphore_holds.c.name)
-            )
-            .tuples()
-            .all()
+            ).all()
         )
         for name in missing:
             self.free[name] = int(capacity[name]) - int(held.get(name) or 0)
@@ -141,9 +139,7 @@ def check_weights(conn: Connection, uses: Sequence[tuple[str, int]]) -> None:
     capacity = dict(
         conn.execute(
             select(semaphores.c.name, semaphores.c.capacity).where(semaphores.c.name.in_(names))
-        )
-        .tuples()
-        .all()
+        ).all()
     )
     for name, weight in uses:
         limit = int(capacity.get(name, 1))
@@ -535,20 +531,16 @@ def unstarted_dispatches(
 
     Sending their message again is safe: `start` lets only one delivery run.
     """
-    rows = (
-        conn.execute(
-            select(tasks.c.id, tasks.c.attempts)
-            .where(
-                tasks.c.status == TaskStatus.ENQUEUED.value,
-                tasks.c.dispatched.is_not(None),
-                tasks.c.dispatched < older_than,
-            )
-            .order_by(tasks.c.priority.desc(), tasks.c.id)
-            .limit(limit)
+    rows = conn.execute(
+        select(tasks.c.id, tasks.c.attempts)
+        .where(
+            tasks.c.status == TaskStatus.ENQUEUED.value,
+            tasks.c.dispatched.is_not(None),
+            tasks.c.dispatched < older_than,
         )
-        .tuples()
-        .all()
-    )
+        .order_by(tasks.c.priority.desc(), tasks.c.id)
+        .limit(limit)
+    ).all()
     return [(int(i), int(a)) for i, a in rows]
 
 
