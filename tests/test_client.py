@@ -1,17 +1,20 @@
 """The Python client against a real `stepd serve`, on every store; and its retries.
 
 One server per store serves the whole module (starting `stepd serve` costs seconds),
-so every test uses event names of its own.
+so every test uses event names, config names and semaphores of its own. The server
+runs the example task types (`examples/crypta_tasks.py`) on its local workers.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import httpx
 import pytest
@@ -22,6 +25,8 @@ from stepd.client import ApiError, Client, ServerUnreachable
 from stepd.store import open_store
 
 FAST = 0.01  # backoff_seconds: retries in tests need not wait
+TASKS = ("--tasks", "examples/crypta_tasks.py")
+FINISHED = {"SUCCESS", "FAILURE", "EXCEPTION", "TIMEOUT", "STOPPED"}
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -31,7 +36,7 @@ def live_server(
     """`stepd serve` on each store, shared by this module's tests (conftest's is per test)."""
     tmp = tmp_path_factory.mktemp("client")
     if request.param == "sqlite":
-        server = start_server(f"sqlite:///{tmp / 'stepd.db'}", tmp / "server.log")
+        server = start_server(f"sqlite:///{tmp / 'stepd.db'}", tmp / "server.log", *TASKS)
         yield server
         server.stop()
         return
@@ -41,7 +46,9 @@ def live_server(
     with admin.begin() as conn:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
     sep = "&" if "?" in PG_BASE_URL else "?"
-    server = start_server(f"{PG_BASE_URL}{sep}options=-csearch_path%3D{schema}", tmp / "server.log")
+    server = start_server(
+        f"{PG_BASE_URL}{sep}options=-csearch_path%3D{schema}", tmp / "server.log", *TASKS
+    )
     yield server
     server.stop()
     with admin.begin() as conn:
@@ -67,6 +74,27 @@ def client(live_server: LiveServer, token: str) -> Iterator[Client]:
 def unique(name: str) -> str:
     """An event name no other test on the shared server uses."""
     return f"{name}.{uuid.uuid4().hex[:8]}"
+
+
+def eventually(check: Callable[[], Any], what: str, seconds: float = 15) -> Any:
+    """`check()` once it is truthy; fails the test after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def finished_task(client: Client, task_id: int) -> dict[str, Any]:
+    def done() -> dict[str, Any] | None:
+        task = client.get_task(task_id)
+        return task if task["status"] in FINISHED else None
+
+    found: dict[str, Any] = eventually(done, f"task {task_id} to finish")
+    return found
 
 
 class CountingTransport(httpx.HTTPTransport):
@@ -283,6 +311,171 @@ def test_health_reports_the_store(client: Client, live_server: LiveServer) -> No
     assert health["store"] == ("sqlite" if sqlite else "postgresql")
 
 
+# --- configs and stories ----------------------------------------------------------------
+
+
+def echo_config(event_name: str, **fields: object) -> dict[str, Any]:
+    """A config that runs ECHO_DATE for each `event_name` event with log=access."""
+    return {
+        "name": unique("echo"),
+        "event_deps": [{"name": event_name, "params": {"log": "access", "date": "~"}}],
+        "task_type": "ECHO_DATE",
+        **fields,
+    }
+
+
+def test_configs_are_created_read_listed_changed_tried_and_deleted(client: Client) -> None:
+    event_name = unique("dayClosed")
+    body = echo_config(event_name, action_params={"action_id": unique("action")})
+    config_id = client.create_config(body)
+
+    config = client.get_config(config_id)
+    assert (config["_id"], config["name"], config["version"]) == (config_id, body["name"], 1)
+    assert config["author"] == "robot-crypta" and config["enabled"] is True
+    found = client.list_configs(author="robot-crypta", task_type="ECHO_DATE")
+    assert config_id in [c["_id"] for c in found]
+    action_id = body["action_params"]["action_id"]
+    assert [c["_id"] for c in client.list_configs(action_params__action_id=action_id)] == [
+        config_id
+    ]
+    assert client.list_configs(author="robot-crypta", enabled=False, name=body["name"]) == []
+
+    changed = client.update_config(config_id, {**body, "description": "echo the day"})
+    assert changed["version"] == 2 and changed["description"] == "echo the day"
+    assert client.update_config(config_id, {**body, "description": "echo the day"})["version"] == 2
+    history = client.config_history(config_id)
+    assert [(h["version"], h["action"]) for h in history] == [(1, "created"), (2, "updated")]
+    assert history[1]["change"] == {"description": {"old": "", "new": "echo the day"}}
+
+    tried = client.test_config(
+        config_id=config_id, event={"name": event_name, "params": {"log": "access", "date": "d1"}}
+    )
+    [entry] = tried["events"]
+    assert entry["outcome"] == "fired"
+    assert entry["would_fire"][0]["task"] == {"type": "ECHO_DATE", "params": {"date": "d1"}}
+    unsaved = {**body, "event_deps": [{"name": event_name, "params": {"log": "redir"}}]}
+    tried = client.test_config(
+        config=unsaved, event={"name": event_name, "params": {"log": "access"}}
+    )
+    [miss] = tried["events"][0]["not_matched"]
+    assert (miss["param"], miss["expected"], miss["actual"]) == ("log", "redir", "access")
+    assert client.test_config(config_id=config_id, events={"name": event_name})["events"] == []
+    with pytest.raises(ValueError):
+        client.test_config(config_id=config_id)
+
+    with pytest.raises(ApiError) as duplicate:
+        client.create_config(body)
+    assert duplicate.value.status_code == 409
+    with pytest.raises(ApiError) as invalid:
+        client.create_config({**body, "name": unique("bad"), "task_type": "NO_SUCH_TYPE"})
+    assert (invalid.value.status_code, invalid.value.field) == (400, "task_type")
+
+    client.delete_config(config_id)
+    with pytest.raises(ApiError) as gone:
+        client.get_config(config_id)
+    assert gone.value.status_code == 404
+
+
+def test_the_story_says_what_fired_and_the_chain_and_event_story_tells_the_same(
+    client: Client,
+) -> None:
+    event_name = unique("dayClosed")
+    fired_id = client.create_config(echo_config(event_name))
+    join = echo_config(event_name)
+    join["event_deps"].append({"name": event_name, "params": {"log": "redir", "date": "~"}})
+    waiting_id = client.create_config(join)
+    event_id = client.create_event(event_name, {"log": "access", "date": "2019-01-01"})
+
+    [task] = eventually(lambda: client.list_tasks(event_id=event_id), "the task")
+    finished_task(client, task["id"])
+
+    def chained() -> dict[str, Any] | None:
+        told = client.story(event_id)
+        chain = told["chain"]
+        return told if chain and chain[0]["evaluated"] else None
+
+    told = eventually(chained, "the task's status event")
+    assert told["story_id"] == event_id and told["evaluated"] is True
+    outcomes = {c["config_id"]: c["outcome"] for c in told["configs"]}
+    assert outcomes == {fired_id: "fired", waiting_id: "waiting"}
+    [produced] = told["produced_tasks"]
+    assert (produced["sandbox_task_id"], produced["config_id"]) == (task["id"], fired_id)
+    [link] = told["chain"]
+    assert link["task_id"] == task["id"]
+    assert link["event"]["name"] == "taskEvent"
+    assert link["event"]["params"]["taskStatus"] == "SUCCESS"
+
+    again = client.event_story(event_id)
+    assert again["story_id"] == event_id
+    assert again["produced_tasks"] == told["produced_tasks"]
+    with pytest.raises(ApiError) as missing:
+        client.story("0" * 8 + "7" + "f" * 15)
+    assert missing.value.status_code == 404
+
+
+# --- tasks and semaphores ---------------------------------------------------------------
+
+
+def test_a_task_run_by_hand_is_listed_logged_restarted_and_stopped(client: Client) -> None:
+    day = unique("2019-01-01")
+    semaphore = unique("yt")
+    created = client.create_task(
+        "ECHO_DATE", {"date": day}, priority=5, semaphores=[{"name": semaphore, "weight": 1}]
+    )
+    task_id = created["id"]
+    assert created["type"] == "ECHO_DATE" and created["params"] == {"date": day}
+    assert created["priority"] == 5
+    assert created["semaphores"] == [{"name": semaphore, "weight": 1}]
+    assert finished_task(client, task_id)["status"] == "SUCCESS"
+
+    log = client.task_logs(task_id)
+    assert f"processing {day}\n" in log["text"] and log["finished"] is True
+    assert (log["attempt"], log["next_offset"]) == (1, len(log["text"]))
+    tail = client.task_logs(task_id, offset=log["next_offset"] - len(f"{day}\n"))
+    assert tail["text"] == f"{day}\n"
+    succeeded = client.list_tasks(type="ECHO_DATE", status=["SUCCESS", "FAILURE"], limit=1000)
+    assert [t["id"] for t in succeeded].count(task_id) == 1
+
+    assert client.restart_task(task_id) == {"id": task_id, "status": "ENQUEUED"}
+    eventually(lambda: client.get_task(task_id)["attempts"] == 2, "the second attempt")
+    task = finished_task(client, task_id)
+    assert [a["status"] for a in task["attempt_history"]] == ["SUCCESS", "SUCCESS"]
+    assert client.task_logs(task_id, attempt=1)["attempt"] == 1
+    with pytest.raises(ApiError) as ended:
+        client.stop_task(task_id)
+    assert ended.value.status_code == 409
+
+    # A task failing with retries waits out its backoff ENQUEUED: stopping it is at once.
+    failing = client.create_task("CRYPTA_GRAPH_PREPARE_SOUP_YAML", {}, max_retries=5)["id"]
+    eventually(
+        lambda: (t := client.get_task(failing))["attempts"] >= 1 and t["status"] == "ENQUEUED",
+        "the first retry's backoff",
+    )
+    assert client.stop_task(failing)["status"] == "STOPPED"
+    assert client.get_task(failing)["status"] == "STOPPED"
+
+    names = [t["name"] for t in client.task_types()]
+    assert {"ECHO_DATE", "CRYPTA_GRAPH_PREPARE_SOUP_YAML"} <= set(names)
+    with pytest.raises(ApiError) as unknown:
+        client.create_task("NO_SUCH_TYPE", {})
+    assert (unknown.value.status_code, unknown.value.field) == (400, "type")
+
+
+def test_semaphores_are_set_read_listed_and_deleted(client: Client) -> None:
+    name = unique("yt-hahn")
+    assert client.set_semaphore(name, 3)["capacity"] == 3
+    assert client.set_semaphore(name, 2) == client.get_semaphore(name)
+    [listed] = [s for s in client.list_semaphores() if s["name"] == name]
+    assert (listed["capacity"], listed["used"], listed["auto"]) == (2, 0, False)
+    with pytest.raises(ApiError) as too_heavy:
+        client.create_task("ECHO_DATE", {"date": "d"}, semaphores=[{"name": name, "weight": 3}])
+    assert too_heavy.value.status_code == 400
+    client.delete_semaphore(name)
+    with pytest.raises(ApiError) as gone:
+        client.delete_semaphore(name)
+    assert gone.value.status_code == 404  # a plain second delete is an error
+
+
 # --- retries ----------------------------------------------------------------------------
 
 
@@ -339,3 +532,32 @@ def test_a_refused_connection_is_retried_then_raises_server_unreachable() -> Non
     assert f"cannot reach stepd at {url}" in unreachable.value.message
     # Every attempt of one call carried the same request_id.
     assert len({json.loads(r.content)["request_id"] for r in transport.requests}) == 1
+
+
+def test_a_lost_answer_to_a_create_is_not_retried_but_puts_and_deletes_are(
+    live_server: LiveServer, client: Client, token: str
+) -> None:
+    lost = {0, 1, 2, 4}  # the indexes of the requests whose answer the proxy loses (502)
+    day, semaphore, event_name = unique("day"), unique("sem"), unique("dayClosed")
+    with (
+        FlakyProxy(live_server.url, lambda _seen, index: index in lost) as proxy,
+        Client(proxy.url, token, retries=3, backoff_seconds=FAST) as flaky,
+    ):
+        with pytest.raises(ApiError) as task_lost:  # 0: the server made the task
+            flaky.create_task("ECHO_DATE", {"date": day})
+        assert task_lost.value.status_code == 502
+        body = echo_config(event_name)
+        with pytest.raises(ApiError) as config_lost:  # 1: the server stored the config
+            flaky.create_config(body)
+        assert config_lost.value.status_code == 502
+        assert len(proxy.seen) == 2  # neither was sent again
+
+        assert flaky.set_semaphore(semaphore, 4)["capacity"] == 4  # 2 lost, 3 answered
+        [config] = client.list_configs(name=body["name"])
+        flaky.delete_config(config["_id"])  # 4 lost, 5 answers 404: the first one did it
+        assert [s.method for s in proxy.seen] == ["POST", "POST", "PUT", "PUT", "DELETE", "DELETE"]
+
+    made = client.list_tasks(type="ECHO_DATE", limit=1000)
+    assert [t["params"] for t in made].count({"date": day}) == 1
+    assert client.list_configs(name=body["name"]) == []
+    assert client.get_semaphore(semaphore)["capacity"] == 4

@@ -17,6 +17,7 @@ from stepd.domain.events import (
 )
 from stepd.domain.firing import task_params_for
 from stepd.domain.matching import Evaluation, evaluate
+from stepd.domain.params import param_text
 from stepd.domain.templates import TemplateProblem
 from stepd.errors import InvalidInput
 from stepd.services.configs import ConfigService
@@ -79,6 +80,8 @@ class TrialService:
             raise InvalidInput("events must be {name, params?, limit?}", field="events")
         params = raw.get("params") or {}
         limit = raw.get("limit", 10)
+        if isinstance(limit, bool):
+            limit = None
         if (
             not isinstance(params, dict)
             or not isinstance(limit, int)
@@ -90,7 +93,7 @@ class TrialService:
             )
         query = event_store.EventQuery(
             name=raw["name"],
-            params={str(k): str(v) for k, v in params.items()},
+            params={str(k): param_text(v) or "" for k, v in params.items()},
             limit=limit,
             newest_first=True,
         )
