@@ -66,10 +66,20 @@ class Reactor:
                 .order_by(events.c.seq)
                 .limit(self.batch_size)
             ).all()
+            quiet: list[int] = []
             for row in rows:
                 event = event_store.row_to_event(row)
+                if not configs.candidates(event.name, event.params):
+                    # No config has a dependency this event satisfies, so no later
+                    # lookup can want it: mark it with the rest in one statement.
+                    quiet.append(event.seq)
+                    continue
                 made += self._evaluate(conn, configs, event)
-                event_store.set_state(conn, event.seq, EventState.PROCESSED)
+                # Marked now: the next events of this batch may join with it.
+                event_store.set_state(
+                    conn, event.seq, EventState.PROCESSED, only_from=EventState.NEW
+                )
+            event_store.mark_processed(conn, quiet)
         if made:
             for hook in self.on_tasks:
                 hook()

@@ -43,7 +43,7 @@ def test_crash_after_the_task_is_inserted_but_before_commit_leaves_no_trigger_an
     ids = [send(api, "event1", param2=f"v{i}") for i in range(3)]
     seen_inside: list[tuple[int, int]] = []
 
-    def crash(conn: Connection, seq: int, state: EventState) -> bool:
+    def crash(conn: Connection, seq: int, state: EventState, **_: object) -> bool:
         # Prove the crash comes after the firing was written (in the open transaction).
         seen_inside.append(
             (

@@ -28,7 +28,7 @@ from stepd.runner.registry import load_task_types
 from stepd.runner.worker import WorkerSettings
 from stepd.services.auth import Authenticator
 from stepd.services.configs import ConfigService
-from stepd.services.event_descs import EventDescService
+from stepd.services.event_descs import DescCache, EventDescService
 from stepd.services.events import EventService
 from stepd.services.story import StoryService
 from stepd.services.tasks import SemaphoreService, TaskService
@@ -44,14 +44,17 @@ def build_context(settings: Settings, store: Store | None = None) -> AppContext:
         settings.database_url, sqlite_synchronous=settings.sqlite_synchronous
     )
     task_types = load_task_types(settings.tasks)
+    descs = DescCache()
     configs = ConfigService(store, known_types=set(task_types) if settings.tasks else None)
     status_events = StatusEvents(name=settings.task_event_name, environment=settings.environment)
     return AppContext(
         settings=settings,
         store=store,
         auth=Authenticator(store, cache_seconds=settings.token_cache_seconds),
-        events=EventService(store, max_events_per_request=settings.max_events_per_request),
-        event_descs=EventDescService(store),
+        events=EventService(
+            store, max_events_per_request=settings.max_events_per_request, descs=descs
+        ),
+        event_descs=EventDescService(store, cache=descs),
         configs=configs,
         stories=StoryService(store),
         trial=TrialService(store, configs),

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from stepd.domain.event_desc import EventDesc
@@ -71,8 +75,48 @@ def _apply(desc: EventDesc, body: dict[str, object]) -> EventDesc:
 
 
 @dataclass
+class DescCache:
+    """Event descriptions by name, trusted for `ttl_seconds` (absent names too).
+
+    Every batch of events is checked against the descriptions of its names; asking
+    the store each time would cost a query per POST. Changes made through this
+    process take effect at once; those made by another replica within `ttl_seconds`.
+    """
+
+    ttl_seconds: float = 2.0
+    _entries: dict[str, tuple[float, EventDesc | None]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def get(self, conn: Connection, names: Iterable[str]) -> dict[str, EventDesc]:
+        now = time.monotonic()
+        found: dict[str, EventDesc] = {}
+        missing: list[str] = []
+        with self._lock:
+            for name in set(names):
+                hit = self._entries.get(name)
+                if hit is None or hit[0] <= now:
+                    missing.append(name)
+                elif hit[1] is not None:
+                    found[name] = hit[1]
+        if missing:
+            fresh = desc_store.get_descs(conn, missing)
+            with self._lock:
+                if len(self._entries) > 10_000:
+                    self._entries.clear()
+                for name in missing:
+                    self._entries[name] = (now + self.ttl_seconds, fresh.get(name))
+            found.update(fresh)
+        return found
+
+    def forget(self, name: str) -> None:
+        with self._lock:
+            self._entries.pop(name, None)
+
+
+@dataclass
 class EventDescService:
     store: Store
+    cache: DescCache = field(default_factory=DescCache)
 
     def create(self, body: object, *, author: str | None) -> EventDesc:
         checked = _check_fields(body)
@@ -103,7 +147,9 @@ class EventDescService:
                     )
                 desc_store.insert_desc(conn, desc)
         except IntegrityError as exc:
+            self.cache.forget(name)
             raise Conflict(f"event description {name!r} exists", field="name") from exc
+        self.cache.forget(name)
         return desc
 
     def get(self, name: str) -> EventDesc:
@@ -128,9 +174,11 @@ class EventDescService:
                 raise NotFound(f"no event description {name!r}", field="name")
             new = replace(_apply(desc, checked), updated=utcnow())
             desc_store.replace_desc(conn, new)
+        self.cache.forget(name)
         return new
 
     def delete(self, name: str) -> None:
         with self.store.write() as conn:
             if not desc_store.delete_desc(conn, name):
                 raise NotFound(f"no event description {name!r}", field="name")
+        self.cache.forget(name)

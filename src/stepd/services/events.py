@@ -19,7 +19,7 @@ from stepd.domain.events import (
 )
 from stepd.domain.params import Params
 from stepd.errors import Conflict, InvalidInput, NotFound
-from stepd.store import event_descs as desc_store
+from stepd.services.event_descs import DescCache
 from stepd.store import events as event_store
 from stepd.store.engine import Store
 from stepd.timeutil import utcnow
@@ -98,6 +98,7 @@ class EventService:
 
     store: Store
     max_events_per_request: int = 1000
+    descs: DescCache = field(default_factory=DescCache)  # share the EventDescService's
     on_stored: list[Callable[[], None]] = field(default_factory=list)
 
     def submit(self, batch: EventBatch, *, author: str | None) -> list[str]:
@@ -149,7 +150,7 @@ class EventService:
                 seen = event_store.find_request(conn, request_id)
                 if seen is not None:
                     return _same_request(request_id, seen, digest)
-            descs = desc_store.get_descs(conn, {v.name for v in valid})
+            descs = self.descs.get(conn, {v.name for v in valid})
             for i, v in enumerate(valid):
                 if (desc := descs.get(v.name)) is not None:
                     desc.check(v.params, field=f"events[{i}].params")

@@ -48,10 +48,73 @@ def insert_events(conn: Connection, new: Sequence[NewEvent]) -> list[int]:
     """Store `new` (and its param index rows); return their seqs in order."""
     if not new:
         return []
+    if conn.dialect.name == "sqlite":
+        seqs = _insert_sqlite(conn, new)
+    else:
+        seqs = _insert_generic(conn, new)
+    notify_events(conn)
+    return seqs
+
+
+def _params_json(e: NewEvent) -> str:
+    return json.dumps(e.params, separators=(",", ":"), ensure_ascii=False)
+
+
+def _index_rows(new: Sequence[NewEvent], seqs: Sequence[int]) -> list[tuple[str, str, str, int]]:
+    return [
+        (e.name, key, index_value(text), seq)
+        for e, seq in zip(new, seqs, strict=True)
+        for key, value in e.params.items()
+        if (text := param_text(value)) is not None
+    ]
+
+
+_SQLITE_EVENTS = (
+    "INSERT INTO events (name, params, state, created, author, request_id, source_type, source)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_SQLITE_PARAMS = "INSERT INTO event_params (name, key, value, event_seq) VALUES (?, ?, ?, ?)"
+
+
+def _sqlite_time(value: datetime) -> str:
+    # The text SQLAlchemy's SQLite DateTime reads back: UTC, without an offset.
+    return as_utc(value).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
+def _insert_sqlite(conn: Connection, new: Sequence[NewEvent]) -> list[int]:
+    """The hot path on SQLite: two executemany calls, no per-row RETURNING.
+
+    The caller holds SQLite's write lock (BEGIN IMMEDIATE), and AUTOINCREMENT hands
+    out consecutive keys, so the batch's seqs end at last_insert_rowid().
+    """
+    conn.exec_driver_sql(
+        _SQLITE_EVENTS,
+        [
+            (
+                e.name,
+                _params_json(e),
+                e.state.value,
+                _sqlite_time(e.created),
+                e.author,
+                e.request_id,
+                e.source_type,
+                e.source,
+            )
+            for e in new
+        ],
+    )
+    last = int(conn.exec_driver_sql("SELECT last_insert_rowid()").scalar_one())
+    seqs = list(range(last - len(new) + 1, last + 1))
+    if index_rows := _index_rows(new, seqs):
+        conn.exec_driver_sql(_SQLITE_PARAMS, index_rows)
+    return seqs
+
+
+def _insert_generic(conn: Connection, new: Sequence[NewEvent]) -> list[int]:
     rows = [
         {
             "name": e.name,
-            "params": json.dumps(e.params, separators=(",", ":"), ensure_ascii=False),
+            "params": _params_json(e),
             "state": e.state.value,
             "created": e.created,
             "author": e.author,
@@ -61,23 +124,15 @@ def insert_events(conn: Connection, new: Sequence[NewEvent]) -> list[int]:
         }
         for e in new
     ]
-    if len(rows) == 1:
-        result = conn.execute(insert(events).returning(events.c.seq), rows[0])
-        seqs = [result.scalar_one()]
-    else:
-        result = conn.execute(
-            insert(events).returning(events.c.seq, sort_by_parameter_order=True), rows
+    result = conn.execute(
+        insert(events).returning(events.c.seq, sort_by_parameter_order=True), rows
+    )
+    seqs = [int(row[0]) for row in result]
+    if index_rows := _index_rows(new, seqs):
+        conn.execute(
+            insert(event_params),
+            [{"name": n, "key": k, "value": v, "event_seq": q} for n, k, v, q in index_rows],
         )
-        seqs = [row[0] for row in result]
-    index_rows = [
-        {"name": e.name, "key": key, "value": index_value(text), "event_seq": seq}
-        for e, seq in zip(new, seqs, strict=True)
-        for key, value in e.params.items()
-        if (text := param_text(value)) is not None
-    ]
-    if index_rows:
-        conn.execute(insert(event_params), index_rows)
-    notify_events(conn)
     return seqs
 
 
@@ -170,9 +225,26 @@ def query_events(conn: Connection, q: EventQuery) -> list[Event]:
     return [row_to_event(row) for row in conn.execute(stmt)]
 
 
-def set_state(conn: Connection, seq: int, state: EventState) -> bool:
-    result = conn.execute(update(events).where(events.c.seq == seq).values(state=state.value))
-    return result.rowcount > 0
+def set_state(
+    conn: Connection, seq: int, state: EventState, *, only_from: EventState | None = None
+) -> bool:
+    """Move an event to `state` (with `only_from`, only an event in that state)."""
+    stmt = update(events).where(events.c.seq == seq)
+    if only_from is not None:
+        stmt = stmt.where(events.c.state == only_from.value)
+    return conn.execute(stmt.values(state=state.value)).rowcount > 0
+
+
+def mark_processed(conn: Connection, seqs: Sequence[int]) -> None:
+    """Mark NEW events PROCESSED in one statement per 500."""
+    for start in range(0, len(seqs), 500):
+        conn.execute(
+            update(events)
+            .where(events.c.seq.in_(seqs[start : start + 500]))
+            # an event rejected meanwhile stays rejected
+            .where(events.c.state == EventState.NEW.value)
+            .values(state=EventState.PROCESSED.value)
+        )
 
 
 def find_request(conn: Connection, request_id: str) -> tuple[list[str], str] | None:
