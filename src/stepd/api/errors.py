@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from stepd.errors import StepdError
 
@@ -42,6 +43,13 @@ def install(app: FastAPI) -> None:
         names = {404: "not_found", 405: "method_not_allowed"}
         body = {"error": names.get(exc.status_code, "http_error"), "message": str(exc.detail)}
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(_request: Request, _exc: ClientDisconnect) -> JSONResponse:
+        # The client left mid-request (a load generator stopping, a killed curl): nothing
+        # was stored and nobody reads the answer; not a server error.
+        log.debug("client disconnected before its request body was read")
+        return JSONResponse({"error": "client_disconnected", "message": "gone"}, status_code=400)
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

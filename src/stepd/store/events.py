@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -9,7 +10,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Exists, Select, and_, exists, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Exists,
+    Select,
+    TextualSelect,
+    and_,
+    exists,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import Row
 
 from stepd.domain.events import Event, EventState
@@ -191,6 +203,40 @@ def _param_match(key: str, text: str, name_col: Any, seq_col: Any) -> Exists:
     )
 
 
+_EVENT_COLUMNS = (
+    "e.seq, e.name, e.params, e.state, e.created, e.author, e.request_id, e.source_type, e.source"
+)
+
+
+@functools.cache
+def _by_param_statement(n_params: int, with_state: bool, newest_first: bool) -> TextualSelect:
+    """Events of a name with params: walk the param index from one end, stop at the limit."""
+    where = ["p.name = :name", "p.key = :k0", "p.value = :v0"]
+    where += [
+        f"EXISTS (SELECT 1 FROM event_params q{i} WHERE q{i}.name = :name AND q{i}.key = :k{i}"
+        f" AND q{i}.value = :v{i} AND q{i}.event_seq = p.event_seq)"
+        for i in range(1, n_params)
+    ]
+    if with_state:
+        where.append("e.state = :state")
+    order = "DESC" if newest_first else "ASC"
+    sql = (
+        f"SELECT {_EVENT_COLUMNS} FROM event_params p JOIN events e ON e.seq = p.event_seq"
+        f" WHERE {' AND '.join(where)} ORDER BY p.event_seq {order} LIMIT :limit OFFSET :skip"
+    )
+    return text(sql).columns(
+        events.c.seq,
+        events.c.name,
+        events.c.params,
+        events.c.state,
+        events.c.created,
+        events.c.author,
+        events.c.request_id,
+        events.c.source_type,
+        events.c.source,
+    )
+
+
 def query_events(conn: Connection, q: EventQuery) -> list[Event]:
     """Events matching `q`, in seq order (or newest first).
 
@@ -201,16 +247,14 @@ def query_events(conn: Connection, q: EventQuery) -> list[Event]:
     stmt: Select[tuple[object, ...]]
     items = list(q.params.items())
     if q.name is not None and items:
-        first_key, first_text = items[0]
-        p = event_params
-        stmt = (
-            select(events)
-            .select_from(p.join(events, events.c.seq == p.c.event_seq))
-            .where(p.c.name == q.name, p.c.key == first_key, p.c.value == index_value(first_text))
-        )
-        order_col = p.c.event_seq
-        for key, text in items[1:]:
-            stmt = stmt.where(_param_match(key, text, p.c.name, p.c.event_seq))
+        # The hot shape (the original's own curl): one prepared statement per shape.
+        binds: dict[str, object] = {"name": q.name, "skip": q.skip, "limit": q.limit}
+        for i, (key, text) in enumerate(items):
+            binds[f"k{i}"], binds[f"v{i}"] = key, index_value(text)
+        if q.state is not None:
+            binds["state"] = q.state.value
+        shape = _by_param_statement(len(items), q.state is not None, q.newest_first)
+        return [row_to_event(row) for row in conn.execute(shape, binds)]
     else:
         stmt = select(events)
         order_col = events.c.seq
