@@ -17,7 +17,10 @@ from reactor_helpers import CRYPTA, HUMAN_MATCHING, SOUP, config_body, dep
 
 from stepd.store import open_store
 
-WALKTHROUGH = Path("/work/shared/scenarios/seed-walkthrough.sh")
+# shared/ lies beside the repository (in CI too: a copy beside the clone).
+WALKTHROUGH = Path(__file__).resolve().parents[3] / "shared" / "scenarios" / "seed-walkthrough.sh"
+if not WALKTHROUGH.exists():
+    WALKTHROUGH = Path("/work/shared/scenarios/seed-walkthrough.sh")
 STORY_TIMEOUT_SECONDS = 5.0
 
 
