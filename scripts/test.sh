@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]"
-echo "== ruff";  .venv/bin/ruff check src tests benchmarks
+lint=(src tests); [ -d benchmarks ] && lint+=(benchmarks)
+echo "== ruff";  .venv/bin/ruff check "${lint[@]}"
 echo "== mypy";  .venv/bin/mypy --strict src/stepd
 echo "== pytest"; .venv/bin/pytest -q "$@"
