@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
@@ -71,3 +73,21 @@ async def reader(request: Request) -> Principal | None:
             )
         return None
     return await _principal(request, token)
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+async def short_read(
+    request: Request, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+) -> T:
+    """Run a short, indexed read: inline on SQLite, in the threadpool otherwise.
+
+    A SQLite read of an index takes about a tenth of a millisecond, less than the
+    hop to a worker thread and back; in WAL mode it never waits for a writer. A
+    PostgreSQL read waits on the network, which must not stall the event loop.
+    """
+    if ctx(request).store.is_sqlite:
+        return function(*args, **kwargs)
+    return await run_in_threadpool(function, *args, **kwargs)

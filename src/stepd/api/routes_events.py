@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from stepd.api.body import read_object
-from stepd.api.context import ctx, reader, writer
+from stepd.api.context import ctx, reader, short_read, writer
 from stepd.api.render import event_json
 from stepd.domain.events import EventState
 from stepd.domain.params import Scalar
@@ -138,7 +138,7 @@ async def get_events(
     request: Request, _reader: Annotated[Principal | None, Depends(reader)]
 ) -> dict[str, list[dict[str, object]]]:
     query = parse_event_query(list(request.query_params.multi_items()))
-    found = await run_in_threadpool(ctx(request).events.query, query)
+    found = await short_read(request, ctx(request).events.query, query)
     return {"result": [event_json(e) for e in found]}
 
 
@@ -146,7 +146,7 @@ async def get_events(
 async def get_event(
     event_id: str, request: Request, _reader: Annotated[Principal | None, Depends(reader)]
 ) -> dict[str, dict[str, object]]:
-    event = await run_in_threadpool(ctx(request).events.get, event_id)
+    event = await short_read(request, ctx(request).events.get, event_id)
     return {"result": event_json(event)}
 
 
