@@ -98,6 +98,8 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
                 make_celery(settings.broker_url, queue=settings.queue),
                 context.status_events,
                 heartbeat_timeout_seconds=settings.heartbeat_timeout_seconds,
+                # A message no worker took within twice the heartbeat timeout is sent again.
+                resend_after_seconds=max(10.0, 2 * settings.heartbeat_timeout_seconds),
                 queue=settings.queue,
             )
             dispatcher.start()
