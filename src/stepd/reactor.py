@@ -68,6 +68,9 @@ class Reactor:
             ).all()
             quiet: list[int] = []
             for row in rows:
+                if not configs.listens_to(row.name):
+                    quiet.append(row.seq)  # no config waits for this name: skip decoding it
+                    continue
                 event = event_store.row_to_event(row)
                 if not configs.candidates(event.name, event.params):
                     # No config has a dependency this event satisfies, so no later
@@ -79,7 +82,12 @@ class Reactor:
                 event_store.set_state(
                     conn, event.seq, EventState.PROCESSED, only_from=EventState.NEW
                 )
-            event_store.mark_processed(conn, quiet)
+            if quiet and self.store.is_sqlite:
+                # Under SQLite's write lock the batch is every NEW event in its seq range,
+                # and those evaluated above are PROCESSED already: one range update.
+                event_store.mark_range_processed(conn, rows[0].seq, rows[-1].seq)
+            else:
+                event_store.mark_processed(conn, quiet)
         if made:
             for hook in self.on_tasks:
                 hook()

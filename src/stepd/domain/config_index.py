@@ -90,6 +90,10 @@ class ConfigIndex(Generic[C]):
             e.config for e in entries if any(d.name == name and d.matches(params) for d in e.deps)
         ]
 
+    def listens_to(self, name: str) -> bool:
+        """True when some config has a dependency on events called `name`."""
+        return name in self._names
+
     def by_name(self, name: str) -> list[C]:
         """Every config with a dependency on `name`, matching or not (for the story)."""
         return [self._entries[key].config for key in self._names.get(name, {})]

@@ -99,6 +99,8 @@ def _insert_sqlite(conn: Connection, new: Sequence[NewEvent]) -> list[int]:
     The caller holds SQLite's write lock (BEGIN IMMEDIATE), and AUTOINCREMENT hands
     out consecutive keys, so the batch's seqs end at last_insert_rowid().
     """
+    # A batch shares one time: format each distinct one once.
+    stamps = {e.created: _sqlite_time(e.created) for e in new}
     conn.exec_driver_sql(
         _SQLITE_EVENTS,
         [
@@ -106,7 +108,7 @@ def _insert_sqlite(conn: Connection, new: Sequence[NewEvent]) -> list[int]:
                 e.name,
                 _params_json(e),
                 e.state.value,
-                _sqlite_time(e.created),
+                stamps[e.created],
                 e.author,
                 e.request_id,
                 e.source_type,
@@ -289,6 +291,15 @@ def mark_processed(conn: Connection, seqs: Sequence[int]) -> None:
             .where(events.c.state == EventState.NEW.value)
             .values(state=EventState.PROCESSED.value)
         )
+
+
+def mark_range_processed(conn: Connection, first: int, last: int) -> None:
+    """Mark every NEW event with a seq in [first, last] PROCESSED (see Reactor.run_once)."""
+    conn.execute(
+        update(events)
+        .where(events.c.seq.between(first, last), events.c.state == EventState.NEW.value)
+        .values(state=EventState.PROCESSED.value)
+    )
 
 
 def find_request(conn: Connection, request_id: str) -> tuple[list[str], str] | None:
