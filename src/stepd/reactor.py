@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -46,16 +47,17 @@ class Reactor:
     on_tasks: list[Callable[[], None]] = field(default_factory=list)  # runner wake-ups
     catalog: Catalog = field(default_factory=Catalog)
 
-    def run_once(self) -> int:
+    def run_once(self, *, known_pending: bool = False) -> int:
         """Evaluate up to `batch_size` NEW events; return how many were evaluated."""
         made = 0
-        with self.store.read() as conn:
-            # A cheap read first: an idle poll must not take SQLite's write lock.
-            pending = conn.execute(
-                select(events.c.seq).where(events.c.state == EventState.NEW.value).limit(1)
-            ).first()
-        if pending is None:
-            return 0
+        if not known_pending:
+            with self.store.read() as conn:
+                # A cheap read first: an idle poll must not take SQLite's write lock.
+                pending = conn.execute(
+                    select(events.c.seq).where(events.c.state == EventState.NEW.value).limit(1)
+                ).first()
+            if pending is None:
+                return 0
         with self.store.write() as conn:
             if not self.store.is_sqlite:
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({REACTOR_LOCK})")
@@ -153,6 +155,7 @@ class ReactorLoop:
 
     reactor: Reactor
     poll_interval_seconds: float = 0.5
+    gather_seconds: float = 0.002  # wait after a wake-up: batches concurrent submits
     _wake: threading.Event = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -173,16 +176,22 @@ class ReactorLoop:
     def _run(self) -> None:
         log.info("reactor started")
         failures = 0
+        woken = False
         while not self._stop.is_set():
+            if woken and self.gather_seconds > 0:
+                # Woken by a submit: let the events of concurrent requests gather for a
+                # moment, so one batch (two transactions) evaluates them all.
+                time.sleep(self.gather_seconds)
             self._wake.clear()
             try:
-                evaluated = self.reactor.run_once()
+                evaluated = self.reactor.run_once(known_pending=woken)
                 failures = 0
             except Exception:
                 failures += 1
                 log.exception("reactor batch failed (attempt %d); it will be retried", failures)
                 self._stop.wait(min(30.0, 0.5 * 2**failures))
                 continue
+            woken = True
             if evaluated < self.reactor.batch_size:
-                self._wake.wait(self.poll_interval_seconds)
+                woken = self._wake.wait(self.poll_interval_seconds)
         log.info("reactor stopped: server shutting down")

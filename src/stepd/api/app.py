@@ -37,6 +37,7 @@ from stepd.settings import Settings
 from stepd.store.engine import Store, open_store
 from stepd.store.notify import EVENTS_CHANNEL, Listener
 from stepd.store.runs import StatusEvents
+from stepd.store.writer import Writer
 
 
 def build_context(settings: Settings, store: Store | None = None) -> AppContext:
@@ -52,7 +53,10 @@ def build_context(settings: Settings, store: Store | None = None) -> AppContext:
         store=store,
         auth=Authenticator(store, cache_seconds=settings.token_cache_seconds),
         events=EventService(
-            store, max_events_per_request=settings.max_events_per_request, descs=descs
+            store,
+            max_events_per_request=settings.max_events_per_request,
+            descs=descs,
+            writer=Writer(store) if store.is_sqlite else None,
         ),
         event_descs=EventDescService(store, cache=descs),
         configs=configs,
@@ -133,6 +137,8 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
             if loop is not None:
                 context.events.on_stored.remove(loop.notify)
                 loop.stop()
+            if context.events.writer is not None:
+                context.events.writer.close()
             context.store.close()
 
     app = FastAPI(

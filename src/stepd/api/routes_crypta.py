@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 
 from stepd.api.body import read_object
 from stepd.api.context import ctx, writer
@@ -86,5 +85,5 @@ async def report_task_status(
         source_type="task/status",
         source=principal.user,
     )
-    ids = await run_in_threadpool(c.events.submit, batch, author=principal.user)
+    ids = await c.events.submit_async(batch, author=principal.user)
     return {"id": ids[0], "ids": ids, "name": EVENT_NAME}

@@ -84,7 +84,7 @@ async def post_events(
         source_type=body.get("source_type"),  # type: ignore[arg-type]
         source=body.get("source"),  # type: ignore[arg-type]
     )
-    ids = await run_in_threadpool(c.events.submit, batch, author=principal.user)
+    ids = await c.events.submit_async(batch, author=principal.user)
     return {"ids": ids}
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from anyio import to_thread
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from stepd.domain.events import (
@@ -22,6 +25,7 @@ from stepd.errors import Conflict, InvalidInput, NotFound
 from stepd.services.event_descs import DescCache
 from stepd.store import events as event_store
 from stepd.store.engine import Store
+from stepd.store.writer import Writer
 from stepd.timeutil import utcnow
 
 MAX_REQUEST_ID_LENGTH = 200
@@ -92,6 +96,13 @@ def _same_request(request_id: str, seen: tuple[list[str], str], digest: str) -> 
     return ids
 
 
+@dataclass(frozen=True)
+class _Plan:
+    write: Callable[[Connection], list[str]]  # the checks and writes, in a transaction
+    request_id: str | None
+    digest: str
+
+
 @dataclass
 class EventService:
     """The use cases around events. `on_stored` hooks run after each commit (reactor wake-up)."""
@@ -100,12 +111,47 @@ class EventService:
     max_events_per_request: int = 1000
     descs: DescCache = field(default_factory=DescCache)  # share the EventDescService's
     on_stored: list[Callable[[], None]] = field(default_factory=list)
+    writer: Writer | None = None  # SQLite: the process's writer thread
 
     def submit(self, batch: EventBatch, *, author: str | None) -> list[str]:
         """Validate and store a batch, all or nothing; return the ids in order.
 
         The same `request_id` again returns the first call's ids and stores nothing.
         """
+        plan = self._plan(batch, author)
+        try:
+            with self.store.write() as conn:
+                ids = plan.write(conn)
+        except IntegrityError:
+            return self._after_conflict(plan)
+        self._stored()
+        return ids
+
+    async def submit_async(self, batch: EventBatch, *, author: str | None) -> list[str]:
+        """`submit` for the event loop: on SQLite through the writer thread (grouped
+        commits, no thread per request); elsewhere in the threadpool."""
+        if self.writer is None:
+            return await to_thread.run_sync(functools.partial(self.submit, batch, author=author))
+        plan = self._plan(batch, author)
+        ids = await self.writer.run(plan.write)
+        self._stored()
+        return ids
+
+    def _stored(self) -> None:
+        for hook in self.on_stored:
+            hook()
+
+    def _after_conflict(self, plan: _Plan) -> list[str]:
+        # Another request with the same request_id committed first: answer as it did.
+        if plan.request_id is None:
+            raise
+        with self.store.read() as conn:
+            first = event_store.find_request(conn, plan.request_id)
+        if first is None:
+            raise
+        return _same_request(plan.request_id, first, plan.digest)
+
+    def _plan(self, batch: EventBatch, author: str | None) -> _Plan:
         raw = batch.events
         if not isinstance(raw, list):
             raise InvalidInput("events must be a list of {name, params}", field="events")
@@ -120,32 +166,10 @@ class EventService:
         source = _check_text(batch.source, "source", MAX_SOURCE_LENGTH)
         valid = [_validate_one(item, i) for i, item in enumerate(raw)]
         digest = _digest(valid, author, source_type, source) if request_id is not None else ""
-        try:
-            ids = self._store_batch(valid, author, request_id, digest, source_type, source)
-        except IntegrityError:
-            # Another request with the same request_id committed first: answer as it did.
-            if request_id is None:
-                raise
-            with self.store.read() as conn:
-                first = event_store.find_request(conn, request_id)
-            if first is None:
-                raise
-            return _same_request(request_id, first, digest)
-        for hook in self.on_stored:
-            hook()
-        return ids
-
-    def _store_batch(
-        self,
-        valid: list[_Valid],
-        author: str | None,
-        request_id: str | None,
-        digest: str,
-        source_type: str | None,
-        source: str | None,
-    ) -> list[str]:
         now = utcnow()
-        with self.store.write() as conn:
+
+        def write(conn: Connection) -> list[str]:
+            # Reads and checks first, writes last: a StepdError leaves nothing written.
             if request_id is not None:
                 seen = event_store.find_request(conn, request_id)
                 if seen is not None:
@@ -170,6 +194,8 @@ class EventService:
             if request_id is not None:
                 event_store.record_request(conn, request_id, ids, digest, now)
             return ids
+
+        return _Plan(write=write, request_id=request_id, digest=digest)
 
     def get(self, event_id: str) -> Event:
         seq = parse_event_id(event_id)

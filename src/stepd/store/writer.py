@@ -1,0 +1,98 @@
+"""One writer thread per process: requests queue their writes and await the result.
+
+SQLite takes one writer at a time anyway. With a thread per request, 32 clients
+mean 32 threads queueing on the write lock and fighting for the GIL; here they
+wait as asyncio futures instead, and the writer drains what queued up while it
+was busy into one transaction (one BEGIN IMMEDIATE, one COMMIT for the group).
+
+A job must raise a StepdError only before it writes (a validation): that job
+alone fails. Any other error rolls back the group, and every job in it fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection
+
+from stepd.errors import StepdError
+from stepd.store.engine import Store
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+MAX_GROUP = 128  # jobs per transaction: bounds how long one commit keeps the lock
+
+
+@dataclass
+class _Job:
+    work: Callable[[Connection], Any]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.cancelled():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
+class Writer:
+    """The process's writer thread; `await writer.run(work)` from async code."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name="stepd-writer", daemon=True)
+        self._thread.start()
+
+    async def run(self, work: Callable[[Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._jobs.put(_Job(work, loop, future))
+        return await future
+
+    def close(self) -> None:
+        self._jobs.put(None)
+        self._thread.join(10)
+
+    def _loop(self) -> None:
+        while True:
+            first = self._jobs.get()
+            if first is None:
+                return
+            jobs = [first]
+            while len(jobs) < MAX_GROUP:
+                try:
+                    more = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._jobs.put(None)  # stop after this group
+                    break
+                jobs.append(more)
+            self._write(jobs)
+
+    def _write(self, jobs: list[_Job]) -> None:
+        outcomes: list[tuple[Any, BaseException | None]] = []
+        try:
+            with self.store.write() as conn:
+                for job in jobs:
+                    try:
+                        outcomes.append((job.work(conn), None))
+                    except StepdError as exc:
+                        outcomes.append((None, exc))
+        except BaseException as exc:  # the group's transaction failed: none of it stands
+            log.warning("a write group of %d failed: %s", len(jobs), exc)
+            outcomes = [(None, exc)] * len(jobs)
+        for job, (result, error) in zip(jobs, outcomes, strict=True):
+            job.loop.call_soon_threadsafe(_settle, job.future, result, error)
