@@ -62,18 +62,22 @@ class Reactor:
             if not self.store.is_sqlite:
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({REACTOR_LOCK})")
             configs = self.catalog.snapshot(conn).index
+            # Names first: most events concern no config, and need no decoding at all.
             rows = conn.execute(
-                select(events)
+                select(events.c.seq, events.c.name)
                 .where(events.c.state == EventState.NEW.value)
                 .order_by(events.c.seq)
                 .limit(self.batch_size)
             ).all()
+            wanted = event_store.get_events(
+                conn, [row.seq for row in rows if configs.listens_to(row.name)]
+            )
             quiet: list[int] = []
             for row in rows:
-                if not configs.listens_to(row.name):
-                    quiet.append(row.seq)  # no config waits for this name: skip decoding it
+                if row.seq not in wanted:
+                    quiet.append(row.seq)
                     continue
-                event = event_store.row_to_event(row)
+                event = wanted[row.seq]
                 if not configs.candidates(event.name, event.params):
                     # No config has a dependency this event satisfies, so no later
                     # lookup can want it: mark it with the rest in one statement.

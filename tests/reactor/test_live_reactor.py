@@ -65,7 +65,11 @@ def _event_fires_a_task_within_5_seconds(server: LiveServer, token: str) -> None
     assert task["task_type"] == HUMAN_MATCHING
     assert task["params"] == {"date": "2019-01-01", "day": "2019-01-01"}
     assert again["event"]["state"] == "PROCESSED"
-    assert again["produced_tasks"] == told["produced_tasks"]
+    # The same firing (the task's status may move on: the server's workers run it).
+    def firing(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in t.items() if k != "status"} for t in tasks]
+
+    assert firing(again["produced_tasks"]) == firing(told["produced_tasks"])
 
 
 def _seed_walkthrough_passes(server: LiveServer, token: str) -> None:
