@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
-from stepd.domain.configs import ActionConfig, ConfigSpec, diff, parse_config
+from stepd.domain.configs import WRITABLE, ActionConfig, ConfigSpec, diff, parse_config
 from stepd.domain.events import parse_event_id
 from stepd.errors import Conflict, Forbidden, InvalidInput, NotFound
 from stepd.store import configs as config_store
@@ -18,25 +18,8 @@ from stepd.store.engine import Store
 from stepd.store.tokens import Principal
 from stepd.timeutil import utcnow
 
-# Top-level fields the filters can reach directly, besides `author` and `_id`.
-FILTER_ROOTS = {
-    "name",
-    "description",
-    "enabled",
-    "event_deps",
-    "action_type",
-    "task_type",
-    "task_params",
-    "action_params",
-    "semaphores",
-    "priority",
-    "kill_timeout",
-    "max_retries",
-    "window",
-    "author",
-    "version",
-    "_id",
-}
+# Top-level fields the filters can reach: what a config holds, and who made it.
+FILTER_ROOTS = WRITABLE | {"author", "version", "_id"}
 
 
 def _check_descs(conn: Connection, spec: ConfigSpec) -> None:
