@@ -33,7 +33,8 @@ def default_worker_name(label: str = "worker") -> str:
 class WorkerSettings:
     """How a worker behaves (built from Settings at the edge)."""
 
-    poll_interval_seconds: float = 0.05  # idle: how often to look for work
+    # idle: how often to look for work (a cheap indexed read; it bounds pickup latency)
+    poll_interval_seconds: float = 0.02
     heartbeat_interval_seconds: float = 2.0
     log_ship_interval_seconds: float = 0.5
     status_events: runs.StatusEvents = field(default_factory=runs.StatusEvents)
