@@ -12,8 +12,8 @@ import pytest
 from conftest import LiveServer, free_port
 from typer.testing import CliRunner
 
-from stepd.cli.events import parse_param
 from stepd.cli.main import app
+from stepd.cli.render import parse_param
 
 
 def stepd(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -4,115 +4,20 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from stepd.cli.common import DEFAULT_URL, TokenOption, UrlOption, err, out
-from stepd.client import ApiError, Client, ServerUnreachable
-from stepd.domain.params import Scalar
+from stepd.cli.render import JsonOption, compact, console, parse_params, print_json
+from stepd.cli.render import client as cli_client
 
 app = typer.Typer(
     help="Send, list, show and reject events (talks to the server at STEPD_URL).",
     no_args_is_help=True,
 )
-
-PIPE_WIDTH = 10_000  # the width of a table written to a pipe or a file: never wrap
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print the server's JSON (for scripts).")]
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    """One red line on stderr (never wrapped, so scripts can grep it); the Exit to raise.
-
-    The message is escaped: a server's message may quote user data such as `[red]`.
-    """
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(code)
-
-
-def parse_param(arg: str) -> tuple[str, Scalar]:
-    """`key=value` (a string) or `key:=json` (a JSON scalar, e.g. `count:=3`), as httpie has them.
-
-    Raises ValueError saying what is wrong with `arg`.
-    """
-    cut = arg.find("=")
-    if cut < 0:
-        raise ValueError(f"{arg!r} is not key=value or key:=json")
-    is_json = cut > 0 and arg[cut - 1] == ":"
-    key = arg[: cut - 1] if is_json else arg[:cut]
-    text = arg[cut + 1 :]
-    if not key:
-        raise ValueError(f"{arg!r} has no key before '='; write key=value")
-    if not is_json:
-        return key, text
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        raise ValueError(
-            f"{arg!r}: {text!r} is not JSON; write {key}={text} for a string"
-        ) from None
-    if isinstance(value, dict | list):
-        kind = "an object" if isinstance(value, dict) else "a list"
-        raise ValueError(f"{arg!r}: a param must be a JSON scalar, not {kind}")
-    return key, value
-
-
-def _parse_params(args: list[str] | None, what: str) -> dict[str, Scalar]:
-    params: dict[str, Scalar] = {}
-    for arg in args or []:
-        try:
-            key, value = parse_param(arg)
-        except ValueError as exc:
-            raise _fail(f"{what}: {exc}", code=2) from None
-        if key in params:
-            raise _fail(f"{what}: param {key!r} is given twice", code=2)
-        params[key] = value
-    return params
-
-
-@contextmanager
-def _client(url: str, token: str | None) -> Iterator[Client]:
-    """A client whose failures become one line that says what to do next, and exit 1."""
-    try:
-        with Client(url, token) as client:
-            yield client
-    except ServerUnreachable as exc:
-        raise _fail(
-            f"cannot reach stepd at {url}: is `stepd serve` running? "
-            f"set STEPD_URL or pass --url ({_cause(exc)})"
-        ) from None
-    except ApiError as exc:
-        raise _fail(_explain(exc)) from None
-
-
-def _cause(exc: ServerUnreachable) -> str:
-    cause = exc.__cause__
-    return (str(cause) or type(cause).__name__) if cause is not None else exc.message
-
-
-def _explain(exc: ApiError) -> str:
-    if exc.status_code == 401:
-        return f"{exc.message} (then set STEPD_TOKEN or pass --token)"
-    if exc.status_code == 403:
-        return f"{exc.message} (this token's user may not do this)"
-    return exc.message
-
-
-def _print_json(value: object) -> None:
-    print(json.dumps(value, indent=2, ensure_ascii=False))
-
-
-def _compact(params: dict[str, Any]) -> str:
-    return " ".join(
-        f"{k}={v}" if isinstance(v, str) else f"{k}:={json.dumps(v)}" for k, v in params.items()
-    )
 
 
 def _state(state: str) -> Text:
@@ -147,8 +52,8 @@ def send(
     token: TokenOption = None,
 ) -> None:
     """Send one event and print its id (only the id, so scripts can capture it)."""
-    values = _parse_params(params, "params")
-    with _client(url, token) as client:
+    values = parse_params(params, "params")
+    with cli_client(url, token) as client:
         ids = client.create_events(
             [(name, values)],
             request_id=request_id,
@@ -156,7 +61,7 @@ def send(
             source=socket.gethostname(),
         )
     if as_json:
-        _print_json({"ids": ids})
+        print_json({"ids": ids})
     else:
         print(ids[0])
 
@@ -181,8 +86,8 @@ def list_events(
     token: TokenOption = None,
 ) -> None:
     """List events, newest first."""
-    params = _parse_params(param, "--param")
-    with _client(url, token) as client:
+    params = parse_params(param, "--param")
+    with cli_client(url, token) as client:
         events = client.get_events(
             name=name,
             params=params,
@@ -192,7 +97,7 @@ def list_events(
             sort="_id" if oldest_first else "-_id",
         )
     if as_json:
-        _print_json(events)
+        print_json(events)
         return
     if not events:
         err.print("no events match", style="dim")
@@ -210,11 +115,9 @@ def list_events(
             Text(event["name"]),
             _state(event["state"]),
             _when(event["created"]),
-            Text(_compact(event.get("params") or {})),
+            Text(compact(event.get("params") or {})),
         )
-    # Piped into grep or a file, one event stays on one line however long.
-    console = out if out.is_terminal else Console(width=PIPE_WIDTH, highlight=False)
-    console.print(table)
+    console().print(table)  # piped into grep or a file, one event stays on one line
 
 
 @app.command("show")
@@ -225,10 +128,10 @@ def show(
     token: TokenOption = None,
 ) -> None:
     """Show one event."""
-    with _client(url, token) as client:
+    with cli_client(url, token) as client:
         event = client.get_event(event_id)
     if as_json:
-        _print_json(event)
+        print_json(event)
         return
     table = Table(box=None, show_header=False)
     table.add_column("field", style="bold", no_wrap=True)
@@ -252,6 +155,6 @@ def reject(
     token: TokenOption = None,
 ) -> None:
     """Reject an event: it never counts as a dependency again."""
-    with _client(url, token) as client:
+    with cli_client(url, token) as client:
         rejected = client.reject_event(event_id)
     out.print(f"rejected {rejected}", highlight=False)

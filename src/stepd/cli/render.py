@@ -51,10 +51,30 @@ def console() -> Console:
 
 
 def parse_param(arg: str) -> tuple[str, Scalar]:
-    """`key=value` (a string) or `key:=json` (a JSON scalar), as `stepd events send` has them."""
-    from stepd.cli.events import parse_param as parse
+    """`key=value` (a string) or `key:=json` (a JSON scalar, e.g. `count:=3`), as httpie has them.
 
-    return parse(arg)
+    Raises ValueError saying what is wrong with `arg`.
+    """
+    cut = arg.find("=")
+    if cut < 0:
+        raise ValueError(f"{arg!r} is not key=value or key:=json")
+    is_json = cut > 0 and arg[cut - 1] == ":"
+    key = arg[: cut - 1] if is_json else arg[:cut]
+    text = arg[cut + 1 :]
+    if not key:
+        raise ValueError(f"{arg!r} has no key before '='; write key=value")
+    if not is_json:
+        return key, text
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        raise ValueError(
+            f"{arg!r}: {text!r} is not JSON; write {key}={text} for a string"
+        ) from None
+    if isinstance(value, dict | list):
+        kind = "an object" if isinstance(value, dict) else "a list"
+        raise ValueError(f"{arg!r}: a param must be a JSON scalar, not {kind}")
+    return key, value
 
 
 def parse_params(args: list[str] | None, what: str) -> dict[str, Scalar]:
