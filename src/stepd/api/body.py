@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from urllib.parse import parse_qsl
 
+import orjson
 from starlette.requests import Request
 
 from stepd.errors import BodyTooLarge, MalformedBody
@@ -44,12 +46,34 @@ async def read_object(
             raise MalformedBody("the form body is not UTF-8") from exc
     if not raw.strip():
         raise MalformedBody("the body is empty; send a JSON object")
+    value = parse_json(raw)
+    if not isinstance(value, dict):
+        raise MalformedBody("the body must be a JSON object")
+    return value
+
+
+# 19 digits in a row may be an integer beyond 64 bits, which orjson reads as a float.
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+
+
+def parse_json(raw: bytes) -> object:
+    """A JSON document as the standard parser reads it, refusing what is not JSON or not
+    text: NaN, Infinity, numbers out of range, lone UTF-16 surrogates (a MalformedBody).
+
+    orjson reads a small body several times faster than the json module. Whatever it
+    accepts (except long integers, kept for the standard parser) it reads to the same
+    value, and it refuses NaN, Infinity and lone surrogates itself; anything it refuses
+    goes to the standard parser, whose answer (a value or the error) stands.
+    """
+    if _LONG_DIGITS.search(raw) is None:
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
     try:
         value = json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise MalformedBody(f"the body is not valid JSON: {exc}") from exc
-    if not isinstance(value, dict):
-        raise MalformedBody("the body must be a JSON object")
     # Only a \u escape can smuggle in a lone surrogate, which no database can store.
     if b"\\u" in raw and _has_surrogate(value):
         raise MalformedBody("the body holds a lone UTF-16 surrogate (\\ud800-\\udfff): not text")

@@ -15,9 +15,10 @@ from sqlalchemy.exc import IntegrityError
 from stepd.domain.events import (
     Event,
     EventState,
+    ParamsProblem,
     format_event_id,
     name_problem,
-    params_problem,
+    param_texts,
     parse_event_id,
 )
 from stepd.domain.params import Params
@@ -25,6 +26,7 @@ from stepd.errors import Conflict, InvalidInput, NotFound
 from stepd.services.event_descs import DescCache
 from stepd.store import events as event_store
 from stepd.store.engine import Store
+from stepd.store.events import EventGroup, EventRow
 from stepd.store.writer import Writer
 from stepd.timeutil import utcnow
 
@@ -42,29 +44,32 @@ class EventBatch:
     source: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
-class _Valid:
-    name: str
-    params: Params
+_EVENT_FIELDS = frozenset(("name", "params"))
 
 
-def _validate_one(raw: object, index: int) -> _Valid:
-    where = f"events[{index}]"
+def _validate_one(raw: object, index: int) -> tuple[str, Params, EventRow]:
+    """An event of a submitted batch, checked: (name, params, the row to store)."""
     if not isinstance(raw, dict):
+        where = f"events[{index}]"
         raise InvalidInput(f"{where} must be an object with name and params", field=where)
-    unknown = sorted(set(raw) - {"name", "params"})
-    if unknown:
+    if not _EVENT_FIELDS.issuperset(raw):
+        where = f"events[{index}]"
+        unknown = sorted(set(raw) - _EVENT_FIELDS)
         raise InvalidInput(
             f"{where} has unknown fields {unknown}: an event is {{name, params}}", field=where
         )
-    if (problem := name_problem(raw.get("name"))) is not None:
-        raise InvalidInput(f"{where}: {problem}", field=f"{where}.name")
-    params = raw.get("params", {})
+    name = raw.get("name")
+    if (problem := name_problem(name)) is not None:
+        raise InvalidInput(f"events[{index}]: {problem}", field=f"events[{index}].name")
+    assert isinstance(name, str)
+    params = raw.get("params")
     if params is None:
         params = {}
-    if (problem := params_problem(params)) is not None:
-        raise InvalidInput(f"{where}: {problem}", field=f"{where}.params")
-    return _Valid(name=raw["name"], params=params)
+    try:
+        texts = param_texts(params)
+    except ParamsProblem as exc:
+        raise InvalidInput(f"events[{index}]: {exc}", field=f"events[{index}].params") from None
+    return name, params, event_store.event_row(name, params, texts)
 
 
 def _check_text(value: object, what: str, limit: int) -> str | None:
@@ -76,10 +81,13 @@ def _check_text(value: object, what: str, limit: int) -> str | None:
 
 
 def _digest(
-    valid: list[_Valid], author: str | None, source_type: str | None, source: str | None
+    valid: list[tuple[str, Params, EventRow]],
+    author: str | None,
+    source_type: str | None,
+    source: str | None,
 ) -> str:
     """What a request sent, so that a request_id reused for something else is caught."""
-    body = [author, source_type, source, [[v.name, v.params] for v in valid]]
+    body = [author, source_type, source, [[name, params] for name, params, _row in valid]]
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -98,7 +106,9 @@ def _same_request(request_id: str, seen: tuple[list[str], str], digest: str) -> 
 
 @dataclass(frozen=True)
 class _Plan:
-    write: Callable[[Connection], list[str]]  # the checks and writes, in a transaction
+    # The checks and writes, in the caller's write transaction; on SQLite the events may
+    # join an EventGroup (the writer thread's), written when the group is flushed.
+    write: Callable[[Connection, EventGroup | None], list[str]]
     request_id: str | None
     digest: str
 
@@ -121,7 +131,7 @@ class EventService:
         plan = self._plan(batch, author)
         try:
             with self.store.write() as conn:
-                ids = plan.write(conn)
+                ids = plan.write(conn, None)
         except IntegrityError:
             return self._after_conflict(plan)
         self._stored()
@@ -166,31 +176,31 @@ class EventService:
         source = _check_text(batch.source, "source", MAX_SOURCE_LENGTH)
         valid = [_validate_one(item, i) for i, item in enumerate(raw)]
         digest = _digest(valid, author, source_type, source) if request_id is not None else ""
+        names = {name for name, _params, _row in valid}
+        rows = [row for _name, _params, row in valid]
         now = utcnow()
 
-        def write(conn: Connection) -> list[str]:
+        def write(conn: Connection, group: EventGroup | None) -> list[str]:
             # Reads and checks first, writes last: a StepdError leaves nothing written.
             if request_id is not None:
                 seen = event_store.find_request(conn, request_id)
                 if seen is not None:
                     return _same_request(request_id, seen, digest)
-            descs = self.descs.get(conn, {v.name for v in valid})
-            for i, v in enumerate(valid):
-                if (desc := descs.get(v.name)) is not None:
-                    desc.check(v.params, field=f"events[{i}].params")
-            new = [
-                event_store.NewEvent(
-                    name=v.name,
-                    params=v.params,
-                    created=now,
-                    author=author,
-                    request_id=request_id,
-                    source_type=source_type,
-                    source=source,
-                )
-                for v in valid
-            ]
-            ids = [format_event_id(seq) for seq in event_store.insert_events(conn, new)]
+            if descs := self.descs.get(conn, names):
+                for i, (name, params, _row) in enumerate(valid):
+                    if (desc := descs.get(name)) is not None:
+                        desc.check(params, field=f"events[{i}].params")
+            seqs = event_store.insert_rows(
+                conn,
+                rows,
+                created=now,
+                author=author,
+                request_id=request_id,
+                source_type=source_type,
+                source=source,
+                group=group,
+            )
+            ids = [format_event_id(seq) for seq in seqs]
             if request_id is not None:
                 event_store.record_request(conn, request_id, ids, digest, now)
             return ids

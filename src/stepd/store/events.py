@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +24,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
 
 from stepd.domain.events import Event, EventState
 from stepd.domain.params import Params, param_text
@@ -58,34 +60,100 @@ class NewEvent:
 
 def insert_events(conn: Connection, new: Sequence[NewEvent]) -> list[int]:
     """Store `new` (and its param index rows); return their seqs in order."""
-    if not new:
-        return []
-    if conn.dialect.name == "sqlite":
-        seqs = _insert_sqlite(conn, new)
-    else:
-        seqs = _insert_generic(conn, new)
-    notify_events(conn)
+    seqs: list[int] = []
+    # One insert per run of events that share their other fields (usually the whole batch).
+    start = 0
+    for end in range(1, len(new) + 1):
+        if end < len(new) and _shared(new[end]) == _shared(new[start]):
+            continue
+        e = new[start]
+        seqs += insert_rows(
+            conn,
+            [event_row(x.name, x.params) for x in new[start:end]],
+            created=e.created,
+            author=e.author,
+            request_id=e.request_id,
+            source_type=e.source_type,
+            source=e.source,
+            state=e.state,
+        )
+        start = end
     return seqs
 
 
-def _params_json(e: NewEvent) -> str:
-    return json.dumps(e.params, separators=(",", ":"), ensure_ascii=False)
+def _shared(e: NewEvent) -> tuple[object, ...]:
+    return (e.created, e.author, e.request_id, e.source_type, e.source, e.state)
 
 
-def _index_rows(new: Sequence[NewEvent], seqs: Sequence[int]) -> list[tuple[str, str, str, int]]:
-    return [
-        (e.name, key, index_value(text), seq)
-        for e, seq in zip(new, seqs, strict=True)
-        for key, value in e.params.items()
-        if (text := param_text(value)) is not None
+# Built once: json.dumps with options builds an encoder on every call.
+_PARAMS_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
+def params_json(params: Params) -> str:
+    """The stored text of an event's params: compact JSON, non-ASCII kept as is."""
+    return _PARAMS_ENCODER.encode(params)
+
+
+EventRow = tuple[str, str, list[tuple[str, str]]]
+"""An event ready to store: (name, params JSON, [(key, index value) of each non-null param])."""
+
+
+def event_row(
+    name: str, params: Params, texts: Iterable[tuple[str, str]] | None = None
+) -> EventRow:
+    """The row of an event; `texts` are its params' (key, param_text) when already known."""
+    if texts is None:
+        texts = [(k, t) for k, v in params.items() if (t := param_text(v)) is not None]
+    index = [
+        (key, text if len(text) <= MAX_INDEXED_VALUE else index_value(text)) for key, text in texts
     ]
+    return (name, params_json(params), index)
 
+
+def insert_rows(
+    conn: Connection,
+    rows: Sequence[EventRow],
+    *,
+    created: datetime,
+    author: str | None,
+    request_id: str | None = None,
+    source_type: str | None = None,
+    source: str | None = None,
+    state: EventState = EventState.NEW,
+    group: EventGroup | None = None,
+) -> Sequence[int]:
+    """Store events that share every field but name and params; return their seqs in order.
+
+    On SQLite with a `group`, the rows join the group, written when it is flushed.
+    """
+    if not rows:
+        return []
+    fields: _Shared = (created, author, request_id, source_type, source, state)
+    if conn.dialect.name != "sqlite":
+        stored = _insert_generic(conn, rows, fields)
+        notify_events(conn)
+        return stored
+    if group is not None:
+        return group.add(rows, fields)
+    alone = EventGroup(conn)
+    seqs = alone.add(rows, fields)
+    alone.flush()
+    return seqs
+
+
+_Shared = tuple[datetime, str | None, str | None, str | None, str | None, EventState]
 
 _SQLITE_EVENTS = (
-    "INSERT INTO events (name, params, state, created, author, request_id, source_type, source)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO events"
+    " (seq, name, params, state, created, author, request_id, source_type, source)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _SQLITE_PARAMS = "INSERT INTO event_params (name, key, value, event_seq) VALUES (?, ?, ?, ?)"
+# AUTOINCREMENT's own rule: past the largest seq ever handed out and the largest present.
+_SQLITE_NEXT_SEQ = (
+    "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0),"
+    " coalesce((SELECT max(seq) FROM events), 0)) + 1"
+)
 
 
 def _sqlite_time(value: datetime) -> str:
@@ -93,60 +161,93 @@ def _sqlite_time(value: datetime) -> str:
     return as_utc(value).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
-def _insert_sqlite(conn: Connection, new: Sequence[NewEvent]) -> list[int]:
-    """The hot path on SQLite: two executemany calls, no per-row RETURNING.
+def sqlite_driver(conn: Connection) -> Any:
+    """The sqlite3 connection under `conn`, for hot statements without SQLAlchemy's
+    per-statement execution context (~50 us each, more than SQLite takes to run them)."""
+    return conn.connection.driver_connection
 
-    The caller holds SQLite's write lock (BEGIN IMMEDIATE), and AUTOINCREMENT hands
-    out consecutive keys, so the batch's seqs end at last_insert_rowid().
+
+class EventGroup:
+    """SQLite: events of one or more submissions in the caller's write transaction,
+    written with one executemany per table by `flush`.
+
+    Seqs are handed out as rows are added, so a submission knows its ids (and can
+    record its request_id) before anything is written: the caller holds SQLite's
+    write lock (BEGIN IMMEDIATE), so no other writer can take a seq meanwhile, and an
+    explicit seq above the largest one updates sqlite_sequence as AUTOINCREMENT would.
+    `flush` must run before the transaction commits (and before anything in it reads
+    the events it holds).
     """
-    # A batch shares one time: format each distinct one once.
-    stamps = {e.created: _sqlite_time(e.created) for e in new}
-    conn.exec_driver_sql(
-        _SQLITE_EVENTS,
-        [
-            (
-                e.name,
-                _params_json(e),
-                e.state.value,
-                stamps[e.created],
-                e.author,
-                e.request_id,
-                e.source_type,
-                e.source,
+
+    def __init__(self, conn: Connection) -> None:
+        self._db = sqlite_driver(conn)
+        self._next: int | None = None
+        self._events: list[tuple[object, ...]] = []
+        self._params: list[tuple[str, str, str, int]] = []
+
+    def add(self, rows: Sequence[EventRow], fields: _Shared) -> range:
+        if self._next is None:
+            self._next = int(self._db.execute(_SQLITE_NEXT_SEQ).fetchone()[0])
+        first = self._next
+        self._next = first + len(rows)
+        created, author, request_id, source_type, source, state = fields
+        stamp = _sqlite_time(created)
+        events_out = self._events
+        params_out = self._params
+        for seq, (name, params_text, index) in enumerate(rows, first):
+            events_out.append(
+                (
+                    seq,
+                    name,
+                    params_text,
+                    state.value,
+                    stamp,
+                    author,
+                    request_id,
+                    source_type,
+                    source,
+                )
             )
-            for e in new
-        ],
-    )
-    last = int(conn.exec_driver_sql("SELECT last_insert_rowid()").scalar_one())
-    seqs = list(range(last - len(new) + 1, last + 1))
-    if index_rows := _index_rows(new, seqs):
-        conn.exec_driver_sql(_SQLITE_PARAMS, index_rows)
-    return seqs
+            for key, value in index:
+                params_out.append((name, key, value, seq))
+        return range(first, self._next)
+
+    def flush(self) -> None:
+        """Write what was added (and forget it)."""
+        if self._events:
+            self._db.executemany(_SQLITE_EVENTS, self._events)
+            self._events = []
+        if self._params:
+            self._db.executemany(_SQLITE_PARAMS, self._params)
+            self._params = []
 
 
-def _insert_generic(conn: Connection, new: Sequence[NewEvent]) -> list[int]:
-    rows = [
+def _insert_generic(conn: Connection, rows: Sequence[EventRow], fields: _Shared) -> list[int]:
+    created, author, request_id, source_type, source, state = fields
+    values = [
         {
-            "name": e.name,
-            "params": _params_json(e),
-            "state": e.state.value,
-            "created": e.created,
-            "author": e.author,
-            "request_id": e.request_id,
-            "source_type": e.source_type,
-            "source": e.source,
+            "name": name,
+            "params": params_text,
+            "state": state.value,
+            "created": created,
+            "author": author,
+            "request_id": request_id,
+            "source_type": source_type,
+            "source": source,
         }
-        for e in new
+        for name, params_text, _index in rows
     ]
     result = conn.execute(
-        insert(events).returning(events.c.seq, sort_by_parameter_order=True), rows
+        insert(events).returning(events.c.seq, sort_by_parameter_order=True), values
     )
     seqs = [int(row[0]) for row in result]
-    if index_rows := _index_rows(new, seqs):
-        conn.execute(
-            insert(event_params),
-            [{"name": n, "key": k, "value": v, "event_seq": q} for n, k, v, q in index_rows],
-        )
+    index_rows = [
+        {"name": name, "key": key, "value": value, "event_seq": seq}
+        for (name, _text, index), seq in zip(rows, seqs, strict=True)
+        for key, value in index
+    ]
+    if index_rows:
+        conn.execute(insert(event_params), index_rows)
     return seqs
 
 
@@ -302,21 +403,39 @@ def mark_range_processed(conn: Connection, first: int, last: int) -> None:
     )
 
 
+_SQLITE_FIND_REQUEST = "SELECT event_ids, digest FROM event_requests WHERE request_id = ?"
+_SQLITE_RECORD_REQUEST = (
+    "INSERT INTO event_requests (request_id, event_ids, digest, created) VALUES (?, ?, ?, ?)"
+)
+
+
 def find_request(conn: Connection, request_id: str) -> tuple[list[str], str] | None:
     """(the ids a request_id got when it was first seen, the digest of what was sent), or None."""
-    row = conn.execute(
-        select(event_requests.c.event_ids, event_requests.c.digest).where(
-            event_requests.c.request_id == request_id
-        )
-    ).first()
+    if conn.dialect.name == "sqlite":
+        row = sqlite_driver(conn).execute(_SQLITE_FIND_REQUEST, (request_id,)).fetchone()
+    else:
+        row = conn.execute(
+            select(event_requests.c.event_ids, event_requests.c.digest).where(
+                event_requests.c.request_id == request_id
+            )
+        ).first()
     return None if row is None else (list(json.loads(row[0])), str(row[1]))
 
 
 def record_request(
     conn: Connection, request_id: str, ids: Sequence[str], digest: str, created: datetime
 ) -> None:
+    event_ids = json.dumps(list(ids))
+    if conn.dialect.name == "sqlite":
+        try:
+            sqlite_driver(conn).execute(
+                _SQLITE_RECORD_REQUEST, (request_id, event_ids, digest, _sqlite_time(created))
+            )
+        except sqlite3.IntegrityError as exc:  # as SQLAlchemy would raise it: callers catch that
+            raise IntegrityError(_SQLITE_RECORD_REQUEST, None, exc) from exc
+        return
     conn.execute(
         insert(event_requests).values(
-            request_id=request_id, event_ids=json.dumps(list(ids)), digest=digest, created=created
+            request_id=request_id, event_ids=event_ids, digest=digest, created=created
         )
     )

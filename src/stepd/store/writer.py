@@ -5,8 +5,10 @@ mean 32 threads queueing on the write lock and fighting for the GIL; here they
 wait as asyncio futures instead, and the writer drains what queued up while it
 was busy into one transaction (one BEGIN IMMEDIATE, one COMMIT for the group).
 
-A job must raise a StepdError only before it writes (a validation): that job
-alone fails. Any other error rolls back the group, and every job in it fails.
+A job gets the connection and the group's EventGroup: the events it adds there are
+written for the whole group with one executemany per table before the commit. A job
+must raise a StepdError only before it writes or adds anything (a validation): that
+job alone fails. Any other error rolls back the group, and every job in it fails.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sqlalchemy import Connection
 
 from stepd.errors import StepdError
 from stepd.store.engine import Store
+from stepd.store.events import EventGroup
 
 log = logging.getLogger(__name__)
 
@@ -32,18 +35,22 @@ MAX_GROUP = 128  # jobs per transaction: bounds how long one commit keeps the lo
 
 @dataclass
 class _Job:
-    work: Callable[[Connection], Any]
+    work: Callable[[Connection, EventGroup], Any]
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Any]
 
 
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.cancelled():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
+Outcome = tuple[asyncio.Future[Any], Any, BaseException | None]
+
+
+def _settle(outcomes: list[Outcome]) -> None:
+    for future, result, error in outcomes:
+        if future.cancelled():
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
 
 
 class Writer:
@@ -55,7 +62,7 @@ class Writer:
         self._thread = threading.Thread(target=self._loop, name="stepd-writer", daemon=True)
         self._thread.start()
 
-    async def run(self, work: Callable[[Connection], T]) -> T:
+    async def run(self, work: Callable[[Connection, EventGroup], T]) -> T:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._jobs.put(_Job(work, loop, future))
@@ -86,13 +93,19 @@ class Writer:
         outcomes: list[tuple[Any, BaseException | None]] = []
         try:
             with self.store.write() as conn:
+                group = EventGroup(conn)
                 for job in jobs:
                     try:
-                        outcomes.append((job.work(conn), None))
+                        outcomes.append((job.work(conn, group), None))
                     except StepdError as exc:
                         outcomes.append((None, exc))
+                group.flush()
         except BaseException as exc:  # the group's transaction failed: none of it stands
             log.warning("a write group of %d failed: %s", len(jobs), exc)
             outcomes = [(None, exc)] * len(jobs)
+        # One wake-up per event loop for the whole group, not one per job.
+        by_loop: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
         for job, (result, error) in zip(jobs, outcomes, strict=True):
-            job.loop.call_soon_threadsafe(_settle, job.future, result, error)
+            by_loop.setdefault(job.loop, []).append((job.future, result, error))
+        for loop, settled in by_loop.items():
+            loop.call_soon_threadsafe(_settle, settled)
