@@ -609,12 +609,13 @@ def bench_throughput(cfg: ThroughputConfig, profile: bool = False) -> dict[str, 
 def inprocess_breakdown(tasks: int, profile: bool) -> dict[str, Any]:
     """One stepd Worker in this process (no server, no reactor, nothing else writing): where a
     no-op task's time goes. Each transaction is timed whole (lock, BEGIN, statements, COMMIT)
-    and labelled by the runs.* function that ran inside it; run_attempt is fork -> result."""
+    labelled by the runs.* functions that ran inside it; Horse.run is request -> result."""
     import cProfile
     import io
     import pstats
 
     from stepd.runner import worker as worker_mod
+    from stepd.runner.attempt import Horse
     from stepd.runner.registry import load_task_types
     from stepd.store import runs
 
@@ -645,7 +646,7 @@ def inprocess_breakdown(tasks: int, profile: bool) -> dict[str, Any]:
         return wrapper
 
     store = open_store(f"sqlite:///{db}", migrate=False)
-    originals = (runs.has_work, runs.claim, runs.finish, worker_mod.run_attempt)
+    originals = (runs.has_work, runs.claim, runs.finish, Horse.run)
     plain_write, plain_read = store.write, store.read
 
     def txn(kind: str, plain: Any) -> Any:
@@ -655,47 +656,55 @@ def inprocess_breakdown(tasks: int, profile: bool) -> dict[str, Any]:
             t0 = time.perf_counter()
             with plain() as conn:
                 yield conn
-            add(f"{label[-1] if label else 'other'}: {kind} transaction", time.perf_counter() - t0)
+            what = " + ".join(dict.fromkeys(label)) or "other"
+            add(f"{what}: {kind} transaction", time.perf_counter() - t0)
 
         return wrapped
+
+    def drain(worker: Any, count: int) -> int:
+        """Worker.run as a worker process runs it, until `count` attempts have ended."""
+        ended = [0]
+
+        def count_one() -> None:
+            ended[0] += 1
+
+        worker.on_finished[:] = [count_one]
+        worker.run(lambda: ended[0] >= count)
+        return ended[0]
 
     prof_text = ""
     try:
         runs.has_work = labelled("has_work", runs.has_work)  # type: ignore[assignment]
         runs.claim = labelled("claim", runs.claim)  # type: ignore[assignment]
         runs.finish = labelled("finish + status event", runs.finish)  # type: ignore[assignment]
-        worker_mod.run_attempt = timed(  # type: ignore[assignment]
-            "run_attempt: fork, horse runs, result read", worker_mod.run_attempt
+        Horse.run = timed(  # type: ignore[method-assign]
+            "Horse.run: the attempt in the work horse, result read", Horse.run
         )
         store.write = txn("write", plain_write)  # type: ignore[method-assign]
         store.read = txn("read", plain_read)  # type: ignore[method-assign]
         w = worker_mod.Worker(store, load_task_types((TASKS_FILE,)), "bench-inprocess")
         insert_tasks(db, 20, "BENCH_NOOP", {"date": "2024-01-01"}, [])
-        while w.run_one():
-            pass
+        drain(w, 20)
         spent.clear()
         insert_tasks(db, tasks, "BENCH_NOOP", {"date": "2024-01-01"}, [])
         t0 = time.perf_counter()
-        n = 0
-        while w.run_one():
-            n += 1
+        n = drain(w, tasks)
         wall = time.perf_counter() - t0
         measured = dict(spent)
         if profile:
             insert_tasks(db, min(tasks, 300), "BENCH_NOOP", {"date": "2024-01-01"}, [])
             prof = cProfile.Profile()
             prof.enable()
-            while w.run_one():
-                pass
+            drain(w, min(tasks, 300))
             prof.disable()
             buf = io.StringIO()
             pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(20)
             prof_text = buf.getvalue()
     finally:
-        runs.has_work, runs.claim, runs.finish, worker_mod.run_attempt = originals  # type: ignore[assignment]
+        runs.has_work, runs.claim, runs.finish, Horse.run = originals  # type: ignore[method-assign]
         store.close()
     per_task = {k: v / max(n, 1) * 1000 for k, v in sorted(measured.items())}
-    per_task["rest of Worker.run_one"] = wall / max(n, 1) * 1000 - sum(per_task.values())
+    per_task["rest of Worker.run"] = wall / max(n, 1) * 1000 - sum(per_task.values())
     rss_mb = int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
     return {
         "tasks": n, "tasks_per_s": n / wall, "ms_per_task": per_task, "profile": prof_text,

@@ -1,4 +1,4 @@
-"""Running one attempt in a work horse and watching it: logs, heartbeat, timeout, stop."""
+"""Running attempts in a work horse and watching them: logs, heartbeat, timeout, stop."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from stepd.domain.tasks import TaskStatus
-from stepd.runner.horse import horse_main
+from stepd.runner.horse import HorseLimits, horse_main
 from stepd.runner.registry import TaskType
 from stepd.store.runs import Outcome
 
 MAX_LOG_BYTES = 1024 * 1024  # per attempt; the rest is dropped with a note
 READ_BYTES = 65536
-DRAIN_SECONDS = 2.0  # how long to wait for the log after the horse ended
+DRAIN_SECONDS = 2.0  # how long to wait for the log after the horse died
 
 
 class LogBuffer:
@@ -52,122 +52,182 @@ def _kill_tree(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
 
 
-def _exit_outcome(task: TaskType, status: int) -> Outcome:
+def _death_outcome(status: int) -> Outcome:
     if os.WIFSIGNALED(status):
         return Outcome(
             status=TaskStatus.EXCEPTION,
             error=f"the task process was killed by signal {os.WTERMSIG(status)}",
         )
-    code = os.WEXITSTATUS(status)
-    if task.kind == "command":
-        if code == 0:
-            return Outcome(status=TaskStatus.SUCCESS, output={"exit_code": 0})
-        return Outcome(
-            status=TaskStatus.FAILURE,
-            output={"exit_code": code},
-            error=f"the command exited with code {code}",
-        )
     return Outcome(
         status=TaskStatus.EXCEPTION,
-        error=f"the task process exited with code {code} without a result",
+        error=f"the task process exited with code {os.WEXITSTATUS(status)} without a result",
     )
 
 
-def run_attempt(
-    task: TaskType,
-    params: Mapping[str, Any],
-    *,
-    kill_timeout_seconds: float | None,
-    tick: Callable[[LogBuffer], bool],
-    tick_interval_seconds: float = 0.5,
-) -> tuple[Outcome, LogBuffer]:
-    """Fork a horse for `task`, watch it, and say how it ended.
+class Horse:
+    """The worker's side of its work horse: fork it, hand it attempts, watch, retire.
 
-    `tick` runs every `tick_interval_seconds` with the log buffer (to ship it and
-    beat the heart); when it returns True the task is stopped. The caller must be
-    single-threaded: a fork copies only the calling thread.
+    The caller must be single-threaded: a fork copies only the calling thread.
     """
-    log_r, log_w = os.pipe()
-    res_r, res_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the horse
-        os.close(log_r)
-        os.close(res_r)
-        horse_main(task, params, log_w, res_w)
-    os.close(log_w)
-    os.close(res_w)
-    log = LogBuffer()
-    result = b""
-    started = time.monotonic()
-    deadline = None if kill_timeout_seconds is None else started + kill_timeout_seconds
-    next_tick = started + tick_interval_seconds
-    open_fds = {log_r, res_r}
-    killed_for: TaskStatus | None = None
-    exit_status: int | None = None
-    drain_until: float | None = None
-    try:
-        while open_fds:
-            now = time.monotonic()
-            wait = next_tick - now
-            if deadline is not None and killed_for is None:
-                wait = min(wait, deadline - now)
-            if drain_until is not None:
-                wait = min(wait, drain_until - now)
-            ready, _, _ = select.select(list(open_fds), [], [], max(0.0, min(wait, 0.05)))
-            for fd in ready:
-                data = os.read(fd, READ_BYTES)
-                if not data:
-                    open_fds.discard(fd)
-                elif fd == log_r:
-                    log.feed(data)
-                else:
-                    result += data
-            if exit_status is None:
-                done, status = os.waitpid(pid, os.WNOHANG)
-                if done:
-                    exit_status = status
-                    # Leftover children of the task die with it; then drain the pipes.
-                    _kill_tree(pid)
-                    drain_until = time.monotonic() + DRAIN_SECONDS
-            now = time.monotonic()
-            if drain_until is not None and now >= drain_until:
-                break
-            if deadline is not None and killed_for is None and now >= deadline:
-                killed_for = TaskStatus.TIMEOUT
-                log.note(f"\n[stepd: kill_timeout of {kill_timeout_seconds:g}s reached; killed]\n")
-                _kill_tree(pid)
-            if now >= next_tick:
-                next_tick = now + tick_interval_seconds
-                if tick(log) and killed_for is None and exit_status is None:
-                    killed_for = TaskStatus.STOPPED
-                    log.note("\n[stepd: stopped on request; killed]\n")
-                    _kill_tree(pid)
-        if exit_status is None:
-            _, exit_status = os.waitpid(pid, 0)
-    finally:
-        for fd in (log_r, res_r):
+
+    def __init__(self, types: Mapping[str, TaskType], limits: HorseLimits | None = None) -> None:
+        self.types = types
+        self.limits = limits or HorseLimits()
+        self.pid: int | None = None
+        self.forks = 0  # horses started so far (for tests and benchmarks)
+        self.retired_because: str | None = None  # why the last horse was retired
+        self._requests = -1
+        self._results = -1
+        self._log = -1
+
+    def _spawn(self) -> int:
+        req_r, req_w = os.pipe()
+        res_r, res_w = os.pipe()
+        log_r, log_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the horse
+            for fd in (req_w, res_r, log_r):
+                os.close(fd)
+            horse_main(self.types, req_r, res_w, log_w, self.limits)
+        for fd in (req_r, res_w, log_w):
+            os.close(fd)
+        os.set_blocking(log_r, False)  # drained without waiting once the result is in
+        self.pid, self._requests, self._results, self._log = pid, req_w, res_r, log_r
+        self.forks += 1
+        return pid
+
+    def close(self) -> None:
+        """End the horse and everything the task left in its process group."""
+        pid = self.pid
+        if pid is None:
+            return
+        self.pid = None
+        _kill_tree(pid)  # before reaping: the pid (and so the group) stays ours until then
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+        for fd in (self._requests, self._results, self._log):
             with contextlib.suppress(OSError):
                 os.close(fd)
-        _kill_tree(pid)
-    if log.dropped:
-        log.note(f"\n[stepd: log capped at {log.cap} bytes; {log.dropped} bytes dropped]\n")
-    if killed_for is TaskStatus.TIMEOUT:
-        return Outcome(
-            status=TaskStatus.TIMEOUT,
-            error=f"killed after kill_timeout of {kill_timeout_seconds:g}s",
-        ), log
-    if killed_for is TaskStatus.STOPPED:
-        return Outcome(status=TaskStatus.STOPPED, error="stopped on request"), log
-    if result:
+
+    def run(
+        self,
+        task: TaskType,
+        params: Mapping[str, Any],
+        *,
+        kill_timeout_seconds: float | None,
+        tick: Callable[[LogBuffer], bool],
+        tick_interval_seconds: float = 0.5,
+    ) -> tuple[Outcome, LogBuffer]:
+        """Run one attempt and say how it ended.
+
+        `tick` runs every `tick_interval_seconds` with the log buffer (to ship it and
+        beat the heart); when it returns True the task is stopped.
+        """
+        log = LogBuffer()
+        pid = self.pid if self.pid is not None else self._spawn()
+        request = json.dumps({"type": task.name, "params": dict(params)}).encode() + b"\n"
         try:
-            body = json.loads(result)
-            return Outcome(
+            os.write(self._requests, request)  # far below a pipe's buffer: never blocks
+        except BrokenPipeError:  # the horse died between attempts: start another
+            self.close()
+            pid = self._spawn()
+            os.write(self._requests, request)
+        started = time.monotonic()
+        deadline = None if kill_timeout_seconds is None else started + kill_timeout_seconds
+        next_tick = started + tick_interval_seconds
+        answer = b""
+        while b"\n" not in answer:
+            now = time.monotonic()
+            wait = next_tick - now
+            if deadline is not None:
+                wait = min(wait, deadline - now)
+            ready, _, _ = select.select(
+                [self._log, self._results], [], [], max(0.0, min(wait, 0.05))
+            )
+            if self._log in ready:
+                self._drain(log)
+            if self._results in ready:
+                data = os.read(self._results, READ_BYTES)
+                if not data:  # the horse died without answering
+                    return self._died(log), log
+                answer += data
+                continue
+            # Seen, not reaped: the pid, and so its process group, stays ours to kill.
+            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+                return self._died(log), log
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                log.note(f"\n[stepd: kill_timeout of {kill_timeout_seconds:g}s reached; killed]\n")
+                self._kill(log)
+                return Outcome(
+                    status=TaskStatus.TIMEOUT,
+                    error=f"killed after kill_timeout of {kill_timeout_seconds:g}s",
+                ), log
+            if now >= next_tick:
+                next_tick = now + tick_interval_seconds
+                if tick(log):
+                    log.note("\n[stepd: stopped on request; killed]\n")
+                    self._kill(log)
+                    return Outcome(status=TaskStatus.STOPPED, error="stopped on request"), log
+        # Everything the attempt logged was written before its result line.
+        self._drain(log)
+        self._cap_note(log)
+        try:
+            body = json.loads(answer)
+            outcome = Outcome(
                 status=TaskStatus(body["status"]),
                 output=body.get("output"),
                 error=body.get("error"),
-            ), log
-        except (ValueError, KeyError):
-            return Outcome(
+            )
+            retire = body.get("retire")
+        except (ValueError, KeyError, TypeError):
+            outcome = Outcome(
                 status=TaskStatus.EXCEPTION, error="the task wrote a malformed result"
-            ), log
-    return _exit_outcome(task, exit_status), log
+            )
+            retire = "a malformed result"
+        if retire is not None:
+            self.retired_because = str(retire)
+            self.close()
+        return outcome, log
+
+    def _drain(self, log: LogBuffer) -> bool:
+        """Read what the log pipe holds now; False once every writer has closed it."""
+        while True:
+            try:
+                data = os.read(self._log, READ_BYTES)
+            except BlockingIOError:
+                return True
+            if not data:
+                return False
+            log.feed(data)
+
+    @staticmethod
+    def _cap_note(log: LogBuffer) -> None:
+        if log.dropped:
+            log.note(f"\n[stepd: log capped at {log.cap} bytes; {log.dropped} bytes dropped]\n")
+
+    def _kill(self, log: LogBuffer) -> None:
+        self._drain(log)
+        self.retired_because = "killed"
+        self.close()
+        self._cap_note(log)
+
+    def _died(self, log: LogBuffer) -> Outcome:
+        pid = self.pid
+        assert pid is not None
+        # Leftover children of the task die with it; then the log is read to its end
+        # (or for a while, if a child escaped to a session of its own holding the pipe).
+        _kill_tree(pid)
+        _, status = os.waitpid(pid, 0)
+        self.pid = None
+        drain_until = time.monotonic() + DRAIN_SECONDS
+        while time.monotonic() < drain_until:
+            select.select([self._log], [], [], max(0.0, drain_until - time.monotonic()))
+            if not self._drain(log):
+                break
+        for fd in (self._requests, self._results, self._log):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.retired_because = "the task process died"
+        self._cap_note(log)
+        return _death_outcome(status)

@@ -1,23 +1,33 @@
-"""The work horse: a forked child that runs one attempt, so that a task that hangs,
-forks, crashes or floods its output cannot take its worker down.
+"""The work horse: a child of the worker that runs attempts one after another, so that
+a task that hangs, forks, crashes or floods its output cannot take its worker down.
 
-The child starts its own session (its process group is the task's process tree,
-killed as one on timeout or stop), asks the kernel to kill it if its worker
-dies, sends stdout and stderr into the log pipe, and writes its result as JSON
-to a second pipe. A command task `exec`s the command in the child, without a
-shell: argv items are substituted one by one and stay one argument each.
+The horse starts its own session (its process group is the task's process tree,
+killed as one on timeout or stop), asks the kernel to kill it if its worker dies,
+sends stdout and stderr into the log pipe, reads one request per line (task
+type and params, JSON) and answers one result per line (JSON). It is reused while
+it stays clean: a task that leaves threads, child processes, a changed directory
+or environment behind, or a horse grown past its memory or task limits, ends the
+horse after the result, and the worker forks a fresh one for the next attempt.
+Reuse is what makes a short task cheap: forking a worker costs milliseconds.
+
+A command task runs as a child of the horse, without a shell: argv items are
+substituted one by one and stay one argument each.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import logging
 import os
 import signal
+import subprocess
 import sys
+import threading
 import traceback
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import httpx
@@ -26,24 +36,31 @@ from stepd.runner.params import ParamsMismatch, call_args, substitute
 from stepd.runner.registry import TaskFailure, TaskType
 
 PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
 MAX_HTTP_OUTPUT = 64 * 1024
 
 
-def _die_with_parent() -> None:
+@dataclass(frozen=True, kw_only=True)
+class HorseLimits:
+    """When a clean horse is still retired, so that slow leaks cannot pile up."""
+
+    max_tasks: int = 100  # attempts per horse; 1 forks a fresh process for every attempt
+    max_rss_bytes: int = 1024 * 1024 * 1024  # resident memory after an attempt
+
+
+def _prctl(option: int, value: int) -> None:
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:  # not Linux: the heartbeat timeout still ends the attempt
+        libc.prctl(option, value)
+    except OSError:  # not Linux: the heartbeat timeout and the horse checks still hold
         pass
 
 
-def _result(fd: int, status: str, *, output: object = None, error: str | None = None) -> None:
-    body = json.dumps({"status": status, "output": output, "error": error}, default=str)
-    with os.fdopen(fd, "w") as out:
-        out.write(body)
+def _result(status: str, *, output: object = None, error: str | None = None) -> dict[str, Any]:
+    return {"status": status, "output": output, "error": error}
 
 
-def _run_python(task: TaskType, params: Mapping[str, Any]) -> object:
+def _run_python(task: TaskType, params: Mapping[str, Any]) -> dict[str, Any]:
     assert task.function is not None
     logging.basicConfig(
         level=logging.INFO,
@@ -51,10 +68,10 @@ def _run_python(task: TaskType, params: Mapping[str, Any]) -> object:
         force=True,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    return task.function(**call_args(task.function, params))
+    return _result("SUCCESS", output=task.function(**call_args(task.function, params)))
 
 
-def _run_http(task: TaskType, params: Mapping[str, Any]) -> tuple[bool, dict[str, object]]:
+def _run_http(task: TaskType, params: Mapping[str, Any]) -> dict[str, Any]:
     url = substitute(task.url, params, quote_values=True)
     response = httpx.request(
         task.method,
@@ -65,65 +82,150 @@ def _run_http(task: TaskType, params: Mapping[str, Any]) -> tuple[bool, dict[str
     )
     print(f"{task.method} {url} -> {response.status_code}", flush=True)
     try:
-        output: object = response.json()
+        body: object = response.json()
     except ValueError:
-        output = response.text[:MAX_HTTP_OUTPUT]
-    return response.is_success, {"status_code": response.status_code, "body": output}
+        body = response.text[:MAX_HTTP_OUTPUT]
+    output = {"status_code": response.status_code, "body": body}
+    if response.is_success:
+        return _result("SUCCESS", output=output)
+    return _result("FAILURE", output=output, error=f"HTTP {response.status_code}")
 
 
-def _exec_command(task: TaskType, params: Mapping[str, Any], result_fd: int) -> NoReturn:
+def _run_command(task: TaskType, params: Mapping[str, Any]) -> dict[str, Any]:
     argv = [substitute(item, params) for item in task.argv]
     env = {**os.environ, **{k: substitute(v, params) for k, v in task.env.items()}}
-    if task.cwd:
-        os.chdir(substitute(task.cwd, params))
+    cwd = substitute(task.cwd, params) if task.cwd else None
     print(f"$ {' '.join(argv)}", flush=True)
     try:
-        os.execvpe(argv[0], argv, env)  # the result pipe closes on exec: the exit code speaks
+        # No shell: each argv item is one argument, whatever a param put in it.
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=1, stderr=2, env=env, cwd=cwd, close_fds=True
+        )
     except OSError as exc:
-        _result(result_fd, "EXCEPTION", error=f"cannot run {argv[0]!r}: {exc.strerror}")
-        os._exit(127)
+        return _result("EXCEPTION", error=f"cannot run {argv[0]!r}: {exc.strerror}")
+    code = proc.wait()
+    if code == 0:
+        return _result("SUCCESS", output={"exit_code": 0})
+    if code < 0:
+        return _result("EXCEPTION", error=f"the command was killed by signal {-code}")
+    return _result(
+        "FAILURE", output={"exit_code": code}, error=f"the command exited with code {code}"
+    )
 
 
-def horse_main(task: TaskType, params: Mapping[str, Any], log_fd: int, result_fd: int) -> NoReturn:
-    """Run in the forked child; never returns."""
+def run_task(task: TaskType, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Run one attempt in this process and say how it ended; never raises."""
+    try:
+        if task.kind == "command":
+            return _run_command(task, params)
+        if task.kind == "http":
+            return _run_http(task, params)
+        return _run_python(task, params)
+    except ParamsMismatch as exc:
+        print(f"stepd: {exc}", file=sys.stderr, flush=True)
+        return _result("EXCEPTION", error=str(exc))
+    except TaskFailure as exc:
+        print(f"stepd: task failed: {exc}", file=sys.stderr, flush=True)
+        return _result("FAILURE", error=str(exc) or "the task reported a failure")
+    except BaseException as exc:  # the task's own error, whatever it is (SystemExit too)
+        traceback.print_exc()
+        return _result("EXCEPTION", error=f"{type(exc).__name__}: {exc}")
+
+
+def _children() -> list[int] | None:
+    """Live and unreaped children of this process; None where Linux cannot tell."""
+    try:
+        with open(f"/proc/self/task/{os.getpid()}/children") as listing:
+            return [int(pid) for pid in listing.read().split()]
+    except OSError:
+        return None
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+class _Baseline:
+    """What a clean horse looks like, to see what a task left behind."""
+
+    def __init__(self) -> None:
+        self.cwd = os.getcwd()
+        self.environ = dict(os.environ)
+
+    def leftovers(self, done: int, limits: HorseLimits) -> str | None:
+        """Why this horse must not run another attempt, or None."""
+        if threading.active_count() > 1:
+            return "the task left threads running"
+        children = _children()
+        if children is None:
+            return "this system cannot list a task's child processes"
+        if children:
+            return f"the task left child processes {children}"
+        try:
+            if os.getcwd() != self.cwd:
+                return "the task changed the working directory"
+        except OSError:
+            return "the task removed the working directory"
+        if dict(os.environ) != self.environ:
+            return "the task changed the environment"
+        if done >= limits.max_tasks:
+            return f"{done} attempts run (the limit)"
+        if _rss_bytes() > limits.max_rss_bytes:
+            return f"memory grew past {limits.max_rss_bytes} bytes"
+        return None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def horse_main(
+    types: Mapping[str, TaskType],
+    requests_fd: int,
+    results_fd: int,
+    log_fd: int,
+    limits: HorseLimits,
+) -> NoReturn:
+    """The forked child's whole life; never returns."""
+    code = 0
     try:
         os.setsid()
-        _die_with_parent()
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        # Orphans of a task's children become ours, so that _children() sees them all.
+        _prctl(PR_SET_CHILD_SUBREAPER, 1)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         os.dup2(log_fd, 1)
         os.dup2(log_fd, 2)
+        os.close(log_fd)
         sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
         sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
-        if task.kind == "command":
-            _exec_command(task, params, result_fd)
-        if task.kind == "http":
-            ok, output = _run_http(task, params)
-            _result(
-                result_fd,
-                "SUCCESS" if ok else "FAILURE",
-                output=output,
-                error=None if ok else f"HTTP {output['status_code']}",
-            )
-        else:
-            _result(result_fd, "SUCCESS", output=_run_python(task, params))
-        code = 0
-    except ParamsMismatch as exc:
-        print(f"stepd: {exc}", file=sys.stderr, flush=True)
-        _result(result_fd, "EXCEPTION", error=str(exc))
-        code = 2
-    except TaskFailure as exc:
-        print(f"stepd: task failed: {exc}", file=sys.stderr, flush=True)
-        _result(result_fd, "FAILURE", error=str(exc) or "the task reported a failure")
-        code = 1
-    except BaseException as exc:  # the task's own error, whatever it is
-        traceback.print_exc()
-        _result(result_fd, "EXCEPTION", error=f"{type(exc).__name__}: {exc}")
-        code = 1
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    finally:
-        os._exit(code)
+        baseline = _Baseline()
+        done = 0
+        with os.fdopen(requests_fd, "rb") as requests:
+            for line in requests:  # one attempt per line; EOF: the worker is done with us
+                request = json.loads(line)
+                result = run_task(types[request["type"]], request["params"])
+                with contextlib.suppress(Exception):
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                done += 1
+                retire = baseline.leftovers(done, limits)
+                result["retire"] = retire
+                # The log reached its pipe before this line: the worker reads it up to here.
+                _write_all(results_fd, json.dumps(result, default=str).encode() + b"\n")
+                if retire is not None:
+                    break
+    except BaseException:  # a broken pipe, or a result that cannot be encoded
+        with contextlib.suppress(Exception):
+            traceback.print_exc()
+        code = 70
+    os._exit(code)

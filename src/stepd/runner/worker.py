@@ -1,9 +1,10 @@
 """One worker loop you can read top to bottom: claim, run, report, repeat.
 
 A worker process claims a task (priority and semaphores decide), runs the
-attempt in a work horse, ships its log while it runs, beats its heart, and
-writes how it ended in one transaction with the status event and the semaphore
-release. It stops claiming when asked and finishes the attempt in hand.
+attempt in its work horse, ships its log while it runs, beats its heart, and
+writes how it ended in one transaction with the status event, the semaphore
+release and the claim of its next task. It stops claiming when asked and
+finishes the attempt in hand.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from stepd.domain.tasks import TaskStatus
-from stepd.runner.attempt import LogBuffer, run_attempt
+from stepd.runner.attempt import Horse, LogBuffer
+from stepd.runner.horse import HorseLimits
 from stepd.runner.registry import TaskType
 from stepd.store import runs
 from stepd.store.engine import Store
@@ -38,6 +40,7 @@ class WorkerSettings:
     heartbeat_interval_seconds: float = 2.0
     log_ship_interval_seconds: float = 0.5
     status_events: runs.StatusEvents = field(default_factory=runs.StatusEvents)
+    horse: HorseLimits = field(default_factory=HorseLimits)
 
 
 @dataclass
@@ -48,28 +51,52 @@ class Worker:
     settings: WorkerSettings = field(default_factory=WorkerSettings)
     on_finished: list[Callable[[], None]] = field(default_factory=list)  # reactor wake-ups
 
+    def __post_init__(self) -> None:
+        self.horse = Horse(self.types, self.settings.horse)
+
     def run(self, should_stop: Callable[[], bool]) -> None:
         log.info("worker %s started with task types %s", self.name, sorted(self.types))
-        while not should_stop():
-            if not self.run_one():
-                time.sleep(self.settings.poll_interval_seconds)
+        task: runs.Claimed | None = None
+        try:
+            while True:
+                if task is None:
+                    if should_stop():
+                        break
+                    task = self.claim()
+                    if task is None:
+                        time.sleep(self.settings.poll_interval_seconds)
+                        continue
+                # While there is work, each attempt's end claims the next one.
+                _, task = self._execute(task, claim_next=not should_stop())
+        finally:
+            self.horse.close()
         log.info("worker %s stopped: asked to stop", self.name)
 
-    def run_one(self) -> bool:
-        """Claim and run one task; False when there was nothing to claim."""
+    def claim(self) -> runs.Claimed | None:
+        """Claim a task if one waits (a read first: idle polling takes no write lock)."""
         with self.store.read() as conn:
             if not runs.has_work(conn, utcnow()):
-                return False
+                return None
         with self.store.write() as conn:
             # The time is read inside the transaction: `started` is when the claim held the lock.
             claimed = runs.claim(conn, self.name, utcnow(), limit=1, start=True)
-        if not claimed:
+        return claimed[0] if claimed else None
+
+    def run_one(self) -> bool:
+        """Claim and run one task; False when there was nothing to claim."""
+        task = self.claim()
+        if task is None:
             return False
-        self.execute(claimed[0])
+        self.execute(task)
         return True
 
     def execute(self, task: runs.Claimed) -> TaskStatus | None:
         """Run a claimed (EXECUTING) attempt to its end and record it."""
+        return self._execute(task, claim_next=False)[0]
+
+    def _execute(
+        self, task: runs.Claimed, *, claim_next: bool
+    ) -> tuple[TaskStatus | None, runs.Claimed | None]:
         task_type = self.types.get(task.type)
         chunk = 0
 
@@ -104,7 +131,7 @@ class Worker:
                     last_beat = time.monotonic()
                 return ship(buffer, beat=beat)
 
-            outcome, buffer = run_attempt(
+            outcome, buffer = self.horse.run(
                 task_type,
                 task.params,
                 kill_timeout_seconds=task.kill_timeout,
@@ -112,13 +139,17 @@ class Worker:
                 tick_interval_seconds=self.settings.log_ship_interval_seconds,
             )
         text = buffer.take()
+        claimed: list[runs.Claimed] = []
         with self.store.write() as conn:
+            now = utcnow()
             if text:
                 runs.append_log(conn, task.id, task.attempt, chunk, text)
             status = runs.finish(
-                conn, task.id, task.attempt, outcome, self.settings.status_events, utcnow()
+                conn, task.id, task.attempt, outcome, self.settings.status_events, now
             )
+            if claim_next:  # one transaction, one write lock, for the end and the next start
+                claimed = runs.claim(conn, self.name, now, limit=1, start=True)
         log.info("task %s attempt %s ended %s", task.id, task.attempt, outcome.status.value)
         for hook in self.on_finished:
             hook()
-        return status
+        return status, (claimed[0] if claimed else None)
