@@ -12,14 +12,25 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    TextClause,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 
 from stepd.domain.tasks import ACTIVE, TaskStatus
 from stepd.errors import InvalidInput
 from stepd.store import events as event_store
-from stepd.store import tasks as task_store
 from stepd.store.schema import semaphore_holds, semaphores, task_attempts, task_logs, tasks
 
 CLAIM_FIRST_SCAN = 20
@@ -55,6 +66,86 @@ class StatusEvents:
 
     name: str = "taskEvent"
     environment: str = "stable"
+
+
+# The hot path of every task (claim, finish) as prepared text: building a Core
+# statement per call cost more than running it. Each is compiled once; the
+# datetimes are bound through the column type, exactly as Core stores them.
+_CLAIMABLE = (
+    # Literal values: the partial index ix_tasks_queue (priority DESC, id) is only used
+    # when the query repeats its condition word for word.
+    "status IN ('ENQUEUED', 'WAIT_MUTEX') AND dispatched IS NULL"
+    " AND (not_before IS NULL OR not_before <= :now)"
+)
+_TIME = DateTime(timezone=True)
+
+
+def _sql(sql: str, *times: str) -> TextClause:
+    return text(sql).bindparams(*(bindparam(name, type_=_TIME) for name in times))
+
+
+def _queue(dialect: str) -> str:
+    # SQLite's planner, without statistics, prefers the status index and sorts the
+    # whole queue on every claim; the partial index hands out its head in order.
+    return "tasks INDEXED BY ix_tasks_queue" if dialect == "sqlite" else "tasks"
+
+
+@cache
+def _has_work(dialect: str) -> TextClause:
+    return _sql(f"SELECT id FROM {_queue(dialect)} WHERE {_CLAIMABLE} LIMIT 1", "now")
+
+
+@cache
+def _queue_head(dialect: str) -> TextClause:
+    # PostgreSQL: rows another claimer holds are skipped, not waited for.
+    lock = " FOR UPDATE SKIP LOCKED" if dialect == "postgresql" else ""
+    return _sql(
+        "SELECT id, status, semaphores, attempts, type, params, kill_timeout"
+        f" FROM {_queue(dialect)} WHERE {_CLAIMABLE}"
+        f" ORDER BY priority DESC, id LIMIT :limit OFFSET :offset{lock}",
+        "now",
+    )
+
+
+_MARK_WAITING = _sql("UPDATE tasks SET status = 'WAIT_MUTEX', updated = :now WHERE id = :id", "now")
+_TAKE_AND_START = _sql(
+    "UPDATE tasks SET attempts = :attempt, dispatched = :now, worker = :worker, updated = :now,"
+    " heartbeat = :now, status = 'EXECUTING', started = :now WHERE id = :id",
+    "now",
+)
+_TAKE = _sql(
+    "UPDATE tasks SET attempts = :attempt, dispatched = :now, worker = :worker, updated = :now,"
+    " heartbeat = :now, status = 'ENQUEUED' WHERE id = :id",
+    "now",
+)
+_NEW_ATTEMPT = _sql(
+    "INSERT INTO task_attempts (task_id, attempt, worker, status, started)"
+    " VALUES (:id, :attempt, :worker, :status, :started)",
+    "started",
+)
+_ACTIVE_TASK = text(
+    "SELECT id, type, params, author, max_retries, stop_requested FROM tasks"
+    " WHERE id = :id AND attempts = :attempt"
+    " AND status IN ('ENQUEUED', 'WAIT_MUTEX', 'EXECUTING')"
+)
+_RELEASE = text("DELETE FROM semaphore_holds WHERE task_id = :id")
+_END_ATTEMPT = _sql(
+    "UPDATE task_attempts SET status = :status, finished = :now, error = :error"
+    " WHERE task_id = :id AND attempt = :attempt",
+    "now",
+)
+_RETRY = _sql(
+    "UPDATE tasks SET status = 'ENQUEUED', dispatched = NULL, worker = NULL, heartbeat = NULL,"
+    " not_before = :not_before, updated = :now, error = :error, output = :output WHERE id = :id",
+    "now",
+    "not_before",
+)
+_END = _sql(
+    "UPDATE tasks SET status = :status, finished = :now, updated = :now, output = :output,"
+    " error = :error, dispatched = NULL, heartbeat = NULL WHERE id = :id",
+    "now",
+)
+_LINK_EVENT = text("INSERT INTO task_events (task_id, event_seq) VALUES (:id, :seq)")
 
 
 def _locked(conn: Connection, stmt: Any) -> Any:
@@ -153,21 +244,12 @@ def check_weights(conn: Connection, uses: Sequence[tuple[str, int]]) -> None:
 
 
 def release(conn: Connection, task_id: int) -> None:
-    conn.execute(delete(semaphore_holds).where(semaphore_holds.c.task_id == task_id))
+    conn.execute(_RELEASE, {"id": task_id})
 
 
 def has_work(conn: Connection, now: datetime) -> bool:
     """A cheap read: is any task waiting to be claimed?"""
-    row = conn.execute(select(tasks.c.id).where(_claimable(now)).limit(1)).first()
-    return row is not None
-
-
-def _claimable(now: datetime) -> Any:
-    return and_(
-        tasks.c.status.in_([TaskStatus.ENQUEUED.value, TaskStatus.WAIT_MUTEX.value]),
-        tasks.c.dispatched.is_(None),
-        or_(tasks.c.not_before.is_(None), tasks.c.not_before <= now),
-    )
+    return conn.execute(_has_work(conn.dialect.name), {"now": now}).first() is not None
 
 
 def claim(
@@ -180,71 +262,46 @@ def claim(
     """
     claimed: list[Claimed] = []
     ledger = _Ledger(conn, now)
+    head = _queue_head(conn.dialect.name)
     seen = 0
     # A short look first (the common case); a long one only when the head of the
     # queue is blocked on semaphores, so tasks behind it are not starved.
     for scan in (max(limit, CLAIM_FIRST_SCAN), CLAIM_SCAN):
-        rows = conn.execute(
-            _locked(
-                conn,
-                select(tasks.c.id, tasks.c.status, tasks.c.semaphores, tasks.c.attempts)
-                .where(_claimable(now))
-                .order_by(tasks.c.priority.desc(), tasks.c.id)
-                .offset(seen)
-                .limit(scan - seen),
-            )
-        ).all()
+        rows = conn.execute(head, {"now": now, "limit": scan - seen, "offset": seen}).all()
         for row in rows:
             if len(claimed) >= limit:
                 return claimed
-            if not ledger.try_acquire(row.id, json.loads(row.semaphores)):
+            uses = json.loads(row.semaphores)
+            if uses and not ledger.try_acquire(row.id, uses):
                 if row.status != TaskStatus.WAIT_MUTEX.value:
-                    conn.execute(
-                        update(tasks)
-                        .where(tasks.c.id == row.id)
-                        .values(status=TaskStatus.WAIT_MUTEX.value, updated=now)
-                    )
+                    conn.execute(_MARK_WAITING, {"now": now, "id": row.id})
                 continue
-            claimed.append(_take(conn, row.id, int(row.attempts) + 1, worker, now, start=start))
+            attempt = int(row.attempts) + 1
+            take = _TAKE_AND_START if start else _TAKE
+            conn.execute(take, {"attempt": attempt, "now": now, "worker": worker, "id": row.id})
+            conn.execute(
+                _NEW_ATTEMPT,
+                {
+                    "id": row.id,
+                    "attempt": attempt,
+                    "worker": worker,
+                    "status": (TaskStatus.EXECUTING if start else TaskStatus.ENQUEUED).value,
+                    "started": now if start else None,
+                },
+            )
+            claimed.append(
+                Claimed(
+                    id=int(row.id),
+                    attempt=attempt,
+                    type=row.type,
+                    params=json.loads(row.params),
+                    kill_timeout=row.kill_timeout,
+                )
+            )
         seen += len(rows)
         if claimed or len(rows) < scan:
             break
     return claimed
-
-
-def _take(
-    conn: Connection, task_id: int, attempt: int, worker: str, now: datetime, *, start: bool
-) -> Claimed:
-    values: dict[str, Any] = {
-        "attempts": attempt,
-        "dispatched": now,
-        "worker": worker,
-        "updated": now,
-        "heartbeat": now,
-        "status": TaskStatus.ENQUEUED.value,
-    }
-    if start:
-        values.update(status=TaskStatus.EXECUTING.value, started=now)
-    conn.execute(update(tasks).where(tasks.c.id == task_id).values(values))
-    conn.execute(
-        insert(task_attempts).values(
-            task_id=task_id,
-            attempt=attempt,
-            worker=worker,
-            status=values["status"],
-            started=now if start else None,
-        )
-    )
-    row = conn.execute(
-        select(tasks.c.type, tasks.c.params, tasks.c.kill_timeout).where(tasks.c.id == task_id)
-    ).one()
-    return Claimed(
-        id=task_id,
-        attempt=attempt,
-        type=row.type,
-        params=json.loads(row.params),
-        kill_timeout=row.kill_timeout,
-    )
 
 
 def start(
@@ -370,7 +427,7 @@ def _emit(
     conn: Connection, task: Any, status: TaskStatus, events: StatusEvents, now: datetime
 ) -> int:
     (seq,) = event_store.insert_events(conn, [_status_event(task, status, events, now)])
-    task_store.link_event(conn, task.id, seq)
+    conn.execute(_LINK_EVENT, {"id": task.id, "seq": seq})
     return seq
 
 
@@ -386,20 +443,19 @@ def finish(
 
     Returns the task's new status, or None when the attempt was no longer current.
     """
-    row = conn.execute(
-        select(tasks).where(
-            tasks.c.id == task_id,
-            tasks.c.attempts == attempt,
-            tasks.c.status.in_([s.value for s in ACTIVE]),
-        )
-    ).first()
+    row = conn.execute(_ACTIVE_TASK, {"id": task_id, "attempt": attempt}).first()
     if row is None:
         return None
     release(conn, task_id)
     conn.execute(
-        update(task_attempts)
-        .where(task_attempts.c.task_id == task_id, task_attempts.c.attempt == attempt)
-        .values(status=outcome.status.value, finished=now, error=outcome.error)
+        _END_ATTEMPT,
+        {
+            "status": outcome.status.value,
+            "now": now,
+            "error": outcome.error,
+            "id": task_id,
+            "attempt": attempt,
+        },
     )
     retry = (
         outcome.status in (TaskStatus.FAILURE, TaskStatus.EXCEPTION)
@@ -409,32 +465,25 @@ def finish(
     output = None if outcome.output is None else json.dumps(outcome.output, default=str)
     if retry:
         conn.execute(
-            update(tasks)
-            .where(tasks.c.id == task_id)
-            .values(
-                status=TaskStatus.ENQUEUED.value,
-                dispatched=None,
-                worker=None,
-                heartbeat=None,
-                not_before=now + timedelta(seconds=backoff_seconds(attempt)),
-                updated=now,
-                error=outcome.error,
-                output=output,
-            )
+            _RETRY,
+            {
+                "not_before": now + timedelta(seconds=backoff_seconds(attempt)),
+                "now": now,
+                "error": outcome.error,
+                "output": output,
+                "id": task_id,
+            },
         )
         return TaskStatus.ENQUEUED
     conn.execute(
-        update(tasks)
-        .where(tasks.c.id == task_id)
-        .values(
-            status=outcome.status.value,
-            finished=now,
-            updated=now,
-            output=output,
-            error=outcome.error,
-            dispatched=None,
-            heartbeat=None,
-        )
+        _END,
+        {
+            "status": outcome.status.value,
+            "now": now,
+            "output": output,
+            "error": outcome.error,
+            "id": task_id,
+        },
     )
     _emit(conn, row, outcome.status, events, now)
     return outcome.status

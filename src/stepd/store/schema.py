@@ -15,6 +15,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 
 metadata = MetaData()
@@ -172,6 +173,14 @@ tasks = Table(
     Column("worker", String(200)),  # which worker runs it
     Column("stop_requested", Boolean, nullable=False, server_default=false()),
     Index("ix_tasks_status_priority_id", "status", "priority", "id"),
+    # The claimable queue in claim order (see store.runs): a claim reads its head.
+    Index(
+        "ix_tasks_queue",
+        text("priority DESC"),
+        "id",
+        sqlite_where=text("status IN ('ENQUEUED', 'WAIT_MUTEX') AND dispatched IS NULL"),
+        postgresql_where=text("status IN ('ENQUEUED', 'WAIT_MUTEX') AND dispatched IS NULL"),
+    ),
     sqlite_autoincrement=True,
 )
 
