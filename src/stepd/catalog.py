@@ -17,6 +17,8 @@ from sqlalchemy import Connection
 from stepd.domain.config_index import ConfigIndex
 from stepd.domain.configs import ActionConfig
 from stepd.store import configs as config_store
+from stepd.store import lookup as event_lookup
+from stepd.store.engine import Store
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +39,27 @@ class Catalog:
 
     def snapshot(self, conn: Connection) -> Snapshot:
         """The current configs, as seen by `conn`'s transaction."""
-        generation = config_store.generation(conn)
+        generation = event_lookup.config_generation(conn)
         current = self._snapshot
         if current is not None and current.generation == generation:
             return current
+        return self._load(conn, generation)
+
+    def refresh(self, store: Store) -> Snapshot:
+        """The current configs, loaded if they changed, in a read transaction of its own.
+
+        The reactor calls this before it opens its write transaction, and checks the
+        generation again inside: a reload with 10,000 configs takes about a second,
+        and on SQLite the write transaction would block every event submit meanwhile.
+        """
+        current = self._snapshot
+        with store.read() as conn:
+            generation = event_lookup.config_generation(conn)
+            if current is not None and current.generation == generation:
+                return current
+            return self._load(conn, generation)
+
+    def _load(self, conn: Connection, generation: int) -> Snapshot:
         index: ConfigIndex[ActionConfig] = ConfigIndex()
         by_seq: dict[int, ActionConfig] = {}
         for config in config_store.list_configs(conn):
@@ -48,6 +67,7 @@ class Catalog:
             by_seq[config.seq] = config
         fresh = Snapshot(generation, index, by_seq)
         with self._lock:
+            # Readers on older snapshots may finish later: never go back a generation.
             if self._snapshot is None or self._snapshot.generation < generation:
                 self._snapshot = fresh
         log.info("loaded %d configs (generation %d)", len(by_seq), generation)

@@ -25,11 +25,10 @@ from stepd.domain.events import Event, EventState
 from stepd.domain.firing import task_params_for
 from stepd.domain.matching import Firing, evaluate
 from stepd.domain.templates import TemplateProblem
-from stepd.store import events as event_store
+from stepd.store import lookup as event_lookup
 from stepd.store import tasks as task_store
 from stepd.store import triggers as trigger_store
 from stepd.store.engine import Store
-from stepd.store.lookup import StoredEvents
 from stepd.store.schema import events
 from stepd.timeutil import utcnow
 
@@ -49,7 +48,6 @@ class Reactor:
 
     def run_once(self, *, known_pending: bool = False) -> int:
         """Evaluate up to `batch_size` NEW events; return how many were evaluated."""
-        made = 0
         if not known_pending:
             with self.store.read() as conn:
                 # A cheap read first: an idle poll must not take SQLite's write lock.
@@ -58,61 +56,75 @@ class Reactor:
                 ).first()
             if pending is None:
                 return 0
-        with self.store.write() as conn:
-            if not self.store.is_sqlite:
-                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({REACTOR_LOCK})")
-            configs = self.catalog.snapshot(conn).index
-            # Names first: most events concern no config, and need no decoding at all.
-            rows = conn.execute(
-                select(events.c.seq, events.c.name)
-                .where(events.c.state == EventState.NEW.value)
-                .order_by(events.c.seq)
-                .limit(self.batch_size)
-            ).all()
-            wanted = event_store.get_events(
-                conn, [row.seq for row in rows if configs.listens_to(row.name)]
-            )
-            quiet: list[int] = []
-            for row in rows:
-                if row.seq not in wanted:
-                    quiet.append(row.seq)
-                    continue
-                event = wanted[row.seq]
-                if not configs.candidates(event.name, event.params):
-                    # No config has a dependency this event satisfies, so no later
-                    # lookup can want it: mark it with the rest in one statement.
-                    quiet.append(event.seq)
-                    continue
-                made += self._evaluate(conn, configs, event)
-                # Marked now: the next events of this batch may join with it.
-                event_store.set_state(
-                    conn, event.seq, EventState.PROCESSED, only_from=EventState.NEW
-                )
-            if quiet and self.store.is_sqlite:
-                # Under SQLite's write lock the batch is every NEW event in its seq range,
-                # and those evaluated above are PROCESSED already: one range update.
-                event_store.mark_range_processed(conn, rows[0].seq, rows[-1].seq)
-            else:
-                event_store.mark_processed(conn, quiet)
+        made = evaluated = 0
+        for attempt in range(3):
+            # Configs are (re)loaded in a read transaction first: with 10,000 configs that
+            # takes about a second, which must not be spent holding SQLite's write lock.
+            snapshot = self.catalog.refresh(self.store)
+            with self.store.write() as conn:
+                if not self.store.is_sqlite:
+                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({REACTOR_LOCK})")
+                if event_lookup.config_generation(conn) != snapshot.generation:
+                    if attempt < 2:
+                        continue  # a config changed meanwhile: load it, again outside
+                    snapshot = self.catalog.snapshot(conn)  # configs keep changing: load here
+                evaluated, made = self._batch(conn, snapshot.index)
+            break
         if made:
             for hook in self.on_tasks:
                 hook()
-        return len(rows)
+        return evaluated
 
-    def _evaluate(self, conn: Connection, configs: ConfigIndex[ActionConfig], event: Event) -> int:
-        candidates = configs.candidates(event.name, event.params)
-        if not candidates:
-            return 0
-        lookup = StoredEvents(conn)
+    def _batch(self, conn: Connection, configs: ConfigIndex[ActionConfig]) -> tuple[int, int]:
+        """Evaluate one batch in `conn`'s transaction; (events evaluated, tasks made)."""
+        rows = event_lookup.new_events(conn, self.batch_size)
+        if not rows:
+            return 0, 0
         made = 0
-        for config in candidates:
-            spec = config.spec
-            if not spec.enabled:
+        quiet: list[int] = []
+        newest: int | None = None  # the newest PROCESSED seq when the batch began
+        estimates: event_lookup.Estimates = {}  # lookup selectivity, shared by the batch
+        for row in rows:
+            # Names first: most events concern no config, and need no decoding at all.
+            if not configs.listens_to(row.name):
+                quiet.append(row.seq)
                 continue
-            result = evaluate(spec.event_deps, event, lookup, window_seconds=spec.window_seconds)
-            for firing in result.firings:
-                made += self._fire(conn, config, event, firing)
-        return made
+            event = row.decode()
+            candidates = configs.candidates(event.name, event.params)
+            if not candidates:
+                # No config has a dependency this event satisfies, so no later
+                # lookup can want it: mark it with the rest in one statement.
+                quiet.append(event.seq)
+                continue
+            if newest is None:
+                newest = event_lookup.newest_processed(conn)
+            # Only this reactor marks events PROCESSED (others wait on the lock), always in
+            # seq order within a batch: an event past every PROCESSED one at the start is
+            # the newest event its dependencies can see. One evaluated out of seq order
+            # (a PostgreSQL commit that landed late, an event set back to NEW) is not.
+            lookup = event_lookup.StoredEvents(conn, estimates=estimates)
+            for config in candidates:
+                spec = config.spec
+                if not spec.enabled:
+                    continue
+                result = evaluate(
+                    spec.event_deps,
+                    event,
+                    lookup,
+                    window_seconds=spec.window_seconds,
+                    nothing_newer=event.seq > newest,
+                )
+                for firing in result.firings:
+                    made += self._fire(conn, config, event, firing)
+            # Marked now: the next events of this batch may join with it.
+            event_lookup.mark_processed(conn, event.seq)
+        if quiet and self.store.is_sqlite:
+            # Under SQLite's write lock the batch is every NEW event in its seq range,
+            # and those evaluated above are PROCESSED already: one range update.
+            event_lookup.mark_range_processed(conn, rows[0].seq, rows[-1].seq)
+        elif quiet:
+            event_lookup.mark_all_processed(conn, quiet)
+        return len(rows), made
 
     def _fire(self, conn: Connection, config: ActionConfig, event: Event, firing: Firing) -> int:
         trigger_id = trigger_store.insert_trigger(

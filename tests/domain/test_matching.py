@@ -242,6 +242,30 @@ def test_a_lookup_that_returns_the_trigger_too_changes_nothing() -> None:
     assert [e.seq for e in result.firings[0].events] == [2, 2]
 
 
+def test_with_nothing_newer_the_triggers_own_slot_costs_no_lookup() -> None:
+    one = deps({"name": "a", "params": {"d": "~", "k": "v"}})
+    lookup = ListLookup([event(1, "a", {"d": "1", "k": "v"})])
+    result = evaluate(one, event(2, "a", {"d": "1", "k": "v"}), lookup, nothing_newer=True)
+    assert bindings(result) == [{"d": "1"}]
+    assert [e.seq for e in result.firings[0].events] == [2]
+    assert lookup.queries == []
+
+    two = deps({"name": "a", "params": {"d": "~"}}, {"name": "b", "params": {"d": "~", "s": "OK"}})
+    lookup = ListLookup([event(1, "b", {"d": "1", "s": "OK"})])
+    result = evaluate(two, event(2, "a", {"d": "1"}), lookup, nothing_newer=True)
+    assert [e.seq for e in result.firings[0].events] == [2, 1]
+    assert lookup.queries == [("b", {"s": "OK", "d": "1"})]
+
+
+def test_an_event_evaluated_after_a_newer_one_reports_the_newer_one_for_its_slot() -> None:
+    # PostgreSQL commits can land out of seq order: event 2 is evaluated after event 3.
+    config = deps({"name": "a", "params": {"d": "~"}}, {"name": "b", "params": {"d": "~"}})
+    prior = [event(1, "b", {"d": "1"}), event(3, "a", {"d": "1"})]
+    result = run(config, event(2, "a", {"d": "1"}), *prior)
+    assert bindings(result) == [{"d": "1"}]
+    assert [e.seq for e in result.firings[0].events] == [3, 1]
+
+
 # --- operators -------------------------------------------------------------------------
 
 OPERATOR_CASES = [

@@ -23,7 +23,6 @@ from reactor_helpers import (
 from sqlalchemy import Connection, func, select
 
 from stepd import reactor as reactor_module
-from stepd.domain.events import EventState
 from stepd.reactor import Reactor
 from stepd.services.configs import ConfigService
 from stepd.services.events import EventBatch, EventService
@@ -43,7 +42,7 @@ def test_crash_after_the_task_is_inserted_but_before_commit_leaves_no_trigger_an
     ids = [send(api, "event1", param2=f"v{i}") for i in range(3)]
     seen_inside: list[tuple[int, int]] = []
 
-    def crash(conn: Connection, seq: int, state: EventState, **_: object) -> bool:
+    def crash(conn: Connection, seq: int) -> bool:
         # Prove the crash comes after the firing was written (in the open transaction).
         seen_inside.append(
             (
@@ -53,7 +52,7 @@ def test_crash_after_the_task_is_inserted_but_before_commit_leaves_no_trigger_an
         )
         raise Crash("the reactor died before committing")
 
-    monkeypatch.setattr(reactor_module.event_store, "set_state", crash)
+    monkeypatch.setattr(reactor_module.event_lookup, "mark_processed", crash)
     with pytest.raises(Crash):
         Reactor(api.store).run_once()
     assert seen_inside == [(1, 1)]

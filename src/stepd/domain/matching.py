@@ -275,6 +275,7 @@ def evaluate(
     lookup: EventLookup,
     *,
     window_seconds: float | None = None,
+    nothing_newer: bool = False,
 ) -> Evaluation:
     """Every distinct binding that `trigger` completes for a config with `deps`.
 
@@ -282,6 +283,12 @@ def evaluate(
     slot and prior events (or the trigger) in the others, satisfies every
     dependency and agrees on shared free params. With `window_seconds`, prior
     events created longer than that before the trigger are ignored.
+
+    `nothing_newer` is the caller's promise that `lookup` holds no event with a
+    higher seq than the trigger (a story's lookup of events before it; the reactor
+    when it evaluated nothing after it). The newest event of the trigger's own
+    slots is then the trigger itself, and those slots cost no lookup: for a config
+    with one dependency, no lookup at all.
     """
     search = _Search(deps, trigger, lookup, window_seconds)
     slots = [i for i, d in enumerate(deps) if d.name == trigger.name and d.matches(trigger.params)]
@@ -293,8 +300,10 @@ def evaluate(
     waiting: dict[str, Waiting] = {}
     for i in slots:
         start = {key: trigger.params[key] for key in deps[i].free}
-        # the trigger's own slot also reports the newest event consistent with the binding
-        own = max(search.candidates(i, start), key=lambda e: e.seq)
+        # the trigger's own slot also reports the newest event consistent with the binding:
+        # a later one can exist when events were evaluated out of seq order (PostgreSQL
+        # commits land out of order), unless the caller says there is none
+        own = trigger if nothing_newer else max(search.candidates(i, start), key=lambda e: e.seq)
         search.dead = set()
         found = list(search.complete(start, {i: own}, frozenset(range(len(deps))) - {i}))
         for binding, chosen in found:

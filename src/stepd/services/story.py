@@ -131,6 +131,7 @@ class _Teller:
             event,
             StoredEvents(self.conn, before_seq=event.seq),
             window_seconds=config.spec.window_seconds,
+            nothing_newer=True,  # the lookup holds only events before this one
         )
         entry["outcome"] = result.outcome
         if result.outcome == "not_matched":

@@ -62,7 +62,11 @@ class TrialService:
                 before = None if event.seq == HYPOTHETICAL_SEQ else event.seq
                 lookup = StoredEvents(conn, before_seq=before or HYPOTHETICAL_SEQ)
                 result = evaluate(
-                    spec.event_deps, event, lookup, window_seconds=spec.window_seconds
+                    spec.event_deps,
+                    event,
+                    lookup,
+                    window_seconds=spec.window_seconds,
+                    nothing_newer=True,  # the lookup holds only events before this one
                 )
                 results.append(self._describe(spec, event, result))
         return {"config": spec.to_json(), "events": results}

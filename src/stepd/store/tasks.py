@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select
 
 from stepd.domain.tasks import Task, TaskStatus
+from stepd.store import dbapi
 from stepd.store.schema import task_events, tasks
 from stepd.timeutil import as_utc, utcnow
 
@@ -30,29 +31,41 @@ class NewTask:
     created: datetime = field(default_factory=utcnow)
 
 
+_INSERT = (
+    "INSERT INTO tasks (type, params, status, author, priority, semaphores, kill_timeout,"
+    " max_retries, attempts, config_seq, config_version, event_seq, created, updated)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?) RETURNING id"
+)
+
+
 def insert_task(conn: Connection, new: NewTask) -> int:
-    return int(
-        conn.execute(
-            insert(tasks)
-            .values(
-                type=new.type,
-                params=json.dumps(dict(new.params), ensure_ascii=False),
-                status=TaskStatus.ENQUEUED.value,
-                author=new.author,
-                priority=new.priority,
-                semaphores=json.dumps([dict(s) for s in new.semaphores]),
-                kill_timeout=new.kill_timeout,
-                max_retries=new.max_retries,
-                attempts=0,
-                config_seq=new.config_seq,
-                config_version=new.config_version,
-                event_seq=new.event_seq,
-                created=new.created,
-                updated=new.created,
-            )
-            .returning(tasks.c.id)
-        ).scalar_one()
+    """Store an ENQUEUED task; its id.
+
+    On the driver's cursor: the reactor calls this once per firing (see store.dbapi).
+    """
+    created = dbapi.time_param(conn, new.created)
+    cur = dbapi.execute(
+        conn,
+        _INSERT,
+        (
+            new.type,
+            json.dumps(dict(new.params), ensure_ascii=False),
+            TaskStatus.ENQUEUED.value,
+            new.author,
+            new.priority,
+            json.dumps([dict(s) for s in new.semaphores]),
+            new.kill_timeout,
+            new.max_retries,
+            new.config_seq,
+            new.config_version,
+            new.event_seq,
+            created,
+            created,
+        ),
     )
+    (task_id,) = cur.fetchone()
+    cur.close()
+    return int(task_id)
 
 
 def _maybe(value: Any) -> datetime | None:

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, select
 
+from stepd.store import dbapi
 from stepd.store.schema import triggers
 from stepd.timeutil import as_utc
 
@@ -47,30 +47,37 @@ def insert_trigger(
     created: datetime,
 ) -> int | None:
     """Record a firing; None when this (config, event, binding) already fired."""
-    values = {
-        "config_seq": config_seq,
-        "config_version": config_version,
-        "event_seq": event_seq,
-        "binding_hash": binding_hash(binding_key),
-        "binding": json.dumps(dict(binding), ensure_ascii=False),
-        "dep_events": json.dumps(list(dep_events)),
-        "created": created,
-    }
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = (
-        dialect.insert(triggers)
-        .values(values)
-        .on_conflict_do_nothing(index_elements=["config_seq", "event_seq", "binding_hash"])
-        .returning(triggers.c.id)
+    # On the driver's cursor: this runs once per firing in the reactor (see store.dbapi).
+    cur = dbapi.execute(
+        conn,
+        _INSERT,
+        (
+            config_seq,
+            config_version,
+            event_seq,
+            binding_hash(binding_key),
+            json.dumps(dict(binding), ensure_ascii=False),
+            json.dumps(list(dep_events)),
+            dbapi.time_param(conn, created),
+        ),
     )
-    row = conn.execute(stmt).first()
+    row = cur.fetchone()
+    cur.close()
     return None if row is None else int(row[0])
 
 
+# The unique key (config, event, binding) makes a second evaluation insert nothing.
+_INSERT = (
+    "INSERT INTO triggers"
+    " (config_seq, config_version, event_seq, binding_hash, binding, dep_events, created)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (config_seq, event_seq, binding_hash) DO NOTHING RETURNING id"
+)
+_ATTACH = "UPDATE triggers SET task_id = ?, error = ? WHERE id = ?"
+
+
 def attach(conn: Connection, trigger_id: int, *, task_id: int | None, error: str | None) -> None:
-    conn.execute(
-        update(triggers).where(triggers.c.id == trigger_id).values(task_id=task_id, error=error)
-    )
+    dbapi.execute(conn, _ATTACH, (task_id, error, trigger_id)).close()
 
 
 def _to_trigger(m: Mapping[Any, Any]) -> Trigger:
