@@ -1,8 +1,9 @@
 """The Store: an engine chosen by URL, transactions the caller owns.
 
 Dialect differences live here and nowhere else: SQLite gets WAL, a busy timeout,
-`BEGIN IMMEDIATE` for writes and an in-process write lock (so threads of one
-server queue on a lock instead of sleeping in SQLite's busy handler);
+`BEGIN IMMEDIATE` for writes, an in-process write lock and a cross-process one
+(store/filelock.py), so that writers queue on a lock instead of sleeping in
+SQLite's busy handler;
 PostgreSQL gets psycopg 3 and a connection pool.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
@@ -19,6 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from stepd.errors import InvalidInput, StoreUnavailable
+from stepd.store.filelock import WriteTurn
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +38,11 @@ def normalize_url(url: str) -> str:
 class Store:
     """A database and the way to open transactions on it."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, write_turn: WriteTurn | None = None) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name  # "sqlite" or "postgresql"
         self._write_lock = threading.Lock() if self.is_sqlite else None
+        self._write_turn = write_turn  # SQLite file: writers of all processes take turns
 
     @property
     def url(self) -> str:
@@ -57,7 +60,8 @@ class Store:
             with self._connect() as conn, conn.begin():
                 yield conn
             return
-        with self._write_lock, self._connect(write=True) as conn, conn.begin():
+        turn = self._write_turn or nullcontext()
+        with self._write_lock, turn, self._connect(write=True) as conn, conn.begin():
             yield conn
 
     @contextmanager
@@ -99,6 +103,8 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+        if self._write_turn is not None:
+            self._write_turn.close()
 
 
 def _sqlite_engine(url: str, *, synchronous: str) -> Engine:
@@ -141,15 +147,19 @@ def open_store(url: str, *, migrate: bool = True, sqlite_synchronous: str = "NOR
     except Exception as exc:
         raise InvalidInput(f"not a database URL: {url!r} ({exc})") from exc
     backend = parsed.get_backend_name()
+    write_turn = None
     if backend == "sqlite":
         engine = _sqlite_engine(url, synchronous=sqlite_synchronous)
+        path = parsed.database or ""
+        if path and not path.startswith(":memory:") and parsed.query.get("mode") != "memory":
+            write_turn = WriteTurn(path + "-writer.lock")
     elif backend == "postgresql":
         engine = create_engine(url, pool_size=10, max_overflow=30, pool_pre_ping=True)
     else:
         raise InvalidInput(
             f"unsupported database {backend!r}: use sqlite:///PATH or postgresql://HOST/DB"
         )
-    store = Store(engine)
+    store = Store(engine, write_turn=write_turn)
     if migrate:
         from stepd.store.migrate import upgrade
 

@@ -123,6 +123,18 @@ _NEW_ATTEMPT = _sql(
     " VALUES (:id, :attempt, :worker, :status, :started)",
     "started",
 )
+_START = _sql(
+    "UPDATE tasks SET status = 'EXECUTING', started = :now, heartbeat = :now, worker = :worker,"
+    " updated = :now WHERE id = :id AND attempts = :attempt AND status = 'ENQUEUED'"
+    " AND dispatched IS NOT NULL",
+    "now",
+)
+_START_ATTEMPT = _sql(
+    "UPDATE task_attempts SET status = 'EXECUTING', started = :now, worker = :worker"
+    " WHERE task_id = :id AND attempt = :attempt",
+    "now",
+)
+_STARTED = text("SELECT type, params, kill_timeout FROM tasks WHERE id = :id")
 _ACTIVE_TASK = text(
     "SELECT id, type, params, author, max_retries, stop_requested FROM tasks"
     " WHERE id = :id AND attempts = :attempt"
@@ -308,32 +320,13 @@ def start(
     conn: Connection, task_id: int, attempt: int, worker: str, now: datetime
 ) -> Claimed | None:
     """A dispatched attempt begins on a worker; None if it is stale (already run or reaped)."""
-    result = conn.execute(
-        update(tasks)
-        .where(
-            tasks.c.id == task_id,
-            tasks.c.attempts == attempt,
-            tasks.c.status == TaskStatus.ENQUEUED.value,
-            tasks.c.dispatched.is_not(None),
-        )
-        .values(
-            status=TaskStatus.EXECUTING.value,
-            started=now,
-            heartbeat=now,
-            worker=worker,
-            updated=now,
-        )
-    )
-    if result.rowcount != 1:
+    values = {"id": task_id, "attempt": attempt, "worker": worker, "now": now}
+    if conn.execute(_START, values).rowcount != 1:
         return None
-    conn.execute(
-        update(task_attempts)
-        .where(task_attempts.c.task_id == task_id, task_attempts.c.attempt == attempt)
-        .values(status=TaskStatus.EXECUTING.value, started=now, worker=worker)
-    )
-    row = conn.execute(select(tasks).where(tasks.c.id == task_id)).one()
+    conn.execute(_START_ATTEMPT, values)
+    row = conn.execute(_STARTED, {"id": task_id}).one()
     return Claimed(
-        id=row.id,
+        id=task_id,
         attempt=attempt,
         type=row.type,
         params=json.loads(row.params),
