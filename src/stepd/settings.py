@@ -33,6 +33,7 @@ class Settings:
     task_event_name: str = "taskEvent"  # the event a finished task reports
     environment: str = "stable"  # the `environment` param of those events
     heartbeat_timeout_seconds: float = 30.0  # a worker silent this long has lost its task
+    horse_max_tasks: int = 100  # attempts a clean work horse runs; 1: a fresh process each
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:

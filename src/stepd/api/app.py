@@ -23,6 +23,7 @@ from stepd.api.context import AppContext, ctx
 from stepd.clock import Clock
 from stepd.errors import InvalidInput, StoreUnavailable
 from stepd.reactor import Reactor, ReactorLoop
+from stepd.runner.horse import HorseLimits
 from stepd.runner.local import LocalConfig, LocalExecutor
 from stepd.runner.registry import load_task_types
 from stepd.runner.worker import WorkerSettings
@@ -84,7 +85,10 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
                     database_url=context.store.url,
                     tasks=settings.tasks,
                     sqlite_synchronous=settings.sqlite_synchronous,
-                    worker=WorkerSettings(status_events=context.status_events),
+                    worker=WorkerSettings(
+                        status_events=context.status_events,
+                        horse=HorseLimits(max_tasks=settings.horse_max_tasks),
+                    ),
                 ),
                 workers=settings.workers,
                 heartbeat_timeout_seconds=settings.heartbeat_timeout_seconds,

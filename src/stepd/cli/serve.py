@@ -62,6 +62,15 @@ def serve(
             help="Seconds without a heartbeat before a worker's task is given up.",
         ),
     ] = 30.0,
+    horse_max_tasks: Annotated[
+        int,
+        typer.Option(
+            envvar="STEPD_HORSE_MAX_TASKS",
+            min=1,
+            help="Attempts one work horse process runs before a fresh one is forked "
+            "(1: a fresh process for every attempt).",
+        ),
+    ] = 100,
     private_reads: Annotated[
         bool,
         typer.Option(
@@ -102,6 +111,7 @@ def serve(
         task_event_name=task_event_name,
         environment=environment,
         heartbeat_timeout_seconds=heartbeat_timeout,
+        horse_max_tasks=horse_max_tasks,
         clock=clock,
     )
     try:

@@ -36,9 +36,19 @@ def worker(
     heartbeat_timeout: Annotated[
         float, typer.Option(envvar="STEPD_HEARTBEAT_TIMEOUT_SECONDS")
     ] = 30.0,
+    horse_max_tasks: Annotated[
+        int,
+        typer.Option(
+            envvar="STEPD_HORSE_MAX_TASKS",
+            min=1,
+            help="Attempts one work horse process runs before a fresh one is forked "
+            "(1: a fresh process for every attempt).",
+        ),
+    ] = 100,
     log_level: Annotated[str, typer.Option(envvar="STEPD_LOG_LEVEL")] = "info",
 ) -> None:
     """Run tasks from the store at --db (the server must run with --executor to match)."""
+    from stepd.runner.horse import HorseLimits
     from stepd.runner.worker import WorkerSettings
     from stepd.store import open_store
     from stepd.store.runs import StatusEvents
@@ -48,7 +58,8 @@ def worker(
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
     settings = WorkerSettings(
-        status_events=StatusEvents(name=task_event_name, environment=environment)
+        status_events=StatusEvents(name=task_event_name, environment=environment),
+        horse=HorseLimits(max_tasks=horse_max_tasks),
     )
     try:
         open_store(db).close()  # migrate once here, not in every process

@@ -23,6 +23,7 @@ from typing import Any
 
 from celery import Celery
 
+from stepd.runner.horse import HorseLimits
 from stepd.runner.registry import load_task_types
 from stepd.runner.worker import Worker, WorkerSettings, default_worker_name
 from stepd.store import open_store, runs
@@ -102,8 +103,11 @@ def config_from_env() -> CeleryWorkerConfig:
         name=os.environ.get("STEPD_TASK_EVENT_NAME", "taskEvent"),
         environment=os.environ.get("STEPD_ENVIRONMENT", "stable"),
     )
+    horse = HorseLimits(max_tasks=int(os.environ.get("STEPD_HORSE_MAX_TASKS", "100")))
     return CeleryWorkerConfig(
-        database_url=database_url, tasks=tasks, worker=WorkerSettings(status_events=events)
+        database_url=database_url,
+        tasks=tasks,
+        worker=WorkerSettings(status_events=events, horse=horse),
     )
 
 
