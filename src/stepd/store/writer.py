@@ -5,6 +5,11 @@ mean 32 threads queueing on the write lock and fighting for the GIL; here they
 wait as asyncio futures instead, and the writer drains what queued up while it
 was busy into one transaction (one BEGIN IMMEDIATE, one COMMIT for the group).
 
+An event loop hands its jobs over once per pass, after every request that the
+pass read has queued its job: a commit costs SQLite about as much as writing a
+dozen events, so the fewer and fuller the groups the better, and each hand-over
+wakes the writer thread (a thread switch and a fight for the GIL) only once.
+
 A job gets the connection and the group's EventGroup: the events it adds there are
 written for the whole group with one executemany per table before the commit. A job
 must raise a StepdError only before it writes or adds anything (a validation): that
@@ -30,7 +35,7 @@ from stepd.store.events import EventGroup
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-MAX_GROUP = 128  # jobs per transaction: bounds how long one commit keeps the lock
+MAX_GROUP = 128  # jobs per transaction (about): bounds how long one commit keeps the lock
 
 
 @dataclass
@@ -58,35 +63,46 @@ class Writer:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[list[_Job] | None] = queue.SimpleQueue()
+        # Jobs of the running pass of each event loop (touched from that loop's thread only).
+        self._pending: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
         self._thread = threading.Thread(target=self._loop, name="stepd-writer", daemon=True)
         self._thread.start()
 
     async def run(self, work: Callable[[Connection, EventGroup], T]) -> T:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put(_Job(work, loop, future))
+        pending = self._pending.get(loop)
+        if pending is None:
+            pending = self._pending[loop] = []
+            # Runs after the request handlers this pass has already started.
+            loop.call_soon(self._hand_over, loop)
+        pending.append(_Job(work, loop, future))
         return await future
+
+    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._jobs.put(self._pending.pop(loop))
 
     def close(self) -> None:
         self._jobs.put(None)
         self._thread.join(10)
 
     def _loop(self) -> None:
-        while True:
+        stopping = False
+        while not stopping:
             first = self._jobs.get()
             if first is None:
                 return
-            jobs = [first]
+            jobs = first
             while len(jobs) < MAX_GROUP:
                 try:
                     more = self._jobs.get_nowait()
                 except queue.Empty:
                     break
                 if more is None:
-                    self._jobs.put(None)  # stop after this group
+                    stopping = True  # stop after this group
                     break
-                jobs.append(more)
+                jobs += more
             self._write(jobs)
 
     def _write(self, jobs: list[_Job]) -> None:
