@@ -37,6 +37,11 @@ class Catalog:
     _snapshot: Snapshot | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    @property
+    def current(self) -> Snapshot | None:
+        """The configs as last loaded (None before the first load); maybe stale."""
+        return self._snapshot
+
     def snapshot(self, conn: Connection) -> Snapshot:
         """The current configs, as seen by `conn`'s transaction."""
         generation = event_lookup.config_generation(conn)

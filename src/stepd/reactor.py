@@ -45,6 +45,8 @@ class Reactor:
     batch_size: int = 200
     on_tasks: list[Callable[[], None]] = field(default_factory=list)  # runner wake-ups
     catalog: Catalog = field(default_factory=Catalog)
+    _estimate_cache: event_lookup.Estimates = field(default_factory=dict)
+    _estimated_at: float = field(default_factory=time.monotonic)
 
     def run_once(self, *, known_pending: bool = False) -> int:
         """Evaluate up to `batch_size` NEW events; return how many were evaluated."""
@@ -56,20 +58,22 @@ class Reactor:
                 ).first()
             if pending is None:
                 return 0
+        # The configs are checked inside the write transaction (one cheap read) and, when
+        # they changed, loaded outside it: with 10,000 configs a load takes about a second,
+        # which must not be spent holding SQLite's write lock.
+        snapshot = self.catalog.current or self.catalog.refresh(self.store)
         made = evaluated = 0
         for attempt in range(3):
-            # Configs are (re)loaded in a read transaction first: with 10,000 configs that
-            # takes about a second, which must not be spent holding SQLite's write lock.
-            snapshot = self.catalog.refresh(self.store)
             with self.store.write() as conn:
                 if not self.store.is_sqlite:
                     conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({REACTOR_LOCK})")
-                if event_lookup.config_generation(conn) != snapshot.generation:
-                    if attempt < 2:
-                        continue  # a config changed meanwhile: load it, again outside
+                generation = event_lookup.config_generation(conn)
+                if generation != snapshot.generation and attempt == 2:
                     snapshot = self.catalog.snapshot(conn)  # configs keep changing: load here
-                evaluated, made = self._batch(conn, snapshot.index)
-            break
+                if generation == snapshot.generation:
+                    evaluated, made = self._batch(conn, snapshot.index)
+                    break
+            snapshot = self.catalog.refresh(self.store)  # a config changed: load, try again
         if made:
             for hook in self.on_tasks:
                 hook()
@@ -81,20 +85,20 @@ class Reactor:
         if not rows:
             return 0, 0
         made = 0
-        quiet: list[int] = []
         newest: int | None = None  # the newest PROCESSED seq when the batch began
-        estimates: event_lookup.Estimates = {}  # lookup selectivity, shared by the batch
+        # The events evaluated so far in this batch, by name: PROCESSED for the matcher
+        # (the next events may join with them), marked so in the store with the rest.
+        evaluated: dict[str, list[Event]] = {}
+        estimates = self._estimates()
         for row in rows:
             # Names first: most events concern no config, and need no decoding at all.
             if not configs.listens_to(row.name):
-                quiet.append(row.seq)
                 continue
             event = row.decode()
             candidates = configs.candidates(event.name, event.params)
             if not candidates:
                 # No config has a dependency this event satisfies, so no later
-                # lookup can want it: mark it with the rest in one statement.
-                quiet.append(event.seq)
+                # lookup can want it.
                 continue
             if newest is None:
                 newest = event_lookup.newest_processed(conn)
@@ -102,7 +106,7 @@ class Reactor:
             # seq order within a batch: an event past every PROCESSED one at the start is
             # the newest event its dependencies can see. One evaluated out of seq order
             # (a PostgreSQL commit that landed late, an event set back to NEW) is not.
-            lookup = event_lookup.StoredEvents(conn, estimates=estimates)
+            lookup = event_lookup.StoredEvents(conn, estimates=estimates, batch=evaluated)
             for config in candidates:
                 spec = config.spec
                 if not spec.enabled:
@@ -116,17 +120,49 @@ class Reactor:
                 )
                 for firing in result.firings:
                     made += self._fire(conn, config, event, firing)
-            # Marked now: the next events of this batch may join with it.
-            event_lookup.mark_processed(conn, event.seq)
-        if quiet and self.store.is_sqlite:
-            # Under SQLite's write lock the batch is every NEW event in its seq range,
-            # and those evaluated above are PROCESSED already: one range update.
-            event_lookup.mark_range_processed(conn, rows[0].seq, rows[-1].seq)
-        elif quiet:
-            event_lookup.mark_all_processed(conn, quiet)
+            evaluated.setdefault(event.name, []).append(event)
+        # Under SQLite's write lock the batch is every NEW event in its seq range: one
+        # range update. On PostgreSQL a late commit may have put another in the range.
+        event_lookup.mark_processed(
+            conn, [row.seq for row in rows], whole_range=self.store.is_sqlite
+        )
         return len(rows), made
 
+    def _estimates(self) -> event_lookup.Estimates:
+        """Lookup selectivity counts, kept across batches (they only order a lookup's
+        params) and forgotten now and then, as the stored events change."""
+        now = time.monotonic()
+        if now - self._estimated_at > 60 or len(self._estimate_cache) > 100_000:
+            self._estimate_cache, self._estimated_at = {}, now
+        return self._estimate_cache
+
     def _fire(self, conn: Connection, config: ActionConfig, event: Event, firing: Firing) -> int:
+        spec = config.spec
+        now = utcnow()
+        try:
+            params: dict[str, object] | None = task_params_for(spec, firing, event)
+            error = None
+        except TemplateProblem as exc:
+            # Recorded on the trigger, so the story says why no task was made.
+            params, error = None, str(exc)
+        task_id = None
+        if params is not None:
+            task_id = task_store.insert_task(
+                conn,
+                task_store.NewTask(
+                    type=spec.task_type,
+                    params=params,
+                    author=config.author,
+                    priority=spec.priority,
+                    semaphores=[{"name": s.name, "weight": s.weight} for s in spec.semaphores],
+                    kill_timeout=spec.kill_timeout,
+                    max_retries=spec.max_retries,
+                    config_seq=config.seq,
+                    config_version=config.version,
+                    event_seq=event.seq,
+                    created=now,
+                ),
+            )
         trigger_id = trigger_store.insert_trigger(
             conn,
             config_seq=config.seq,
@@ -135,34 +171,18 @@ class Reactor:
             binding_key=firing.binding_key,
             binding=firing.binding,
             dep_events=[e.seq for e in firing.events],
-            created=utcnow(),
+            task_id=task_id,
+            error=error,
+            created=now,
         )
         if trigger_id is None:
-            return 0  # this event already fired this config for this binding
-        try:
-            params = task_params_for(config.spec, firing, event)
-        except TemplateProblem as exc:
-            # Recorded on the trigger, so the story says why no task was made.
-            trigger_store.attach(conn, trigger_id, task_id=None, error=str(exc))
+            # This event already fired this config for this binding (a second evaluation):
+            # the task just made is not one to run. Deleted in the same transaction, no
+            # one ever sees it.
+            if task_id is not None:
+                task_store.delete_unfired(conn, task_id)
             return 0
-        spec = config.spec
-        task_id = task_store.insert_task(
-            conn,
-            task_store.NewTask(
-                type=spec.task_type,
-                params=params,
-                author=config.author,
-                priority=spec.priority,
-                semaphores=[{"name": s.name, "weight": s.weight} for s in spec.semaphores],
-                kill_timeout=spec.kill_timeout,
-                max_retries=spec.max_retries,
-                config_seq=config.seq,
-                config_version=config.version,
-                event_seq=event.seq,
-            ),
-        )
-        trigger_store.attach(conn, trigger_id, task_id=task_id, error=None)
-        return 1
+        return 0 if task_id is None else 1
 
 
 @dataclass
@@ -172,6 +192,7 @@ class ReactorLoop:
     reactor: Reactor
     poll_interval_seconds: float = 0.5
     gather_seconds: float = 0.002  # wait after a wake-up: batches concurrent submits
+    max_gather_seconds: float = 0.016  # the longest such wait, under sustained load
     _wake: threading.Event = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -193,11 +214,12 @@ class ReactorLoop:
         log.info("reactor started")
         failures = 0
         woken = False
+        pause = self.gather_seconds
         while not self._stop.is_set():
-            if woken and self.gather_seconds > 0:
+            if woken and pause > 0:
                 # Woken by a submit: let the events of concurrent requests gather for a
-                # moment, so one batch (two transactions) evaluates them all.
-                time.sleep(self.gather_seconds)
+                # moment, so one batch (one transaction) evaluates them all.
+                time.sleep(pause)
             self._wake.clear()
             try:
                 evaluated = self.reactor.run_once(known_pending=woken)
@@ -207,7 +229,16 @@ class ReactorLoop:
                 log.exception("reactor batch failed (attempt %d); it will be retried", failures)
                 self._stop.wait(min(30.0, 0.5 * 2**failures))
                 continue
-            woken = True
-            if evaluated < self.reactor.batch_size:
-                woken = self._wake.wait(self.poll_interval_seconds)
+            if evaluated >= self.reactor.batch_size:
+                woken, pause = True, 0.0  # a backlog: the next batch is waiting already
+                continue
+            # Under load (several events gathered) wait longer, up to max_gather_seconds:
+            # fewer, larger batches cost less per event and take the GIL and SQLite's
+            # write lock from the request handlers less often. One event at a time (an
+            # idle server) keeps the short pause, and so its latency.
+            if evaluated > 1:
+                pause = min(self.max_gather_seconds, max(pause, self.gather_seconds) * 2)
+            else:
+                pause = self.gather_seconds
+            woken = self._wake.wait(self.poll_interval_seconds)
         log.info("reactor stopped: server shutting down")

@@ -42,7 +42,7 @@ def test_crash_after_the_task_is_inserted_but_before_commit_leaves_no_trigger_an
     ids = [send(api, "event1", param2=f"v{i}") for i in range(3)]
     seen_inside: list[tuple[int, int]] = []
 
-    def crash(conn: Connection, seq: int) -> bool:
+    def crash(conn: Connection, seqs: list[int], **_: object) -> None:
         # Prove the crash comes after the firing was written (in the open transaction).
         seen_inside.append(
             (
@@ -55,7 +55,7 @@ def test_crash_after_the_task_is_inserted_but_before_commit_leaves_no_trigger_an
     monkeypatch.setattr(reactor_module.event_lookup, "mark_processed", crash)
     with pytest.raises(Crash):
         Reactor(api.store).run_once()
-    assert seen_inside == [(1, 1)]
+    assert seen_inside == [(3, 3)]  # the batch's firings, then its events are marked
 
     assert trigger_count(api.store) == 0
     assert task_rows(api.store) == []
@@ -85,19 +85,20 @@ KILLED_REACTOR = textwrap.dedent(
 
     store = open_store(sys.argv[1], migrate=False)
     die_at = int(sys.argv[2])
-    real_attach = trigger_store.attach
-    attached = 0
+    real_insert = trigger_store.insert_trigger
+    recorded = 0
 
-    def attach_then_die(conn, trigger_id, *, task_id, error):
-        global attached
-        real_attach(conn, trigger_id, task_id=task_id, error=error)
-        attached += 1
-        if attached == die_at:
+    def record_then_die(conn, **firing):
+        global recorded
+        trigger_id = real_insert(conn, **firing)
+        recorded += 1
+        if recorded == die_at:
             n = conn.execute(select(func.count()).select_from(tasks)).scalar_one()
             print(f"killed with {n} uncommitted task(s)", flush=True)
             os._exit(9)  # no rollback, no cleanup: as if the machine lost the process
+        return trigger_id
 
-    trigger_store.attach = attach_then_die
+    trigger_store.insert_trigger = record_then_die
     Reactor(store).run_once()
     print("run_once returned: the kill never happened", flush=True)
     """

@@ -239,7 +239,7 @@ class Firing:
     binding: dict[str, Scalar]  # every free param -> the event's value (the task's event_params)
     events: tuple[MatchEvent, ...]  # per dependency, the newest event consistent with binding
 
-    @property
+    @cached_property  # the reactor asks twice per firing; a frozen value cannot change
     def binding_key(self) -> str:
         """Canonical text of the binding, unique per distinct binding."""
         return binding_key(self.binding)
@@ -296,8 +296,10 @@ def evaluate(
         named = [(i, d) for i, d in enumerate(deps) if d.name == trigger.name]
         why = tuple(m for i, d in named for m in d.check(trigger.params, dep_index=i))
         return Evaluation(firings=(), waiting=(), mismatches=why)
-    firings: dict[str, Firing] = {}
-    waiting: dict[str, Waiting] = {}
+    # Distinct bindings by their texts: the same test as equal binding keys, without
+    # encoding JSON for each (a firing encodes its key once, when it is asked).
+    firings: dict[tuple[tuple[str, str | None], ...], Firing] = {}
+    waiting: dict[tuple[tuple[tuple[str, str | None], ...], tuple[int, ...]], Waiting] = {}
     for i in slots:
         start = {key: trigger.params[key] for key in deps[i].free}
         # the trigger's own slot also reports the newest event consistent with the binding:
@@ -307,13 +309,20 @@ def evaluate(
         search.dead = set()
         found = list(search.complete(start, {i: own}, frozenset(range(len(deps))) - {i}))
         for binding, chosen in found:
-            events = tuple(chosen[j] for j in range(len(deps)))
-            firings.setdefault(binding_key(binding), Firing(binding=binding, events=events))
+            if (key := _texts(binding)) not in firings:
+                events = tuple(chosen[j] for j in range(len(deps)))
+                firings[key] = Firing(binding=binding, events=events)
         if not found:
-            wait = Waiting(binding=start, missing=tuple(sorted(search.dead)))
-            waiting.setdefault(f"{binding_key(start)}{wait.missing}", wait)
-    ordered = tuple(firings[k] for k in sorted(firings))
+            missing = tuple(sorted(search.dead))
+            if (waits := (_texts(start), missing)) not in waiting:
+                waiting[waits] = Waiting(binding=start, missing=missing)
+    ordered = tuple(sorted(firings.values(), key=lambda f: f.binding_key))
     return Evaluation(firings=ordered, waiting=tuple(waiting.values()), mismatches=())
+
+
+def _texts(binding: Mapping[str, Scalar]) -> tuple[tuple[str, str | None], ...]:
+    """A binding as sorted (key, text) pairs: equal exactly when the binding keys are."""
+    return tuple(sorted((k, param_text(v)) for k, v in binding.items()))
 
 
 Query = tuple[tuple[str, str], ...]

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from stepd.domain.events import Event, EventState
+from stepd.domain.params import param_text
 from stepd.store import dbapi
 from stepd.store.events import index_value
 
@@ -78,7 +79,10 @@ class StoredEvents:
 
     One instance serves every config evaluated for one event: nothing it reads
     changes meanwhile, so each distinct query runs once. `estimates` may be shared
-    wider (a reactor batch): they only choose which param leads a lookup.
+    wider (a reactor's batches): they only choose which param leads a lookup.
+
+    `batch`: the events a reactor evaluated earlier in its open batch, by name. They
+    count as PROCESSED, though the store marks them so only when the batch ends.
     """
 
     def __init__(
@@ -87,10 +91,12 @@ class StoredEvents:
         *,
         before_seq: int | None = None,
         estimates: Estimates | None = None,
+        batch: Mapping[str, Sequence[Event]] | None = None,
     ) -> None:
         self.conn = conn
         self.before_seq = before_seq
         self.estimates: Estimates = {} if estimates is None else estimates
+        self.batch: Mapping[str, Sequence[Event]] = {} if batch is None else batch
         self._found: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[Event, ...]] = {}
 
     def _estimate(self, name: str, key: str, value: str) -> int:
@@ -123,6 +129,12 @@ class StoredEvents:
         cur = dbapi.execute(self.conn, _find_sql(len(items), self.before_seq is not None), binds)
         found = tuple(_event(row) for row in cur.fetchall())
         cur.close()
+        if self.batch.get(name):
+            found += tuple(
+                e
+                for e in self.batch[name]
+                if all(k in e.params and param_text(e.params[k]) == v for k, v in equal.items())
+            )
         self._found[query] = found
         return found
 
@@ -162,18 +174,19 @@ def newest_processed(conn: Connection) -> int:
     return 0 if seq is None else int(seq)
 
 
-def mark_processed(conn: Connection, seq: int) -> bool:
-    """Mark one evaluated event PROCESSED, unless it is no longer NEW (rejected meanwhile)."""
-    cur = dbapi.execute(
-        conn, "UPDATE events SET state = 'PROCESSED' WHERE seq = ? AND state = 'NEW'", (seq,)
-    )
-    changed = int(cur.rowcount) > 0
-    cur.close()
-    return changed
+def mark_processed(conn: Connection, seqs: Sequence[int], *, whole_range: bool) -> None:
+    """Mark a batch's NEW events PROCESSED (an event rejected meanwhile stays rejected).
 
-
-def mark_all_processed(conn: Connection, seqs: Sequence[int]) -> None:
-    """Mark NEW events PROCESSED (an event rejected meanwhile stays rejected)."""
+    `whole_range`: the caller knows that `seqs` are every NEW event from the first to
+    the last (SQLite, under its write lock), so one range update does it.
+    """
+    if whole_range and seqs:
+        dbapi.execute(
+            conn,
+            "UPDATE events SET state = 'PROCESSED' WHERE seq BETWEEN ? AND ? AND state = 'NEW'",
+            (seqs[0], seqs[-1]),
+        ).close()
+        return
     for start in range(0, len(seqs), 500):
         chunk = seqs[start : start + 500]
         dbapi.execute(
@@ -182,15 +195,6 @@ def mark_all_processed(conn: Connection, seqs: Sequence[int]) -> None:
             f" WHERE seq IN ({dbapi.placeholders(len(chunk))}) AND state = 'NEW'",
             chunk,
         ).close()
-
-
-def mark_range_processed(conn: Connection, first: int, last: int) -> None:
-    """Mark every NEW event with a seq in [first, last] PROCESSED (see Reactor.run_once)."""
-    dbapi.execute(
-        conn,
-        "UPDATE events SET state = 'PROCESSED' WHERE seq BETWEEN ? AND ? AND state = 'NEW'",
-        (first, last),
-    ).close()
 
 
 def config_generation(conn: Connection) -> int:

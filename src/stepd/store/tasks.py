@@ -34,8 +34,10 @@ class NewTask:
 _INSERT = (
     "INSERT INTO tasks (type, params, status, author, priority, semaphores, kill_timeout,"
     " max_retries, attempts, config_seq, config_version, event_seq, created, updated)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?) RETURNING id"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)"
 )
+_JSON = json.JSONEncoder(ensure_ascii=False)  # one encoder: json.dumps(..., ensure_ascii=False)
+# makes a new one per call
 
 
 def insert_task(conn: Connection, new: NewTask) -> int:
@@ -44,16 +46,16 @@ def insert_task(conn: Connection, new: NewTask) -> int:
     On the driver's cursor: the reactor calls this once per firing (see store.dbapi).
     """
     created = dbapi.time_param(conn, new.created)
-    cur = dbapi.execute(
+    task_id = dbapi.insert(
         conn,
         _INSERT,
         (
             new.type,
-            json.dumps(dict(new.params), ensure_ascii=False),
+            _JSON.encode(dict(new.params)),
             TaskStatus.ENQUEUED.value,
             new.author,
             new.priority,
-            json.dumps([dict(s) for s in new.semaphores]),
+            _JSON.encode([dict(s) for s in new.semaphores]),
             new.kill_timeout,
             new.max_retries,
             new.config_seq,
@@ -63,9 +65,15 @@ def insert_task(conn: Connection, new: NewTask) -> int:
             created,
         ),
     )
-    (task_id,) = cur.fetchone()
-    cur.close()
-    return int(task_id)
+    if task_id is None:
+        raise RuntimeError("a task insert inserted nothing")  # no conflict clause: cannot be
+    return task_id
+
+
+def delete_unfired(conn: Connection, task_id: int) -> None:
+    """Delete a task made in the caller's transaction whose firing turned out to be a
+    repeat (see Reactor._fire); nothing else refers to it yet."""
+    dbapi.execute(conn, "DELETE FROM tasks WHERE id = ?", (task_id,)).close()
 
 
 def _maybe(value: Any) -> datetime | None:

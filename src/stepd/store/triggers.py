@@ -44,11 +44,14 @@ def insert_trigger(
     binding_key: str,
     binding: Mapping[str, object],
     dep_events: Sequence[int],
+    task_id: int | None,
+    error: str | None,
     created: datetime,
 ) -> int | None:
-    """Record a firing; None when this (config, event, binding) already fired."""
+    """Record a firing and the task it made (or why none); None when this (config, event,
+    binding) already fired, and nothing was recorded."""
     # On the driver's cursor: this runs once per firing in the reactor (see store.dbapi).
-    cur = dbapi.execute(
+    return dbapi.insert(
         conn,
         _INSERT,
         (
@@ -56,28 +59,23 @@ def insert_trigger(
             config_version,
             event_seq,
             binding_hash(binding_key),
-            json.dumps(dict(binding), ensure_ascii=False),
-            json.dumps(list(dep_events)),
+            _JSON.encode(dict(binding)),
+            _JSON.encode(list(dep_events)),
+            task_id,
+            error,
             dbapi.time_param(conn, created),
         ),
     )
-    row = cur.fetchone()
-    cur.close()
-    return None if row is None else int(row[0])
 
 
 # The unique key (config, event, binding) makes a second evaluation insert nothing.
 _INSERT = (
-    "INSERT INTO triggers"
-    " (config_seq, config_version, event_seq, binding_hash, binding, dep_events, created)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (config_seq, event_seq, binding_hash) DO NOTHING RETURNING id"
+    "INSERT INTO triggers (config_seq, config_version, event_seq, binding_hash, binding,"
+    " dep_events, task_id, error, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (config_seq, event_seq, binding_hash) DO NOTHING"
 )
-_ATTACH = "UPDATE triggers SET task_id = ?, error = ? WHERE id = ?"
-
-
-def attach(conn: Connection, trigger_id: int, *, task_id: int | None, error: str | None) -> None:
-    dbapi.execute(conn, _ATTACH, (task_id, error, trigger_id)).close()
+_JSON = json.JSONEncoder(ensure_ascii=False)  # one encoder: json.dumps(..., ensure_ascii=False)
+# makes a new one per call
 
 
 def _to_trigger(m: Mapping[Any, Any]) -> Trigger:
