@@ -94,6 +94,7 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
                 heartbeat_timeout_seconds=settings.heartbeat_timeout_seconds,
             )
             executor.start()
+            context.tasks.on_created.append(executor.notify)
         dispatcher = None
         if settings.executor == "celery":
             from stepd.runner.celery_app import make_celery
@@ -120,6 +121,8 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
             context.events.on_stored.append(loop.notify)
             if dispatcher is not None:
                 loop.reactor.on_tasks.append(dispatcher.notify)
+            if executor is not None:
+                loop.reactor.on_tasks.append(executor.notify)
             loop.start()
             if not context.store.is_sqlite:
                 listener = Listener(context.store.url, EVENTS_CHANNEL, loop.notify)

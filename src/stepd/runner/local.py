@@ -36,7 +36,12 @@ class LocalConfig:
     worker: WorkerSettings = field(default_factory=WorkerSettings)
 
 
-def worker_process(config: LocalConfig, name: str, stop: multiprocessing.synchronize.Event) -> None:
+def worker_process(
+    config: LocalConfig,
+    name: str,
+    stop: multiprocessing.synchronize.Event,
+    wake: multiprocessing.synchronize.Event,
+) -> None:
     """The body of one worker process."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
@@ -54,8 +59,13 @@ def worker_process(config: LocalConfig, name: str, stop: multiprocessing.synchro
         # server starts its own, and reaps what this one held if it dies mid-task.
         return stop.is_set() or os.getppid() != parent
 
+    def idle(seconds: float) -> None:
+        # The server sets `wake` when it makes tasks: no poll interval between them and us.
+        if wake.wait(seconds):
+            wake.clear()
+
     try:
-        worker.run(should_stop)
+        worker.run(should_stop, idle=idle)
     finally:
         store.close()
 
@@ -67,6 +77,7 @@ class LocalExecutor:
     heartbeat_timeout_seconds: float = 30.0
     _stop: multiprocessing.synchronize.Event | None = None
     _procs: dict[str, BaseProcess] = field(default_factory=dict)
+    _wakes: dict[str, multiprocessing.synchronize.Event] = field(default_factory=dict)
     _thread: threading.Thread | None = None
     _done: threading.Event = field(default_factory=threading.Event)
     _generation: int = 0
@@ -86,14 +97,16 @@ class LocalExecutor:
         self._generation += 1
         name = default_worker_name(f"local-{slot}.{self._generation}")
         ctx = multiprocessing.get_context("spawn")
+        wake = ctx.Event()
         proc = ctx.Process(
             target=worker_process,
-            args=(self.config, name, self._stop),
+            args=(self.config, name, self._stop, wake),
             name=f"stepd-worker-{slot}",
             daemon=True,
         )
         proc.start()
         self._procs[name] = proc
+        self._wakes[name] = wake
         log.info("started worker %s (pid %s)", name, proc.pid)
 
     def _supervise(self) -> None:
@@ -116,6 +129,7 @@ class LocalExecutor:
                         proc.exitcode,
                     )
                     del self._procs[name]
+                    self._wakes.pop(name, None)
                     with store.write() as conn:
                         runs.reap(
                             conn,
@@ -142,6 +156,11 @@ class LocalExecutor:
             log.exception("the local executor's supervisor failed")
         finally:
             store.close()
+
+    def notify(self) -> None:
+        """Tasks were made: idle workers look for them now rather than at their next poll."""
+        for wake in list(self._wakes.values()):
+            wake.set()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Ask the workers to finish their attempts and exit; kill those that do not."""

@@ -54,7 +54,10 @@ class Worker:
     def __post_init__(self) -> None:
         self.horse = Horse(self.types, self.settings.horse)
 
-    def run(self, should_stop: Callable[[], bool]) -> None:
+    def run(
+        self, should_stop: Callable[[], bool], idle: Callable[[float], None] = time.sleep
+    ) -> None:
+        """Work until `should_stop()`; `idle(seconds)` waits for work (woken early, or not)."""
         log.info("worker %s started with task types %s", self.name, sorted(self.types))
         task: runs.Claimed | None = None
         try:
@@ -64,7 +67,7 @@ class Worker:
                         break
                     task = self.claim()
                     if task is None:
-                        time.sleep(self.settings.poll_interval_seconds)
+                        idle(self.settings.poll_interval_seconds)
                         continue
                 # While there is work, each attempt's end claims the next one.
                 _, task = self._execute(task, claim_next=not should_stop())
