@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     Connection,
     Exists,
@@ -90,8 +91,15 @@ _PARAMS_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 def params_json(params: Params) -> str:
-    """The stored text of an event's params: compact JSON, non-ASCII kept as is."""
-    return _PARAMS_ENCODER.encode(params)
+    """The stored text of an event's params: compact JSON, non-ASCII kept as is.
+
+    orjson writes a map of scalars exactly as the json module does, several times
+    faster; what it refuses (an integer beyond 64 bits) goes to the json module.
+    """
+    try:
+        return orjson.dumps(params).decode()
+    except orjson.JSONEncodeError:
+        return _PARAMS_ENCODER.encode(params)
 
 
 EventRow = tuple[str, str, list[tuple[str, str]]]
