@@ -25,6 +25,7 @@ from stepd.domain.events import Event, EventState
 from stepd.domain.firing import task_params_for
 from stepd.domain.matching import Firing, evaluate
 from stepd.domain.templates import TemplateProblem
+from stepd.store import dbapi
 from stepd.store import lookup as event_lookup
 from stepd.store import tasks as task_store
 from stepd.store import triggers as trigger_store
@@ -81,7 +82,8 @@ class Reactor:
 
     def _batch(self, conn: Connection, configs: ConfigIndex[ActionConfig]) -> tuple[int, int]:
         """Evaluate one batch in `conn`'s transaction; (events evaluated, tasks made)."""
-        rows = event_lookup.new_events(conn, self.batch_size)
+        raw = dbapi.Raw(conn)  # every statement below runs on the driver's cursor
+        rows = event_lookup.new_events(raw, self.batch_size)
         if not rows:
             return 0, 0
         made = 0
@@ -101,12 +103,12 @@ class Reactor:
                 # lookup can want it.
                 continue
             if newest is None:
-                newest = event_lookup.newest_processed(conn)
+                newest = event_lookup.newest_processed(raw)
             # Only this reactor marks events PROCESSED (others wait on the lock), always in
             # seq order within a batch: an event past every PROCESSED one at the start is
             # the newest event its dependencies can see. One evaluated out of seq order
             # (a PostgreSQL commit that landed late, an event set back to NEW) is not.
-            lookup = event_lookup.StoredEvents(conn, estimates=estimates, batch=evaluated)
+            lookup = event_lookup.StoredEvents(raw, estimates=estimates, batch=evaluated)
             for config in candidates:
                 spec = config.spec
                 if not spec.enabled:
@@ -119,12 +121,12 @@ class Reactor:
                     nothing_newer=event.seq > newest,
                 )
                 for firing in result.firings:
-                    made += self._fire(conn, config, event, firing)
+                    made += self._fire(raw, config, event, firing)
             evaluated.setdefault(event.name, []).append(event)
         # Under SQLite's write lock the batch is every NEW event in its seq range: one
         # range update. On PostgreSQL a late commit may have put another in the range.
         event_lookup.mark_processed(
-            conn, [row.seq for row in rows], whole_range=self.store.is_sqlite
+            raw, [row.seq for row in rows], whole_range=self.store.is_sqlite
         )
         return len(rows), made
 
@@ -136,7 +138,7 @@ class Reactor:
             self._estimate_cache, self._estimated_at = {}, now
         return self._estimate_cache
 
-    def _fire(self, conn: Connection, config: ActionConfig, event: Event, firing: Firing) -> int:
+    def _fire(self, conn: dbapi.Raw, config: ActionConfig, event: Event, firing: Firing) -> int:
         spec = config.spec
         now = utcnow()
         try:

@@ -290,6 +290,15 @@ def evaluate(
     slots is then the trigger itself, and those slots cost no lookup: for a config
     with one dependency, no lookup at all.
     """
+    if nothing_newer and len(deps) == 1 and deps[0].name == trigger.name:
+        # One dependency, filled by the trigger, the newest event there is: the general
+        # search below would find exactly this firing (or, unmatched, fall through).
+        (dep,) = deps
+        if dep.matches(trigger.params):
+            binding = {key: trigger.params[key] for key in dep.free}
+            return Evaluation(
+                firings=(Firing(binding=binding, events=(trigger,)),), waiting=(), mismatches=()
+            )
     search = _Search(deps, trigger, lookup, window_seconds)
     slots = [i for i, d in enumerate(deps) if d.name == trigger.name and d.matches(trigger.params)]
     if not slots:

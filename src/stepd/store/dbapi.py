@@ -22,8 +22,30 @@ from typing import Any
 from sqlalchemy import Connection
 
 
-def is_sqlite(conn: Connection) -> bool:
-    return conn.dialect.name == "sqlite"
+class Raw:
+    """The driver connection under a SQLAlchemy connection, and its dialect, looked up once.
+
+    SQLAlchemy's properties on the way to the driver cost about as much as a short
+    statement, so a caller that runs many (the reactor's batch) wraps its connection
+    once and passes this instead. Valid while the connection is checked out.
+    """
+
+    __slots__ = ("driver", "sqlite")
+
+    def __init__(self, conn: Connection) -> None:
+        self.driver: Any = conn.connection.driver_connection
+        self.sqlite = conn.dialect.name == "sqlite"
+
+
+Conn = Connection | Raw
+
+
+def raw(conn: Conn) -> Raw:
+    return conn if isinstance(conn, Raw) else Raw(conn)
+
+
+def is_sqlite(conn: Conn) -> bool:
+    return conn.sqlite if isinstance(conn, Raw) else conn.dialect.name == "sqlite"
 
 
 @functools.cache
@@ -32,32 +54,28 @@ def _sql(sql: str, sqlite: bool) -> str:
     return sql if sqlite else sql.replace("?", "%s")
 
 
-def cursor(conn: Connection) -> Any:
-    """A cursor of the driver connection under `conn` (inside its open transaction)."""
-    return conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-
-
-def execute(conn: Connection, sql: str, params: Sequence[object] = ()) -> Any:
+def execute(conn: Conn, sql: str, params: Sequence[object] = ()) -> Any:
     """Run `sql` (with `?` placeholders) in `conn`'s transaction; the driver's cursor."""
-    cur = cursor(conn)
-    cur.execute(_sql(sql, is_sqlite(conn)), params)
+    r = raw(conn)
+    cur = r.driver.cursor()
+    cur.execute(sql if r.sqlite else _sql(sql, False), params)
     return cur
 
 
-def insert(conn: Connection, sql: str, params: Sequence[object]) -> int | None:
+def insert(conn: Conn, sql: str, params: Sequence[object]) -> int | None:
     """Run an INSERT of one row; the new row's `id`, or None when it inserted nothing
     (ON CONFLICT DO NOTHING).
 
     SQLite hands the key out as the cursor's lastrowid: a RETURNING clause there costs
     more than the insert itself (26 against 12 µs into `tasks`, measured).
     """
-    if is_sqlite(conn):
-        cur = cursor(conn)
+    r = raw(conn)
+    cur = r.driver.cursor()
+    if r.sqlite:
         cur.execute(sql, params)
         inserted = cur.lastrowid if cur.rowcount > 0 else None
         cur.close()
         return None if inserted is None else int(inserted)
-    cur = cursor(conn)
     cur.execute(_returning_id(sql), params)
     row = cur.fetchone()
     cur.close()
@@ -69,9 +87,10 @@ def _returning_id(sql: str) -> str:
     return _sql(sql, False) + " RETURNING id"
 
 
-def executemany(conn: Connection, sql: str, rows: Iterable[Sequence[object]]) -> None:
-    cur = cursor(conn)
-    cur.executemany(_sql(sql, is_sqlite(conn)), list(rows))
+def executemany(conn: Conn, sql: str, rows: Iterable[Sequence[object]]) -> None:
+    r = raw(conn)
+    cur = r.driver.cursor()
+    cur.executemany(sql if r.sqlite else _sql(sql, False), list(rows))
     cur.close()
 
 
@@ -80,7 +99,7 @@ def placeholders(n: int) -> str:
     return ", ".join("?" * n)
 
 
-def time_param(conn: Connection, value: datetime) -> object:
+def time_param(conn: Conn, value: datetime) -> object:
     """`value` as the driver should bind it for a DateTime column."""
     if not is_sqlite(conn):
         return value

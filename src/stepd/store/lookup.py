@@ -13,8 +13,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection
-
 from stepd.domain.events import Event, EventState
 from stepd.domain.params import param_text
 from stepd.store import dbapi
@@ -28,13 +26,16 @@ _EVENT_COLUMNS = (
 )
 
 
+_STATES = {state.value: state for state in EventState}  # a dict: EventState(x) costs more
+
+
 def _event(row: Sequence[Any]) -> Event:
     seq, name, params, state, created, author, request_id, source_type, source = row
     return Event(
         seq=seq,
         name=name,
         params=json.loads(params),
-        state=EventState(state),
+        state=_STATES[state],
         created=dbapi.read_time(created),
         author=author,
         request_id=request_id,
@@ -87,13 +88,13 @@ class StoredEvents:
 
     def __init__(
         self,
-        conn: Connection,
+        conn: dbapi.Conn,
         *,
         before_seq: int | None = None,
         estimates: Estimates | None = None,
         batch: Mapping[str, Sequence[Event]] | None = None,
     ) -> None:
-        self.conn = conn
+        self.conn = dbapi.raw(conn)
         self.before_seq = before_seq
         self.estimates: Estimates = {} if estimates is None else estimates
         self.batch: Mapping[str, Sequence[Event]] = {} if batch is None else batch
@@ -154,7 +155,7 @@ class NewRow:
         return _event(self.row)
 
 
-def new_events(conn: Connection, limit: int) -> list[NewRow]:
+def new_events(conn: dbapi.Conn, limit: int) -> list[NewRow]:
     """The oldest `limit` NEW events, in seq order (params left undecoded)."""
     cur = dbapi.execute(
         conn,
@@ -166,7 +167,7 @@ def new_events(conn: Connection, limit: int) -> list[NewRow]:
     return rows
 
 
-def newest_processed(conn: Connection) -> int:
+def newest_processed(conn: dbapi.Conn) -> int:
     """The highest seq of a PROCESSED event (0 when none): what the reactor evaluated last."""
     cur = dbapi.execute(conn, "SELECT max(seq) FROM events WHERE state = 'PROCESSED'")
     (seq,) = cur.fetchone()
@@ -174,7 +175,7 @@ def newest_processed(conn: Connection) -> int:
     return 0 if seq is None else int(seq)
 
 
-def mark_processed(conn: Connection, seqs: Sequence[int], *, whole_range: bool) -> None:
+def mark_processed(conn: dbapi.Conn, seqs: Sequence[int], *, whole_range: bool) -> None:
     """Mark a batch's NEW events PROCESSED (an event rejected meanwhile stays rejected).
 
     `whole_range`: the caller knows that `seqs` are every NEW event from the first to
@@ -197,7 +198,7 @@ def mark_processed(conn: Connection, seqs: Sequence[int], *, whole_range: bool) 
         ).close()
 
 
-def config_generation(conn: Connection) -> int:
+def config_generation(conn: dbapi.Conn) -> int:
     """The configs' generation (as `store.configs.generation`), once per reactor batch."""
     cur = dbapi.execute(conn, "SELECT generation FROM config_generation")
     (generation,) = cur.fetchone()

@@ -40,7 +40,7 @@ _JSON = json.JSONEncoder(ensure_ascii=False)  # one encoder: json.dumps(..., ens
 # makes a new one per call
 
 
-def insert_task(conn: Connection, new: NewTask) -> int:
+def insert_task(conn: dbapi.Conn, new: NewTask) -> int:
     """Store an ENQUEUED task; its id.
 
     On the driver's cursor: the reactor calls this once per firing (see store.dbapi).
@@ -70,7 +70,7 @@ def insert_task(conn: Connection, new: NewTask) -> int:
     return task_id
 
 
-def delete_unfired(conn: Connection, task_id: int) -> None:
+def delete_unfired(conn: dbapi.Conn, task_id: int) -> None:
     """Delete a task made in the caller's transaction whose firing turned out to be a
     repeat (see Reactor._fire); nothing else refers to it yet."""
     dbapi.execute(conn, "DELETE FROM tasks WHERE id = ?", (task_id,)).close()

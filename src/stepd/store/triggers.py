@@ -36,7 +36,7 @@ def binding_hash(binding_key: str) -> str:
 
 
 def insert_trigger(
-    conn: Connection,
+    conn: dbapi.Conn,
     *,
     config_seq: int,
     config_version: int,
