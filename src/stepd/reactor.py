@@ -96,12 +96,13 @@ class Reactor:
             # Names first: most events concern no config, and need no decoding at all.
             if not configs.listens_to(row.name):
                 continue
-            event = row.decode()
-            candidates = configs.candidates(event.name, event.params)
+            params = row.params()
+            candidates = configs.candidates(row.name, params)
             if not candidates:
                 # No config has a dependency this event satisfies, so no later
                 # lookup can want it.
                 continue
+            event = row.event(params)
             if newest is None:
                 newest = event_lookup.newest_processed(raw)
             # Only this reactor marks events PROCESSED (others wait on the lock), always in

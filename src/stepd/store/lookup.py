@@ -10,11 +10,10 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from stepd.domain.events import Event, EventState
-from stepd.domain.params import param_text
+from stepd.domain.params import Params, param_text
 from stepd.store import dbapi
 from stepd.store.events import index_value
 
@@ -143,16 +142,39 @@ class StoredEvents:
 # --------------------------------------------------------------------------- the reactor's batch
 
 
-@dataclass(frozen=True, kw_only=True)
 class NewRow:
-    """A NEW event as the reactor's batch read it: decoded only if some config wants it."""
+    """A NEW event as the reactor's batch read it: decoded only as far as needed.
 
-    seq: int
-    name: str
-    row: tuple[Any, ...]  # every column, for `decode`
+    Most events concern no config (by name) or no dependency (by params), so the
+    params are decoded only for names some config waits for, and the event built
+    only for those some dependency may want. A plain class: 200 per batch.
+    """
 
-    def decode(self) -> Event:
-        return _event(self.row)
+    __slots__ = ("name", "row", "seq")
+
+    def __init__(self, row: tuple[Any, ...]) -> None:
+        self.row = row  # every column of `_EVENT_COLUMNS`
+        self.seq: int = row[0]
+        self.name: str = row[1]
+
+    def params(self) -> Params:
+        params: Params = json.loads(self.row[2])
+        return params
+
+    def event(self, params: Params) -> Event:
+        """The event, with `params` as `params()` decoded them."""
+        _seq, _name, _params, state, created, author, request_id, source_type, source = self.row
+        return Event(
+            seq=self.seq,
+            name=self.name,
+            params=params,
+            state=_STATES[state],
+            created=dbapi.read_time(created),
+            author=author,
+            request_id=request_id,
+            source_type=source_type,
+            source=source,
+        )
 
 
 def new_events(conn: dbapi.Conn, limit: int) -> list[NewRow]:
@@ -162,7 +184,7 @@ def new_events(conn: dbapi.Conn, limit: int) -> list[NewRow]:
         f"SELECT {_EVENT_COLUMNS} FROM events e WHERE e.state = 'NEW' ORDER BY e.seq LIMIT ?",
         (limit,),
     )
-    rows = [NewRow(seq=int(r[0]), name=str(r[1]), row=tuple(r)) for r in cur.fetchall()]
+    rows = [NewRow(tuple(r)) for r in cur.fetchall()]
     cur.close()
     return rows
 
