@@ -53,6 +53,20 @@ def read_env() -> str | None:
     return os.environ.get("STEPD_TEST_LEFTOVER")
 
 
+@task_type("H_CLOSE_STDOUT")
+def close_stdout() -> None:
+    print("closing stdout", flush=True)
+    sys.stdout.close()
+
+
+@task_type("H_LEAK_FILES")
+def leak_files(count: int) -> None:
+    _LEAKED.extend(open(os.devnull) for _ in range(count))  # noqa: SIM115
+
+
+_LEAKED: list[object] = []
+
+
 @task_type("H_EXIT")
 def hard_exit(code: int) -> None:
     print("leaving abruptly", flush=True)
@@ -135,6 +149,25 @@ def test_an_environment_change_does_not_reach_the_next_attempt(horse: Horse) -> 
     assert run(horse, "H_SET_ENV", {"value": "dirty"})[0].status is TaskStatus.SUCCESS
     assert "environment" in (horse.retired_because or "")
     assert run(horse, "H_READ_ENV")[0].output is None
+
+
+def test_a_task_that_closes_stdout_retires_the_horse_and_the_next_one_still_logs(
+    horse: Horse,
+) -> None:
+    assert run(horse, "H_CLOSE_STDOUT")[0].status is TaskStatus.SUCCESS
+    assert "stdout" in (horse.retired_because or "")
+    outcome, log = run(horse, "H_PID", {"marker": "after"})
+    assert outcome.status is TaskStatus.SUCCESS
+    assert log == "hello from after\n"
+
+
+def test_a_few_files_left_open_are_reuse_but_a_leak_retires_the_horse(horse: Horse) -> None:
+    pid = run(horse, "H_PID")[0].output
+    run(horse, "H_LEAK_FILES", {"count": 3})
+    assert horse.pid == pid
+    run(horse, "H_LEAK_FILES", {"count": 100})
+    assert "files open" in (horse.retired_because or "")
+    assert horse.pid is None
 
 
 def test_a_task_that_exits_the_process_is_an_exception_and_the_next_attempt_runs(

@@ -38,6 +38,9 @@ from stepd.runner.registry import TaskFailure, TaskType
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 MAX_HTTP_OUTPUT = 64 * 1024
+# Open files a task may leave behind (a module-level session or pool) before the
+# horse is retired: a few are reuse, an ever-growing number is a leak.
+MAX_LEFTOVER_FDS = 64
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -141,6 +144,13 @@ def _children() -> list[int] | None:
         return None
 
 
+def _open_fds() -> int:
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return 0
+
+
 def _rss_bytes() -> int:
     try:
         with open("/proc/self/statm") as statm:
@@ -155,6 +165,8 @@ class _Baseline:
     def __init__(self) -> None:
         self.cwd = os.getcwd()
         self.environ = dict(os.environ)
+        self.streams = (sys.stdout, sys.stderr)
+        self.fds = _open_fds()
 
     def leftovers(self, done: int, limits: HorseLimits) -> str | None:
         """Why this horse must not run another attempt, or None."""
@@ -172,6 +184,10 @@ class _Baseline:
             return "the task removed the working directory"
         if dict(os.environ) != self.environ:
             return "the task changed the environment"
+        if (sys.stdout, sys.stderr) != self.streams or any(s.closed for s in self.streams):
+            return "the task replaced or closed stdout or stderr"
+        if _open_fds() > self.fds + MAX_LEFTOVER_FDS:
+            return f"the task left more than {MAX_LEFTOVER_FDS} files open"
         if done >= limits.max_tasks:
             return f"{done} attempts run (the limit)"
         if _rss_bytes() > limits.max_rss_bytes:
