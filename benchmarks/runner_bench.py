@@ -163,9 +163,17 @@ class Meter:
 # --------------------------------------------------------------------------- processes
 
 
-def serve_argv(db: Path, *extra: str) -> list[str]:
+# A store: a SQLite file, or the URL of a PostgreSQL database made for the run.
+Db = Path | str
+
+
+def url_of(db: Db) -> str:
+    return db if isinstance(db, str) else f"sqlite:///{db}"
+
+
+def serve_argv(db: Db, *extra: str) -> list[str]:
     return [
-        PY, "-m", "stepd", "serve", "--db", f"sqlite:///{db}", *SERVER_OPTS,
+        PY, "-m", "stepd", "serve", "--db", url_of(db), *SERVER_OPTS,
         "--tasks", TASKS_FILE, *extra,
     ]  # fmt: skip
 
@@ -184,7 +192,7 @@ class CeleryWorker:
     def start(self) -> CeleryWorker:
         argv = [
             PY, "-m", "stepd", "worker", "--executor", "celery", "--broker", self.broker,
-            "--queue", self.queue, "--db", f"sqlite:///{self.db}", "--tasks", TASKS_FILE,
+            "--queue", self.queue, "--db", url_of(self.db), "--tasks", TASKS_FILE,
             "-c", str(self.concurrency), "--log-level", "warning",
         ]  # fmt: skip
         self.process = subprocess.Popen(
@@ -237,10 +245,10 @@ def delete_queue(broker: str, queue: str) -> None:
 
 
 def insert_tasks(
-    db: Path, count: int, task_type: str, params: dict[str, Any], semaphores: list[dict[str, Any]]
+    db: Db, count: int, task_type: str, params: dict[str, Any], semaphores: list[dict[str, Any]]
 ) -> tuple[list[int], datetime]:
     """`count` tasks in one transaction; (their ids, the time right after the commit)."""
-    store = open_store(f"sqlite:///{db}", migrate=False)
+    store = open_store(url_of(db), migrate=False)
     try:
         with store.write() as conn:
             ids = [
@@ -263,9 +271,37 @@ def _ro(db: Path) -> sqlite3.Connection:
     return conn
 
 
-def wait_terminal(db: Path, ids: list[int], timeout_s: float) -> bool:
+def _pg_one(url: str, sql: str, params: dict[str, Any]) -> Any:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    from stepd.store.engine import normalize_url
+
+    engine = create_engine(normalize_url(url), poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text(sql), params).one()
+    finally:
+        engine.dispose()
+
+
+def wait_terminal(db: Db, ids: list[int], timeout_s: float) -> bool:
     """Poll (read-only, every 50 ms) until every task in `ids` has a terminal status."""
     lo, hi = min(ids), max(ids)
+    if isinstance(db, str):
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            finished = ", ".join(f"'{status}'" for status in sorted(TERMINAL))
+            (done,) = _pg_one(
+                db,
+                "SELECT count(*) FROM tasks"
+                f" WHERE id BETWEEN :lo AND :hi AND status IN ({finished})",
+                {"lo": lo, "hi": hi},
+            )
+            if done >= len(ids):
+                return True
+            time.sleep(0.05)
+        return False
     marks = ",".join("?" * len(TERMINAL))
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -287,7 +323,16 @@ def sqlite_dt(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
-def task_times(db: Path, ids: list[int]) -> dict[str, Any]:
+def task_times(db: Db, ids: list[int]) -> dict[str, Any]:
+    if isinstance(db, str):
+        first, last, count, success = _pg_one(
+            db,
+            "SELECT min(started), max(finished), count(*),"
+            " sum(CASE WHEN status = 'SUCCESS' THEN 1 ELSE 0 END) FROM tasks"
+            " WHERE id BETWEEN :lo AND :hi",
+            {"lo": min(ids), "hi": max(ids)},
+        )
+        return {"first_started": first, "last_finished": last, "count": count, "success": success}
     conn = _ro(db)
     try:
         row = conn.execute(
@@ -305,7 +350,7 @@ def task_times(db: Path, ids: list[int]) -> dict[str, Any]:
     }
 
 
-def warm_up(db: Path, count: int = 10, timeout_s: float = 90) -> None:
+def warm_up(db: Db, count: int = 10, timeout_s: float = 90) -> None:
     """Run a few tasks first: worker start-up (seconds on a loaded machine) must not count."""
     ids, _ = insert_tasks(db, count, "BENCH_NOOP", {}, [])
     if not wait_terminal(db, ids, timeout_s):
@@ -422,6 +467,7 @@ class ThroughputConfig:
     budget_s: float  # per executor
     inprocess_tasks: int
     brokers: list[str] = field(default_factory=lambda: ["amqp", "redis"])
+    postgres: bool = True  # also the local executor on PostgreSQL (not a target; a figure)
 
 
 def baselines(n: int = 200_000, forks: int = 300) -> dict[str, float]:
@@ -454,7 +500,7 @@ def baselines(n: int = 200_000, forks: int = 300) -> dict[str, float]:
 
 
 def _throughput_reps(
-    db: Path, pids: list[int], cfg: ThroughputConfig, label: str, n: int
+    db: Db, pids: list[int], cfg: ThroughputConfig, label: str, n: int
 ) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     t_start = time.monotonic()
@@ -493,6 +539,31 @@ def _throughput_reps(
     return out
 
 
+PG_URL = os.environ.get("STEPD_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@contextlib.contextmanager
+def pg_database() -> Any:
+    """A PostgreSQL database of its own for one benchmark (migrated), dropped afterwards."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from stepd.store.engine import normalize_url
+
+    admin = create_engine(normalize_url(PG_URL), isolation_level="AUTOCOMMIT")
+    name = f"stepd_bench_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    try:
+        open_store(url).close()  # migrated here, once
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
+
+
 def bench_throughput(cfg: ThroughputConfig, profile: bool = False) -> dict[str, Any]:
     base = baselines()
     inproc = inprocess_breakdown(cfg.inprocess_tasks, profile)
@@ -509,6 +580,21 @@ def bench_throughput(cfg: ThroughputConfig, profile: bool = False) -> dict[str, 
     with Server("stepd-local", serve_argv(db, "--workers", "2"), work / "local.log") as s:
         warm_up(db)
         results["local, 2 workers"] = _throughput_reps(db, [s.pid], cfg, "local", cfg.tasks)
+    if cfg.postgres:
+        try:
+            with (
+                pg_database() as url,
+                Server(
+                    "stepd-local-pg", serve_argv(url, "--workers", "2"), work / "local-pg.log"
+                ) as s,
+            ):
+                warm_up(url)
+                results["local, 2 workers, PostgreSQL"] = _throughput_reps(
+                    url, [s.pid], cfg, "local-pg", cfg.tasks
+                )
+        except Exception as exc:  # no PostgreSQL here: report, go on
+            log(f"throughput/local-pg: failed: {exc}")
+            results[f"local PostgreSQL: FAILED ({exc})"] = []
     # celery
     for broker in cfg.brokers:
         url = BROKERS[broker]
@@ -836,6 +922,9 @@ def main() -> int:
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary stores (/tmp)")
     parser.add_argument(
+        "--no-pg", action="store_true", help="skip the local executor on PostgreSQL (throughput)"
+    )
+    parser.add_argument(
         "--profile", action="store_true", help="cProfile the in-process Worker (throughput)"
     )
     args = parser.parse_args()
@@ -853,9 +942,9 @@ def main() -> int:
         print(results[-1]["text"] + "\n", flush=True)
     if "throughput" in only:
         tcfg = (
-            ThroughputConfig(300, 300, 1, 30, 100, brokers)
+            ThroughputConfig(300, 300, 1, 30, 100, brokers, postgres=not args.no_pg)
             if q
-            else ThroughputConfig(2000, 1000, 3, 90, 300, brokers)
+            else ThroughputConfig(2000, 1000, 3, 90, 300, brokers, postgres=not args.no_pg)
         )
         results.append(bench_throughput(tcfg, args.profile))
         print(results[-1]["text"] + "\n", flush=True)
