@@ -21,9 +21,9 @@ from sqlalchemy import Connection, select
 from stepd.catalog import Catalog
 from stepd.domain.config_index import ConfigIndex
 from stepd.domain.configs import ActionConfig
-from stepd.domain.events import Event, EventState
+from stepd.domain.events import EventState
 from stepd.domain.firing import task_params_for
-from stepd.domain.matching import Firing, evaluate
+from stepd.domain.matching import Firing, MatchEvent, evaluate
 from stepd.domain.templates import TemplateProblem
 from stepd.store import dbapi
 from stepd.store import lookup as event_lookup
@@ -90,7 +90,7 @@ class Reactor:
         newest: int | None = None  # the newest PROCESSED seq when the batch began
         # The events evaluated so far in this batch, by name: PROCESSED for the matcher
         # (the next events may join with them), marked so in the store with the rest.
-        evaluated: dict[str, list[Event]] = {}
+        evaluated: dict[str, list[event_lookup.StoredEvent]] = {}
         estimates = self._estimates()
         for row in rows:
             # Names first: most events concern no config, and need no decoding at all.
@@ -139,7 +139,9 @@ class Reactor:
             self._estimate_cache, self._estimated_at = {}, now
         return self._estimate_cache
 
-    def _fire(self, conn: dbapi.Raw, config: ActionConfig, event: Event, firing: Firing) -> int:
+    def _fire(
+        self, conn: dbapi.Raw, config: ActionConfig, event: MatchEvent, firing: Firing
+    ) -> int:
         spec = config.spec
         now = utcnow()
         try:
@@ -196,6 +198,7 @@ class ReactorLoop:
     poll_interval_seconds: float = 0.5
     gather_seconds: float = 0.002  # wait after a wake-up: batches concurrent submits
     max_gather_seconds: float = 0.016  # the longest such wait, under sustained load
+    busy_gap_seconds: float = 0.01  # a wake-up sooner than this after a batch: gather
     _wake: threading.Event = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -218,10 +221,12 @@ class ReactorLoop:
         failures = 0
         woken = False
         pause = self.gather_seconds
+        finished = time.monotonic()  # when the last batch ended
         while not self._stop.is_set():
-            if woken and pause > 0:
-                # Woken by a submit: let the events of concurrent requests gather for a
-                # moment, so one batch (one transaction) evaluates them all.
+            if woken and pause > 0 and time.monotonic() - finished < self.busy_gap_seconds:
+                # Woken by a submit soon after the last batch: events are coming in, so let
+                # those of concurrent requests gather, and one batch (one transaction)
+                # evaluate them all. A submit after a quiet spell is evaluated at once.
                 time.sleep(pause)
             self._wake.clear()
             try:
@@ -232,13 +237,13 @@ class ReactorLoop:
                 log.exception("reactor batch failed (attempt %d); it will be retried", failures)
                 self._stop.wait(min(30.0, 0.5 * 2**failures))
                 continue
+            finished = time.monotonic()
             if evaluated >= self.reactor.batch_size:
                 woken, pause = True, 0.0  # a backlog: the next batch is waiting already
                 continue
             # Under load (several events gathered) wait longer, up to max_gather_seconds:
             # fewer, larger batches cost less per event and take the GIL and SQLite's
-            # write lock from the request handlers less often. One event at a time (an
-            # idle server) keeps the short pause, and so its latency.
+            # write lock from the request handlers less often.
             if evaluated > 1:
                 pause = min(self.max_gather_seconds, max(pause, self.gather_seconds) * 2)
             else:

@@ -10,9 +10,8 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from datetime import datetime
 
-from stepd.domain.events import Event, EventState
 from stepd.domain.params import Params, param_text
 from stepd.store import dbapi
 from stepd.store.events import index_value
@@ -20,27 +19,34 @@ from stepd.store.events import index_value
 # How far to count when choosing the most selective param to lead a lookup with.
 ESTIMATE_CAP = 1000
 
-_EVENT_COLUMNS = (
-    "e.seq, e.name, e.params, e.state, e.created, e.author, e.request_id, e.source_type, e.source"
-)
+
+class StoredEvent:
+    """A stored event as the matcher sees it (a `MatchEvent`), straight from a row.
+
+    The matcher reads thousands of these per second: a plain class with slots, and its
+    time parsed only when something asks for it (a window, a template).
+    """
+
+    __slots__ = ("_created", "_raw_created", "name", "params", "seq")
+
+    def __init__(self, seq: int, name: str, params: Params, created: object) -> None:
+        self.seq = seq
+        self.name = name
+        self.params = params
+        self._raw_created = created
+        self._created: datetime | None = None
+
+    @property
+    def created(self) -> datetime:
+        if self._created is None:
+            self._created = dbapi.read_time(self._raw_created)
+        return self._created
+
+    def __repr__(self) -> str:
+        return f"StoredEvent(seq={self.seq}, name={self.name!r}, params={self.params!r})"
 
 
-_STATES = {state.value: state for state in EventState}  # a dict: EventState(x) costs more
-
-
-def _event(row: Sequence[Any]) -> Event:
-    seq, name, params, state, created, author, request_id, source_type, source = row
-    return Event(
-        seq=seq,
-        name=name,
-        params=json.loads(params),
-        state=_STATES[state],
-        created=dbapi.read_time(created),
-        author=author,
-        request_id=request_id,
-        source_type=source_type,
-        source=source,
-    )
+_COLUMNS = "e.seq, e.name, e.params, e.created"  # what a StoredEvent holds
 
 
 @functools.cache
@@ -48,7 +54,7 @@ def _find_sql(n_params: int, before: bool) -> str:
     """Prior events of a name with `n_params` equal params, led by the first of them."""
     prior = "e.seq < ? AND e.state != 'REJECTED'" if before else "e.state = 'PROCESSED'"
     if n_params == 0:
-        return f"SELECT {_EVENT_COLUMNS} FROM events e WHERE e.name = ? AND {prior}"
+        return f"SELECT {_COLUMNS} FROM events e WHERE e.name = ? AND {prior}"
     where = ["p.name = ?", "p.key = ?", "p.value = ?", prior]
     where += [
         f"EXISTS (SELECT 1 FROM event_params q{i} WHERE q{i}.name = p.name"
@@ -56,7 +62,7 @@ def _find_sql(n_params: int, before: bool) -> str:
         for i in range(1, n_params)
     ]
     return (
-        f"SELECT {_EVENT_COLUMNS} FROM event_params p JOIN events e ON e.seq = p.event_seq"
+        f"SELECT {_COLUMNS} FROM event_params p JOIN events e ON e.seq = p.event_seq"
         f" WHERE {' AND '.join(where)}"
     )
 
@@ -91,13 +97,13 @@ class StoredEvents:
         *,
         before_seq: int | None = None,
         estimates: Estimates | None = None,
-        batch: Mapping[str, Sequence[Event]] | None = None,
+        batch: Mapping[str, Sequence[StoredEvent]] | None = None,
     ) -> None:
         self.conn = dbapi.raw(conn)
         self.before_seq = before_seq
         self.estimates: Estimates = {} if estimates is None else estimates
-        self.batch: Mapping[str, Sequence[Event]] = {} if batch is None else batch
-        self._found: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[Event, ...]] = {}
+        self.batch: Mapping[str, Sequence[StoredEvent]] = {} if batch is None else batch
+        self._found: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[StoredEvent, ...]] = {}
 
     def _estimate(self, name: str, key: str, value: str) -> int:
         counted = self.estimates.get((name, key, value))
@@ -108,7 +114,7 @@ class StoredEvents:
             self.estimates[(name, key, value)] = counted
         return counted
 
-    def find(self, name: str, equal: Mapping[str, str]) -> tuple[Event, ...]:
+    def find(self, name: str, equal: Mapping[str, str]) -> tuple[StoredEvent, ...]:
         items = [(key, index_value(value)) for key, value in equal.items()]
         query = (name, tuple(sorted(items)))
         found = self._found.get(query)
@@ -127,7 +133,10 @@ class StoredEvents:
         for key, value in items[1:]:
             binds += [key, value]
         cur = dbapi.execute(self.conn, _find_sql(len(items), self.before_seq is not None), binds)
-        found = tuple(_event(row) for row in cur.fetchall())
+        found = tuple(
+            StoredEvent(seq, row_name, json.loads(params), created)
+            for seq, row_name, params, created in cur.fetchall()
+        )
         cur.close()
         if self.batch.get(name):
             found += tuple(
@@ -150,41 +159,31 @@ class NewRow:
     only for those some dependency may want. A plain class: 200 per batch.
     """
 
-    __slots__ = ("name", "row", "seq")
+    __slots__ = ("created", "name", "raw_params", "seq")
 
-    def __init__(self, row: tuple[Any, ...]) -> None:
-        self.row = row  # every column of `_EVENT_COLUMNS`
-        self.seq: int = row[0]
-        self.name: str = row[1]
+    def __init__(self, seq: int, name: str, raw_params: str, created: object) -> None:
+        self.seq = seq
+        self.name = name
+        self.raw_params = raw_params
+        self.created = created
 
     def params(self) -> Params:
-        params: Params = json.loads(self.row[2])
+        params: Params = json.loads(self.raw_params)
         return params
 
-    def event(self, params: Params) -> Event:
+    def event(self, params: Params) -> StoredEvent:
         """The event, with `params` as `params()` decoded them."""
-        _seq, _name, _params, state, created, author, request_id, source_type, source = self.row
-        return Event(
-            seq=self.seq,
-            name=self.name,
-            params=params,
-            state=_STATES[state],
-            created=dbapi.read_time(created),
-            author=author,
-            request_id=request_id,
-            source_type=source_type,
-            source=source,
-        )
+        return StoredEvent(self.seq, self.name, params, self.created)
 
 
 def new_events(conn: dbapi.Conn, limit: int) -> list[NewRow]:
     """The oldest `limit` NEW events, in seq order (params left undecoded)."""
     cur = dbapi.execute(
         conn,
-        f"SELECT {_EVENT_COLUMNS} FROM events e WHERE e.state = 'NEW' ORDER BY e.seq LIMIT ?",
+        f"SELECT {_COLUMNS} FROM events e WHERE e.state = 'NEW' ORDER BY e.seq LIMIT ?",
         (limit,),
     )
-    rows = [NewRow(tuple(r)) for r in cur.fetchall()]
+    rows = [NewRow(*row) for row in cur.fetchall()]
     cur.close()
     return rows
 
