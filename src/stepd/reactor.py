@@ -10,6 +10,7 @@ advisory lock makes reactors on several servers take turns.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -143,30 +144,32 @@ class Reactor:
         self, conn: dbapi.Raw, config: ActionConfig, event: MatchEvent, firing: Firing
     ) -> int:
         spec = config.spec
-        now = utcnow()
+        created = dbapi.time_param(conn, utcnow())
+        binding_json = dbapi.to_json(firing.binding)
         try:
-            params: dict[str, object] | None = task_params_for(spec, firing, event)
+            params = task_params_for(spec, firing, event)
             error = None
         except TemplateProblem as exc:
             # Recorded on the trigger, so the story says why no task was made.
             params, error = None, str(exc)
         task_id = None
         if params is not None:
-            task_id = task_store.insert_task(
+            task_id = task_store.insert_encoded(
                 conn,
-                task_store.NewTask(
-                    type=spec.task_type,
-                    params=params,
-                    author=config.author,
-                    priority=spec.priority,
-                    semaphores=[{"name": s.name, "weight": s.weight} for s in spec.semaphores],
-                    kill_timeout=spec.kill_timeout,
-                    max_retries=spec.max_retries,
-                    config_seq=config.seq,
-                    config_version=config.version,
-                    event_seq=event.seq,
-                    created=now,
+                type=spec.task_type,
+                # without task_params, the params are the binding: the same JSON
+                params_json=dbapi.to_json(params) if spec.task_params else binding_json,
+                author=config.author,
+                priority=spec.priority,
+                semaphores_json=json.dumps(
+                    [{"name": s.name, "weight": s.weight} for s in spec.semaphores]
                 ),
+                kill_timeout=spec.kill_timeout,
+                max_retries=spec.max_retries,
+                config_seq=config.seq,
+                config_version=config.version,
+                event_seq=event.seq,
+                created=created,
             )
         trigger_id = trigger_store.insert_trigger(
             conn,
@@ -174,11 +177,11 @@ class Reactor:
             config_version=config.version,
             event_seq=event.seq,
             binding_key=firing.binding_key,
-            binding=firing.binding,
+            binding_json=binding_json,
             dep_events=[e.seq for e in firing.events],
             task_id=task_id,
             error=error,
-            created=now,
+            created=created,
         )
         if trigger_id is None:
             # This event already fired this config for this binding (a second evaluation):

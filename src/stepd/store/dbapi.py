@@ -15,6 +15,7 @@ without an offset (UTC) on SQLite, `timestamptz` on PostgreSQL.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -92,6 +93,11 @@ def executemany(conn: Conn, sql: str, rows: Iterable[Sequence[object]]) -> None:
     cur = r.driver.cursor()
     cur.executemany(sql if r.sqlite else _sql(sql, False), list(rows))
     cur.close()
+
+
+# JSON as the store keeps it, like json.dumps(..., ensure_ascii=False): one encoder, since
+# json.dumps with any option makes a new encoder per call.
+to_json = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def placeholders(n: int) -> str:

@@ -36,31 +36,58 @@ _INSERT = (
     " max_retries, attempts, config_seq, config_version, event_seq, created, updated)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)"
 )
-_JSON = json.JSONEncoder(ensure_ascii=False)  # one encoder: json.dumps(..., ensure_ascii=False)
-# makes a new one per call
 
 
 def insert_task(conn: dbapi.Conn, new: NewTask) -> int:
-    """Store an ENQUEUED task; its id.
+    """Store an ENQUEUED task; its id."""
+    return insert_encoded(
+        conn,
+        type=new.type,
+        params_json=dbapi.to_json(dict(new.params)),
+        author=new.author,
+        priority=new.priority,
+        semaphores_json=json.dumps([dict(s) for s in new.semaphores]),
+        kill_timeout=new.kill_timeout,
+        max_retries=new.max_retries,
+        config_seq=new.config_seq,
+        config_version=new.config_version,
+        event_seq=new.event_seq,
+        created=dbapi.time_param(conn, new.created),
+    )
 
-    On the driver's cursor: the reactor calls this once per firing (see store.dbapi).
-    """
-    created = dbapi.time_param(conn, new.created)
+
+def insert_encoded(
+    conn: dbapi.Conn,
+    *,
+    type: str,
+    params_json: str,
+    author: str | None,
+    priority: int,
+    semaphores_json: str,
+    kill_timeout: int | None,
+    max_retries: int,
+    config_seq: int | None,
+    config_version: int | None,
+    event_seq: int | None,
+    created: object,
+) -> int:
+    """`insert_task` with its JSON encoded and its time bound (`dbapi.time_param`) by the
+    caller: the reactor, once per firing, shares them with the trigger it records."""
     task_id = dbapi.insert(
         conn,
         _INSERT,
         (
-            new.type,
-            _JSON.encode(dict(new.params)),
+            type,
+            params_json,
             TaskStatus.ENQUEUED.value,
-            new.author,
-            new.priority,
-            _JSON.encode([dict(s) for s in new.semaphores]),
-            new.kill_timeout,
-            new.max_retries,
-            new.config_seq,
-            new.config_version,
-            new.event_seq,
+            author,
+            priority,
+            semaphores_json,
+            kill_timeout,
+            max_retries,
+            config_seq,
+            config_version,
+            event_seq,
             created,
             created,
         ),

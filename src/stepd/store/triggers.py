@@ -42,14 +42,18 @@ def insert_trigger(
     config_version: int,
     event_seq: int,
     binding_key: str,
-    binding: Mapping[str, object],
+    binding_json: str,
     dep_events: Sequence[int],
     task_id: int | None,
     error: str | None,
-    created: datetime,
+    created: object,
 ) -> int | None:
     """Record a firing and the task it made (or why none); None when this (config, event,
-    binding) already fired, and nothing was recorded."""
+    binding) already fired, and nothing was recorded.
+
+    `binding_json` is the binding as JSON and `created` a time as `dbapi.time_param` binds
+    it: the reactor makes both once per firing, for the task too.
+    """
     # On the driver's cursor: this runs once per firing in the reactor (see store.dbapi).
     return dbapi.insert(
         conn,
@@ -59,11 +63,12 @@ def insert_trigger(
             config_version,
             event_seq,
             binding_hash(binding_key),
-            _JSON.encode(dict(binding)),
-            _JSON.encode(list(dep_events)),
+            binding_json,
+            # as json.dumps writes a list of ints, without an encoder call
+            "[" + ", ".join(map(str, dep_events)) + "]",
             task_id,
             error,
-            dbapi.time_param(conn, created),
+            created,
         ),
     )
 
@@ -74,8 +79,6 @@ _INSERT = (
     " dep_events, task_id, error, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (config_seq, event_seq, binding_hash) DO NOTHING"
 )
-_JSON = json.JSONEncoder(ensure_ascii=False)  # one encoder: json.dumps(..., ensure_ascii=False)
-# makes a new one per call
 
 
 def _to_trigger(m: Mapping[Any, Any]) -> Trigger:
