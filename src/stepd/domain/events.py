@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -36,6 +37,14 @@ def format_event_id(seq: int) -> str:
     in creation order, across restarts and across API replicas on one database.
     """
     return f"{seq:0{ID_WIDTH}x}"
+
+
+_ID_FORMAT = f"{{:0{ID_WIDTH}x}}".format
+
+
+def format_event_ids(seqs: Iterable[int]) -> list[str]:
+    """`format_event_id` of each of `seqs` (a batch's ids at C speed)."""
+    return list(map(_ID_FORMAT, seqs))
 
 
 def parse_event_id(event_id: str) -> int | None:

@@ -16,7 +16,7 @@ from stepd.domain.events import (
     Event,
     EventState,
     ParamsProblem,
-    format_event_id,
+    format_event_ids,
     name_problem,
     param_texts,
     parse_event_id,
@@ -45,6 +45,9 @@ class EventBatch:
 
 
 _EVENT_FIELDS = frozenset(("name", "params"))
+# Names that passed name_problem: a batch repeats a few names, and the check (a regex)
+# costs more than the set lookup. Bounded, and cleared when full.
+_GOOD_NAMES: set[str] = set()
 
 
 def _validate_one(raw: object, index: int) -> tuple[str, Params, EventRow]:
@@ -59,9 +62,13 @@ def _validate_one(raw: object, index: int) -> tuple[str, Params, EventRow]:
             f"{where} has unknown fields {unknown}: an event is {{name, params}}", field=where
         )
     name = raw.get("name")
-    if (problem := name_problem(name)) is not None:
-        raise InvalidInput(f"events[{index}]: {problem}", field=f"events[{index}].name")
-    assert isinstance(name, str)
+    if type(name) is not str or name not in _GOOD_NAMES:
+        if (problem := name_problem(name)) is not None:
+            raise InvalidInput(f"events[{index}]: {problem}", field=f"events[{index}].name")
+        assert isinstance(name, str)
+        if len(_GOOD_NAMES) >= 10_000:
+            _GOOD_NAMES.clear()
+        _GOOD_NAMES.add(name)
     params = raw.get("params")
     if params is None:
         params = {}
@@ -200,7 +207,7 @@ class EventService:
                 source=source,
                 group=group,
             )
-            ids = [format_event_id(seq) for seq in seqs]
+            ids = format_event_ids(seqs)
             if request_id is not None:
                 event_store.record_request(conn, request_id, ids, digest, now)
             return ids

@@ -66,6 +66,7 @@ class Writer:
         self._jobs: queue.SimpleQueue[list[_Job] | None] = queue.SimpleQueue()
         # Jobs of the running pass of each event loop (touched from that loop's thread only).
         self._pending: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
+        self._conn: Connection | None = None  # kept open across groups (the thread's own)
         self._thread = threading.Thread(target=self._loop, name="stepd-writer", daemon=True)
         self._thread.start()
 
@@ -88,6 +89,20 @@ class Writer:
         self._thread.join(10)
 
     def _loop(self) -> None:
+        try:
+            self._serve()
+        finally:
+            self._drop_connection()
+
+    def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:
+                log.warning("closing the writer's connection failed", exc_info=True)
+
+    def _serve(self) -> None:
         stopping = False
         while not stopping:
             first = self._jobs.get()
@@ -108,7 +123,9 @@ class Writer:
     def _write(self, jobs: list[_Job]) -> None:
         outcomes: list[tuple[Any, BaseException | None]] = []
         try:
-            with self.store.write() as conn:
+            if self._conn is None:
+                self._conn = self.store.write_connection()
+            with self.store.write(on=self._conn) as conn:
                 group = EventGroup(conn)
                 for job in jobs:
                     try:
@@ -119,6 +136,7 @@ class Writer:
         except BaseException as exc:  # the group's transaction failed: none of it stands
             log.warning("a write group of %d failed: %s", len(jobs), exc)
             outcomes = [(None, exc)] * len(jobs)
+            self._drop_connection()  # the next group starts on a fresh one
         # One wake-up per event loop for the whole group, not one per job.
         by_loop: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
         for job, (result, error) in zip(jobs, outcomes, strict=True):
