@@ -121,6 +121,7 @@ class Reactor:
                     lookup,
                     window_seconds=spec.window_seconds,
                     nothing_newer=event.seq > newest,
+                    explain=False,
                 )
                 for firing in result.firings:
                     made += self._fire(raw, config, event, firing)
@@ -200,7 +201,7 @@ class ReactorLoop:
     reactor: Reactor
     poll_interval_seconds: float = 0.5
     gather_seconds: float = 0.002  # wait after a wake-up: batches concurrent submits
-    max_gather_seconds: float = 0.016  # the longest such wait, under sustained load
+    max_gather_seconds: float = 0.048  # the longest such wait, under sustained load
     busy_gap_seconds: float = 0.01  # a wake-up sooner than this after a batch: gather
     _wake: threading.Event = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)

@@ -192,6 +192,10 @@ def test_evaluate_finds_exactly_the_bindings_of_every_combination(scenario: Any)
     # evaluation skips the lookups of the trigger's own slots without changing anything.
     quick = evaluate(deps, trigger, ListLookup(stored), window_seconds=window, nothing_newer=True)
     assert quick == result
+    # What the reactor asks for: the same firings, without the story's explanations.
+    firing_only = evaluate(deps, trigger, ListLookup(stored), window_seconds=window, explain=False)
+    assert firing_only.firings == result.firings
+    assert (firing_only.waiting, firing_only.mismatches) == ((), ())
 
 
 @settings(max_examples=300, deadline=None)

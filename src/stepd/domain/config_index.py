@@ -7,7 +7,7 @@ or other fixed values; the index answers from a few dictionary lookups instead.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -82,13 +82,27 @@ class ConfigIndex(Generic[C]):
         Joins aside: these are exactly the configs `evaluate` may fire or keep
         waiting for this event. In insertion order, without duplicates.
         """
-        keys = dict(self._buckets.get((name, None, None), {}))
+        hits = []  # the buckets this event falls in
+        if general := self._buckets.get((name, None, None)):
+            hits.append(general)
         for k, v in params.items():
-            keys.update(self._buckets.get((name, k, param_text(v)), {}))
-        entries = sorted((self._entries[key] for key in keys), key=lambda e: e.order)
-        return [
-            e.config for e in entries if any(d.name == name and d.matches(params) for d in e.deps)
-        ]
+            if bucket := self._buckets.get((name, k, v if type(v) is str else param_text(v))):
+                hits.append(bucket)
+        if not hits:
+            return []
+        if len(hits) == 1:
+            keys: Iterable[Hashable] = hits[0]  # a bucket is in insertion order already
+        else:
+            merged: dict[Hashable, None] = {}
+            for bucket in hits:
+                merged.update(bucket)
+            keys = sorted(merged, key=lambda key: self._entries[key].order)
+        out = []
+        for key in keys:
+            entry = self._entries[key]
+            if any(d.name == name and d.matches(params) for d in entry.deps):
+                out.append(entry.config)
+        return out
 
     def listens_to(self, name: str) -> bool:
         """True when some config has a dependency on events called `name`."""

@@ -276,6 +276,7 @@ def evaluate(
     *,
     window_seconds: float | None = None,
     nothing_newer: bool = False,
+    explain: bool = True,
 ) -> Evaluation:
     """Every distinct binding that `trigger` completes for a config with `deps`.
 
@@ -289,6 +290,9 @@ def evaluate(
     when it evaluated nothing after it). The newest event of the trigger's own
     slots is then the trigger itself, and those slots cost no lookup: for a config
     with one dependency, no lookup at all.
+
+    With `explain=False` (the reactor, which only fires) the evaluation leaves out what
+    it would tell a story: `waiting` and `mismatches` are empty.
     """
     if nothing_newer and len(deps) == 1 and deps[0].name == trigger.name:
         # One dependency, filled by the trigger, the newest event there is: the general
@@ -302,6 +306,8 @@ def evaluate(
     search = _Search(deps, trigger, lookup, window_seconds)
     slots = [i for i, d in enumerate(deps) if d.name == trigger.name and d.matches(trigger.params)]
     if not slots:
+        if not explain:
+            return Evaluation(firings=(), waiting=(), mismatches=())
         named = [(i, d) for i, d in enumerate(deps) if d.name == trigger.name]
         why = tuple(m for i, d in named for m in d.check(trigger.params, dep_index=i))
         return Evaluation(firings=(), waiting=(), mismatches=why)
@@ -321,7 +327,7 @@ def evaluate(
             if (key := _texts(binding)) not in firings:
                 events = tuple(chosen[j] for j in range(len(deps)))
                 firings[key] = Firing(binding=binding, events=events)
-        if not found:
+        if not found and explain:
             missing = tuple(sorted(search.dead))
             if (waits := (_texts(start), missing)) not in waiting:
                 waiting[waits] = Waiting(binding=start, missing=missing)

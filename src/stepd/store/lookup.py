@@ -18,6 +18,8 @@ from stepd.store.events import index_value
 
 # How far to count when choosing the most selective param to lead a lookup with.
 ESTIMATE_CAP = 1000
+# A param known to match no more events than this leads a lookup without counting others.
+RARE_ENOUGH = 32
 
 
 class StoredEvent:
@@ -114,6 +116,24 @@ class StoredEvents:
             self.estimates[(name, key, value)] = counted
         return counted
 
+    def _lead(self, name: str, items: list[tuple[str, str]]) -> None:
+        """Put first the param to walk the index by: the rarest value.
+
+        A value known (estimated before) to be rare enough leads without counting the
+        others: walking a few index entries costs less than counting. Otherwise every
+        value is counted (up to ESTIMATE_CAP): a join on `date` beats a scan of
+        `taskType=X`. The order only changes the cost, never the result.
+        """
+        rare = [
+            (counted, i)
+            for i, (k, v) in enumerate(items)
+            if (counted := self.estimates.get((name, k, v))) is not None and counted <= RARE_ENOUGH
+        ]
+        if rare:
+            items.insert(0, items.pop(min(rare)[1]))
+            return
+        items.sort(key=lambda kv: self._estimate(name, kv[0], kv[1]))
+
     def find(self, name: str, equal: Mapping[str, str]) -> tuple[StoredEvent, ...]:
         items = [(key, index_value(value)) for key, value in equal.items()]
         query = (name, tuple(sorted(items)))
@@ -121,8 +141,7 @@ class StoredEvents:
         if found is not None:
             return found
         if len(items) > 1:
-            # Lead with the rarest value: a join on `date` beats a scan of `taskType=X`.
-            items.sort(key=lambda kv: self._estimate(name, kv[0], kv[1]))
+            self._lead(name, items)
         binds: list[object] = []
         if items:
             binds += [name, items[0][0], items[0][1]]
