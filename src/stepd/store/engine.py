@@ -10,6 +10,7 @@ PostgreSQL gets psycopg 3 and a connection pool.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -17,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from stepd.errors import InvalidInput, StoreUnavailable
 from stepd.store.filelock import WriteTurn
@@ -159,10 +160,11 @@ def _sqlite_engine(url: str, *, synchronous: str) -> Engine:
         # connection: through SQLAlchemy a BEGIN costs ~70 us of Python, raw ~3 us.
         driver = conn.connection.driver_connection
         assert driver is not None
-        if conn.get_execution_options().get(_WRITE_OPTION):
-            driver.execute("BEGIN IMMEDIATE")
-        else:
-            driver.execute("BEGIN")
+        sql = "BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE_OPTION) else "BEGIN"
+        try:
+            driver.execute(sql)
+        except sqlite3.Error as exc:  # as SQLAlchemy raises it (e.g. OperationalError: locked)
+            raise DBAPIError.instance(sql, None, exc, sqlite3.Error) from exc
 
     return engine
 
