@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -226,6 +226,16 @@ class EventLookup(Protocol):
         ...
 
 
+class NewestLookup(EventLookup, Protocol):
+    """A lookup that can also walk its events newest first (the store's index can)."""
+
+    def newest(
+        self, name: str, equal: Mapping[str, str], accept: Callable[[MatchEvent], bool]
+    ) -> MatchEvent | None:
+        """The newest event `find(name, equal)` would return that `accept`s, or None."""
+        ...
+
+
 def binding_key(binding: Mapping[str, Scalar]) -> str:
     """Canonical JSON of a binding (sorted keys, text values): equal bindings, equal keys."""
     text = {k: param_text(v) for k, v in binding.items()}
@@ -320,7 +330,8 @@ def evaluate(
         # the trigger's own slot also reports the newest event consistent with the binding:
         # a later one can exist when events were evaluated out of seq order (PostgreSQL
         # commits land out of order), unless the caller says there is none
-        own = trigger if nothing_newer else max(search.candidates(i, start), key=lambda e: e.seq)
+        # (newest() finds one at least: the trigger fills its own slot)
+        own = trigger if nothing_newer else search.newest(i, start) or trigger
         search.dead = set()
         found = list(search.complete(start, {i: own}, frozenset(range(len(deps))) - {i}))
         for binding, chosen in found:
@@ -382,6 +393,33 @@ class _Search:
         valid = self.valid[(j, query)]
         return [e for e in valid if all(param_text(e.params[k]) == t for k, t in bound.items())]
 
+    def newest(self, j: int, binding: Mapping[str, Scalar]) -> MatchEvent | None:
+        """The newest of `candidates(j, binding)` (None when there is none), for a slot
+        whose free params `binding` all binds. With a lookup that walks newest first, the
+        others are never read: their number grows with every event the store keeps."""
+        walk = getattr(self.lookup, "newest", None)
+        if walk is None:
+            return max(self.candidates(j, binding), key=lambda e: e.seq, default=None)
+        dep, trigger, earliest = self.deps[j], self.trigger, self.earliest
+        bound = {k: param_text(binding[k]) for k in dep.free if k in binding}
+        # a null binding cannot be queried by text; `fills` checks it like the rest
+        equal = {**dep.fixed, **{k: t for k, t in bound.items() if t is not None}}
+
+        def fills(e: MatchEvent) -> bool:  # what candidates() keeps
+            return (
+                e.name == dep.name
+                and dep.matches(e.params)
+                and all(param_text(e.params[k]) == t for k, t in bound.items())
+            )
+
+        def accept(e: MatchEvent) -> bool:  # a stored event: not the trigger, in the window
+            return e.seq != trigger.seq and (earliest is None or e.created >= earliest) and fills(e)
+
+        found: MatchEvent | None = walk(dep.name, equal, accept)
+        if fills(trigger) and (found is None or trigger.seq > found.seq):
+            found = trigger
+        return found
+
     def complete(
         self, binding: dict[str, Scalar], chosen: dict[int, MatchEvent], open_slots: frozenset[int]
     ) -> Iterator[Partial]:
@@ -393,10 +431,15 @@ class _Search:
         new_keys = [k for k in self.deps[j].free if k not in binding]
         # only distinct values of the new keys make distinct bindings; keep the newest event
         groups: dict[tuple[str | None, ...], MatchEvent] = {}
-        for e in self.candidates(j, binding):
-            values = tuple(param_text(e.params[k]) for k in new_keys)
-            if values not in groups or e.seq > groups[values].seq:
-                groups[values] = e
+        if not new_keys and hasattr(self.lookup, "newest"):
+            # One distinct binding at most: the newest event that fills the slot.
+            if (only := self.newest(j, binding)) is not None:
+                groups[()] = only
+        else:
+            for e in self.candidates(j, binding):
+                values = tuple(param_text(e.params[k]) for k in new_keys)
+                if values not in groups or e.seq > groups[values].seq:
+                    groups[values] = e
         if not groups:
             self.dead.add(j)
         for e in groups.values():

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
+from stepd.domain.events import MAX_SEQ
 from stepd.domain.params import Params, param_text
 from stepd.store import dbapi
 from stepd.store.events import index_value
@@ -68,6 +69,15 @@ def _find_sql(n_params: int, before: bool) -> str:
         f" WHERE {' AND '.join(where)}"
     )
 
+
+@functools.cache
+def _newest_sql(n_params: int, before: bool) -> str:
+    """`_find_sql`, newest first, a page up to a seq at a time."""
+    seq = "p.event_seq" if n_params else "e.seq"
+    return f"{_find_sql(n_params, before)} AND {seq} <= ? ORDER BY {seq} DESC LIMIT ?"
+
+
+NEWEST_PAGE = 16  # rows per page of `StoredEvents.newest`
 
 _ESTIMATE = (
     "SELECT count(*) FROM (SELECT 1 FROM event_params WHERE name = ? AND key = ?"
@@ -165,6 +175,45 @@ class StoredEvents:
             )
         self._found[query] = found
         return found
+
+    def newest(
+        self, name: str, equal: Mapping[str, str], accept: Callable[[StoredEvent], bool]
+    ) -> StoredEvent | None:
+        """The newest event `find(name, equal)` would return that `accept`s, or None.
+
+        Walks the index newest first, a page at a time: a join on `date` reads the
+        newest event of that date, not every one the store ever kept.
+        """
+        best: StoredEvent | None = None
+        for e in self.batch.get(name, ()):  # this batch's events, in memory
+            if (
+                (best is None or e.seq > best.seq)
+                and all(k in e.params and param_text(e.params[k]) == v for k, v in equal.items())
+                and accept(e)
+            ):
+                best = e
+        items = [(key, index_value(value)) for key, value in equal.items()]
+        if len(items) > 1:
+            self._lead(name, items)
+        binds: list[object] = [name, *items[0]] if items else [name]
+        if self.before_seq is not None:
+            binds.append(self.before_seq)
+        for key, value in items[1:]:
+            binds += [key, value]
+        sql = _newest_sql(len(items), self.before_seq is not None)
+        below = MAX_SEQ  # the page holds seqs up to this one
+        while best is None or below > best.seq:
+            cur = dbapi.execute(self.conn, sql, [*binds, below, NEWEST_PAGE])
+            rows = cur.fetchall()
+            cur.close()
+            for seq, row_name, params, created in rows:
+                e = StoredEvent(seq, row_name, json.loads(params), created)
+                if accept(e):
+                    return e if best is None or e.seq > best.seq else best
+            if len(rows) < NEWEST_PAGE:
+                break
+            below = rows[-1][0] - 1
+        return best
 
 
 # --------------------------------------------------------------------------- the reactor's batch
