@@ -133,9 +133,7 @@ def param_texts(params: object) -> list[tuple[str, str]]:
     texts: list[tuple[str, str]] = []
     for key, value in params.items():
         if not key or len(key) > MAX_PARAM_KEY_LENGTH:
-            raise ParamsProblem(
-                f"param key {key!r} must be 1 to {MAX_PARAM_KEY_LENGTH} characters"
-            )
+            raise ParamsProblem(f"param key {key!r} must be 1 to {MAX_PARAM_KEY_LENGTH} characters")
         kind = type(value)
         if kind is str:
             texts.append((key, value))
