@@ -128,9 +128,7 @@ class Reactor:
             evaluated.setdefault(event.name, []).append(event)
         # Under SQLite's write lock the batch is every NEW event in its seq range: one
         # range update. On PostgreSQL a late commit may have put another in the range.
-        event_lookup.mark_processed(
-            raw, [row.seq for row in rows], whole_range=self.store.is_sqlite
-        )
+        event_lookup.mark_processed(raw, [row.seq for row in rows], whole_range=raw.sqlite)
         return len(rows), made
 
     def _estimates(self) -> event_lookup.Estimates:

@@ -7,7 +7,6 @@ times what SQLite spends executing it.
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -52,29 +51,32 @@ class StoredEvent:
 _COLUMNS = "e.seq, e.name, e.params, e.created"  # what a StoredEvent holds
 
 
-@functools.cache
-def _find_sql(n_params: int, before: bool) -> str:
-    """Prior events of a name with `n_params` equal params, led by the first of them."""
-    prior = "e.seq < ? AND e.state != 'REJECTED'" if before else "e.state = 'PROCESSED'"
-    if n_params == 0:
-        return f"SELECT {_COLUMNS} FROM events e WHERE e.name = ? AND {prior}"
-    where = ["p.name = ?", "p.key = ?", "p.value = ?", prior]
-    where += [
-        f"EXISTS (SELECT 1 FROM event_params q{i} WHERE q{i}.name = p.name"
-        f" AND q{i}.key = ? AND q{i}.value = ? AND q{i}.event_seq = p.event_seq)"
-        for i in range(1, n_params)
-    ]
-    return (
-        f"SELECT {_COLUMNS} FROM event_params p JOIN events e ON e.seq = p.event_seq"
-        f" WHERE {' AND '.join(where)}"
-    )
+# The events of a name (with a param's value) up to a seq. Only the index is walked and
+# each entry's event joined by its key: the other params and the state are checked in
+# Python (see StoredEvents.newest for why).
+_FIND_BY_PARAM = (
+    "SELECT e.seq, e.name, e.params, e.created, e.state FROM event_params p"
+    " LEFT JOIN events e ON e.seq = p.event_seq"
+    " WHERE p.name = ? AND p.key = ? AND p.value = ? AND p.event_seq <= ?"
+)
+_FIND_BY_NAME = (
+    "SELECT e.seq, e.name, e.params, e.created, e.state FROM events e"
+    " WHERE e.name = ? AND e.seq <= ?"
+)
 
 
-@functools.cache
-def _newest_sql(n_params: int, before: bool) -> str:
-    """`_find_sql`, newest first, a page up to a seq at a time."""
-    seq = "p.event_seq" if n_params else "e.seq"
-    return f"{_find_sql(n_params, before)} AND {seq} <= ? ORDER BY {seq} DESC LIMIT ?"
+# A page of the events of a name (with a param's value), newest first, up to a seq. The
+# last column is the index entry's seq, which the next page starts below.
+_NEWEST_BY_PARAM = (
+    "SELECT e.seq, e.name, e.params, e.created, e.state, s.event_seq FROM"
+    " (SELECT p.event_seq FROM event_params p WHERE p.name = ? AND p.key = ? AND p.value = ?"
+    " AND p.event_seq <= ? ORDER BY p.event_seq DESC LIMIT ?) AS s"
+    " LEFT JOIN events e ON e.seq = s.event_seq ORDER BY s.event_seq DESC"
+)
+_NEWEST_BY_NAME = (
+    "SELECT e.seq, e.name, e.params, e.created, e.state, e.seq FROM events e"
+    " WHERE e.name = ? AND e.seq <= ? ORDER BY e.seq DESC LIMIT ?"
+)
 
 
 NEWEST_PAGE = 16  # rows per page of `StoredEvents.newest`
@@ -117,6 +119,10 @@ class StoredEvents:
         self.batch: Mapping[str, Sequence[StoredEvent]] = {} if batch is None else batch
         self._found: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[StoredEvent, ...]] = {}
 
+    def _prior(self, state: str) -> bool:
+        """Whether an event in `state` counts (its seq is below `before_seq` already)."""
+        return state != "REJECTED" if self.before_seq is not None else state == "PROCESSED"
+
     def _estimate(self, name: str, key: str, value: str) -> int:
         counted = self.estimates.get((name, key, value))
         if counted is None:
@@ -152,19 +158,15 @@ class StoredEvents:
             return found
         if len(items) > 1:
             self._lead(name, items)
-        binds: list[object] = []
-        if items:
-            binds += [name, items[0][0], items[0][1]]
-        else:
-            binds.append(name)
-        if self.before_seq is not None:
-            binds.append(self.before_seq)
-        for key, value in items[1:]:
-            binds += [key, value]
-        cur = dbapi.execute(self.conn, _find_sql(len(items), self.before_seq is not None), binds)
+        lead = [name, *items[0]] if items else [name]
+        below = MAX_SEQ if self.before_seq is None else self.before_seq - 1
+        cur = dbapi.execute(self.conn, _FIND_BY_PARAM if items else _FIND_BY_NAME, [*lead, below])
         found = tuple(
-            StoredEvent(seq, row_name, json.loads(params), created)
-            for seq, row_name, params, created in cur.fetchall()
+            e
+            for seq, row_name, params, created, state in cur.fetchall()
+            if seq is not None and self._prior(state)
+            for e in (StoredEvent(seq, row_name, json.loads(params), created),)
+            if all(k in e.params and param_text(e.params[k]) == v for k, v in equal.items())
         )
         cur.close()
         if self.batch.get(name):
@@ -195,24 +197,29 @@ class StoredEvents:
         items = [(key, index_value(value)) for key, value in equal.items()]
         if len(items) > 1:
             self._lead(name, items)
-        binds: list[object] = [name, *items[0]] if items else [name]
-        if self.before_seq is not None:
-            binds.append(self.before_seq)
-        for key, value in items[1:]:
-            binds += [key, value]
-        sql = _newest_sql(len(items), self.before_seq is not None)
-        below = MAX_SEQ  # the page holds seqs up to this one
+        # The statement walks one index (the leading param's, else the name's) and joins
+        # each entry's event by its key, nothing else: the other params and the state are
+        # checked here. Any other condition in SQL lets a planner without statistics (a
+        # fresh PostgreSQL schema) join through the state index instead, reading every
+        # PROCESSED event for each entry.
+        lead = [name, *items[0]] if items else [name]
+        sql = _NEWEST_BY_PARAM if items else _NEWEST_BY_NAME
+        below = MAX_SEQ if self.before_seq is None else self.before_seq - 1
         while best is None or below > best.seq:
-            cur = dbapi.execute(self.conn, sql, [*binds, below, NEWEST_PAGE])
+            cur = dbapi.execute(self.conn, sql, [*lead, below, NEWEST_PAGE])
             rows = cur.fetchall()
             cur.close()
-            for seq, row_name, params, created in rows:
+            for seq, row_name, params, created, state, _entry in rows:
+                if seq is None or not self._prior(state):
+                    continue
                 e = StoredEvent(seq, row_name, json.loads(params), created)
-                if accept(e):
+                if all(
+                    k in e.params and param_text(e.params[k]) == v for k, v in equal.items()
+                ) and accept(e):
                     return e if best is None or e.seq > best.seq else best
             if len(rows) < NEWEST_PAGE:
                 break
-            below = rows[-1][0] - 1
+            below = rows[-1][5] - 1
         return best
 
 
