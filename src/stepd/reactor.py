@@ -33,6 +33,7 @@ from stepd.store import triggers as trigger_store
 from stepd.store.engine import Store
 from stepd.store.schema import events
 from stepd.timeutil import utcnow
+from stepd.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +202,8 @@ class ReactorLoop:
     gather_seconds: float = 0.002  # wait after a wake-up: batches concurrent submits
     max_gather_seconds: float = 0.048  # the longest such wait, under sustained load
     busy_gap_seconds: float = 0.01  # a wake-up sooner than this after a batch: gather
-    _wake: threading.Event = field(default_factory=threading.Event)
+    # A multiprocessing event when the loop runs in the reactor process (reactor_process.py).
+    _wake: Wakeup = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 

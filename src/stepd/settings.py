@@ -19,7 +19,9 @@ class Settings:
     max_body_bytes: int = 1024 * 1024  # larger request bodies get 413
     max_events_per_request: int = 1000
     token_cache_seconds: float = 5.0  # how long a checked token is trusted without the store
-    reactor: bool = True  # evaluate events against configs in this process
+    reactor: bool = True  # evaluate events against configs (started by this server)
+    # in a process of its own (another core, not the API's GIL); False: a thread here
+    reactor_process: bool = True
     # how often to look for events that other processes stored
     reactor_poll_interval_seconds: float = 0.1
     clock: bool = True  # emit periodic `clock` events
@@ -49,6 +51,8 @@ class Settings:
             values["tasks"] = tuple(t for t in env["STEPD_TASKS"].split(",") if t)
         if "STEPD_BROKER_URL" in env:
             values["broker_url"] = env["STEPD_BROKER_URL"]
+        if "STEPD_REACTOR_PROCESS" in env:
+            values["reactor_process"] = env["STEPD_REACTOR_PROCESS"].lower() in {"1", "true", "yes"}
         if "STEPD_SQLITE_SYNCHRONOUS" in env:
             values["sqlite_synchronous"] = env["STEPD_SQLITE_SYNCHRONOUS"].upper()
         values.update({k: v for k, v in overrides.items() if v is not None})

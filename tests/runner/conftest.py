@@ -30,7 +30,7 @@ from sqlalchemy import create_engine, text
 
 from stepd.store import open_store
 
-from .helpers import RunnerServer, children_of, cmdline
+from .helpers import RunnerServer, children_of
 
 TASKS_FILE = Path(__file__).resolve().parent / "tasks_for_tests.py"
 STORES = ("sqlite", "postgres")
@@ -104,8 +104,16 @@ def _start_celery_workers(
 
 
 def _local_worker_pids(server: LiveServer) -> list[int]:
-    """The local executor's workers: the server's spawned children (not its resource tracker)."""
-    return [p for p in children_of(server.process.pid) if "spawn_main" in cmdline(p)]
+    """The local executor's workers: the server's children named so (not its reactor process,
+    not its resource tracker)."""
+    return [p for p in children_of(server.process.pid) if _comm(p) == "stepd-worker"]
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
 
 
 EXECUTORS = {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -23,6 +25,7 @@ from stepd.api.context import AppContext, ctx
 from stepd.clock import Clock
 from stepd.errors import InvalidInput, StoreUnavailable
 from stepd.reactor import Reactor, ReactorLoop
+from stepd.reactor_process import ReactorConfig, ReactorProcess
 from stepd.runner.horse import HorseLimits
 from stepd.runner.local import LocalConfig, LocalExecutor
 from stepd.runner.registry import load_task_types
@@ -39,6 +42,7 @@ from stepd.store.engine import Store, open_store
 from stepd.store.notify import EVENTS_CHANNEL, Listener
 from stepd.store.runs import StatusEvents
 from stepd.store.writer import Writer
+from stepd.wakeup import Wakeup
 
 
 def build_context(settings: Settings, store: Store | None = None) -> AppContext:
@@ -88,6 +92,9 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
                     worker=WorkerSettings(
                         status_events=context.status_events,
                         horse=HorseLimits(max_tasks=settings.horse_max_tasks),
+                        # Woken when this server makes tasks; the poll finds the rest
+                        # (retries coming due, tasks another replica made).
+                        poll_interval_seconds=0.1,
                     ),
                 ),
                 workers=settings.workers,
@@ -96,6 +103,12 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
             executor.start()
             context.tasks.on_created.append(executor.notify)
         dispatcher = None
+        # With the reactor in a process of its own, it wakes the dispatcher across processes.
+        dispatcher_wake: Wakeup = (
+            multiprocessing.get_context("spawn").Event()
+            if settings.reactor and settings.reactor_process
+            else threading.Event()
+        )
         if settings.executor == "celery":
             from stepd.runner.celery_app import make_celery
             from stepd.runner.dispatcher import Dispatcher
@@ -110,10 +123,26 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
                 # A message no worker took within twice the heartbeat timeout is sent again.
                 resend_after_seconds=max(10.0, 2 * settings.heartbeat_timeout_seconds),
                 queue=settings.queue,
+                _wake=dispatcher_wake,
             )
             dispatcher.start()
             context.tasks.on_created.append(dispatcher.notify)
-        if settings.reactor:
+        reactor_process = None
+        if settings.reactor and settings.reactor_process:
+            task_wakes = [] if executor is None else [executor.wake]
+            if dispatcher is not None:
+                task_wakes.append(dispatcher_wake)  # type: ignore[arg-type]
+            reactor_process = ReactorProcess(
+                ReactorConfig(
+                    database_url=context.store.url,
+                    sqlite_synchronous=settings.sqlite_synchronous,
+                    poll_interval_seconds=settings.reactor_poll_interval_seconds,
+                ),
+                task_wakes,
+            )
+            reactor_process.start()
+            context.events.on_stored.append(reactor_process.notify)
+        elif settings.reactor:
             loop = ReactorLoop(
                 Reactor(context.store),
                 poll_interval_seconds=settings.reactor_poll_interval_seconds,
@@ -139,6 +168,9 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
                 executor.stop()
             if dispatcher is not None:
                 dispatcher.stop()
+            if reactor_process is not None:
+                context.events.on_stored.remove(reactor_process.notify)
+                reactor_process.stop()
             if listener is not None:
                 listener.stop()
             if loop is not None:

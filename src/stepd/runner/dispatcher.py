@@ -21,6 +21,7 @@ from stepd.runner.celery_app import QUEUE, TASK_NAME
 from stepd.store import runs
 from stepd.store.engine import Store
 from stepd.timeutil import utcnow
+from stepd.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,8 @@ class Dispatcher:
     heartbeat_timeout_seconds: float = 30.0
     name: str = "celery-dispatcher"
     queue: str = QUEUE  # the broker queue this deployment's workers consume
-    _wake: threading.Event = field(default_factory=threading.Event)
+    # A multiprocessing event when the reactor runs in a process of its own.
+    _wake: Wakeup = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 

@@ -32,6 +32,7 @@ from typing import Any, NoReturn
 
 import httpx
 
+from stepd.proctitle import set_process_name
 from stepd.runner.params import ParamsMismatch, call_args, substitute
 from stepd.runner.registry import TaskFailure, TaskType
 
@@ -212,6 +213,7 @@ def horse_main(
     code = 0
     try:
         os.setsid()
+        set_process_name("stepd-horse")
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         # Orphans of a task's children become ours, so that _children() sees them all.
         _prctl(PR_SET_CHILD_SUBREAPER, 1)

@@ -18,6 +18,7 @@ import threading
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 
+from stepd.proctitle import set_process_name
 from stepd.runner.registry import load_task_types
 from stepd.runner.worker import Worker, WorkerSettings, default_worker_name
 from stepd.store import open_store, runs
@@ -43,6 +44,7 @@ def worker_process(
     wake: multiprocessing.synchronize.Event,
 ) -> None:
     """The body of one worker process."""
+    set_process_name("stepd-worker")
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
     )
@@ -76,8 +78,12 @@ class LocalExecutor:
     workers: int = 2
     heartbeat_timeout_seconds: float = 30.0
     _stop: multiprocessing.synchronize.Event | None = None
+    # Set when tasks are made (by the reactor, in this process or its own): every idle
+    # worker looks at once. One event for all workers, so it outlives their restarts.
+    wake: multiprocessing.synchronize.Event = field(
+        default_factory=lambda: multiprocessing.get_context("spawn").Event()
+    )
     _procs: dict[str, BaseProcess] = field(default_factory=dict)
-    _wakes: dict[str, multiprocessing.synchronize.Event] = field(default_factory=dict)
     _thread: threading.Thread | None = None
     _done: threading.Event = field(default_factory=threading.Event)
     _generation: int = 0
@@ -97,16 +103,14 @@ class LocalExecutor:
         self._generation += 1
         name = default_worker_name(f"local-{slot}.{self._generation}")
         ctx = multiprocessing.get_context("spawn")
-        wake = ctx.Event()
         proc = ctx.Process(
             target=worker_process,
-            args=(self.config, name, self._stop, wake),
+            args=(self.config, name, self._stop, self.wake),
             name=f"stepd-worker-{slot}",
             daemon=True,
         )
         proc.start()
         self._procs[name] = proc
-        self._wakes[name] = wake
         log.info("started worker %s (pid %s)", name, proc.pid)
 
     def _supervise(self) -> None:
@@ -129,7 +133,6 @@ class LocalExecutor:
                         proc.exitcode,
                     )
                     del self._procs[name]
-                    self._wakes.pop(name, None)
                     with store.write() as conn:
                         runs.reap(
                             conn,
@@ -159,8 +162,7 @@ class LocalExecutor:
 
     def notify(self) -> None:
         """Tasks were made: idle workers look for them now rather than at their next poll."""
-        for wake in list(self._wakes.values()):
-            wake.set()
+        self.wake.set()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Ask the workers to finish their attempts and exit; kill those that do not."""

@@ -1,0 +1,140 @@
+"""The reactor in a process of its own, started and supervised by `stepd serve`.
+
+Evaluating events against configs is Python work. In the server's process it would
+share the GIL with the request handlers, so the more configs match, the slower the
+server would take events in. In a process of its own it runs on another core.
+
+Wake-ups cross the process boundary as `multiprocessing` events: the server sets
+the reactor's when it stores events, and the reactor sets the local workers' and
+the Celery dispatcher's when it makes tasks. On PostgreSQL the reactor process
+also LISTENs for events other replicas and workers store; on SQLite it polls.
+Exactly-once does not depend on there being one reactor (the triggers' unique key
+does that), so a restart after a crash is always safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import multiprocessing.synchronize
+import os
+import signal
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
+
+from stepd.proctitle import set_process_name
+from stepd.reactor import Reactor, ReactorLoop
+from stepd.store import open_store
+from stepd.store.notify import EVENTS_CHANNEL, Listener
+
+log = logging.getLogger(__name__)
+
+MpEvent = multiprocessing.synchronize.Event
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReactorConfig:
+    """What the reactor process needs: plain values, so it pickles into a spawned process."""
+
+    database_url: str
+    sqlite_synchronous: str = "NORMAL"
+    poll_interval_seconds: float = 0.1
+
+
+def reactor_main(
+    config: ReactorConfig, wake: MpEvent, stop: MpEvent, task_wakes: Sequence[MpEvent]
+) -> None:
+    """The body of the reactor process."""
+    set_process_name("stepd-reactor")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
+    )
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when to stop
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    store = open_store(
+        config.database_url, migrate=False, sqlite_synchronous=config.sqlite_synchronous
+    )
+    loop = ReactorLoop(
+        Reactor(store), poll_interval_seconds=config.poll_interval_seconds, _wake=wake
+    )
+    for task_wake in task_wakes:
+        loop.reactor.on_tasks.append(task_wake.set)
+    listener = None
+    if not store.is_sqlite:
+        listener = Listener(store.url, EVENTS_CHANNEL, loop.notify)
+        listener.start()
+    loop.start()
+    parent = os.getppid()
+    try:
+        # A reactor whose server died (even by kill -9) stops: the restarted server starts
+        # its own, and a second evaluation of an event would be a no-op anyway.
+        while not stop.wait(0.5) and os.getppid() == parent:
+            pass
+    finally:
+        loop.stop()
+        if listener is not None:
+            listener.stop()
+        store.close()
+
+
+class ReactorProcess:
+    """Starts the reactor process, restarts it if it dies, stops it with the server."""
+
+    def __init__(self, config: ReactorConfig, task_wakes: Sequence[MpEvent] = ()) -> None:
+        self.config = config
+        self._ctx = multiprocessing.get_context("spawn")
+        self.wake: MpEvent = self._ctx.Event()
+        self._stop: MpEvent = self._ctx.Event()
+        self._task_wakes = list(task_wakes)
+        self._proc: BaseProcess | None = None
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def notify(self) -> None:
+        """Events were stored: evaluate them now rather than at the next poll."""
+        self.wake.set()
+
+    def start(self) -> None:
+        self._spawn()
+        self._thread = threading.Thread(
+            target=self._supervise, name="stepd-reactor-supervisor", daemon=True
+        )
+        self._thread.start()
+
+    def _spawn(self) -> None:
+        proc = self._ctx.Process(
+            target=reactor_main,
+            args=(self.config, self.wake, self._stop, self._task_wakes),
+            name="stepd-reactor",
+            daemon=True,
+        )
+        proc.start()
+        self._proc = proc
+        log.info("started the reactor process (pid %s)", proc.pid)
+
+    def _supervise(self) -> None:
+        while not self._done.wait(0.5):
+            proc = self._proc
+            if proc is not None and not proc.is_alive() and not self._done.is_set():
+                log.warning("the reactor process exited with code %s; restarting it", proc.exitcode)
+                self._spawn()
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._proc is None else self._proc.pid
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self._done.set()
+        self._stop.set()
+        self.wake.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        proc = self._proc
+        if proc is not None:
+            proc.join(timeout)
+            if proc.is_alive():
+                log.warning("the reactor process did not stop in %ss; killing it", timeout)
+                proc.kill()
+                proc.join(5)
