@@ -378,27 +378,6 @@ def set_state(
     return conn.execute(stmt.values(state=state.value)).rowcount > 0
 
 
-def mark_processed(conn: Connection, seqs: Sequence[int]) -> None:
-    """Mark NEW events PROCESSED in one statement per 500."""
-    for start in range(0, len(seqs), 500):
-        conn.execute(
-            update(events)
-            .where(events.c.seq.in_(seqs[start : start + 500]))
-            # an event rejected meanwhile stays rejected
-            .where(events.c.state == EventState.NEW.value)
-            .values(state=EventState.PROCESSED.value)
-        )
-
-
-def mark_range_processed(conn: Connection, first: int, last: int) -> None:
-    """Mark every NEW event with a seq in [first, last] PROCESSED (see Reactor.run_once)."""
-    conn.execute(
-        update(events)
-        .where(events.c.seq.between(first, last), events.c.state == EventState.NEW.value)
-        .values(state=EventState.PROCESSED.value)
-    )
-
-
 _SQLITE_FIND_REQUEST = "SELECT event_ids, digest FROM event_requests WHERE request_id = ?"
 _SQLITE_RECORD_REQUEST = (
     "INSERT INTO event_requests (request_id, event_ids, digest, created) VALUES (?, ?, ?, ?)"
