@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, select
 
-from stepd.catalog import Catalog
+from stepd.catalog import Catalog, Snapshot
 from stepd.domain.config_index import ConfigIndex
 from stepd.domain.configs import ActionConfig
 from stepd.domain.events import EventState
@@ -66,21 +66,89 @@ class Reactor:
         # which must not be spent holding SQLite's write lock.
         snapshot = self.catalog.current or self.catalog.refresh(self.store)
         made = evaluated = 0
-        for attempt in range(3):
-            with self.store.write() as conn:
-                if not self.store.is_sqlite:
-                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({REACTOR_LOCK})")
-                generation = event_lookup.config_generation(conn)
-                if generation != snapshot.generation and attempt == 2:
-                    snapshot = self.catalog.snapshot(conn)  # configs keep changing: load here
-                if generation == snapshot.generation:
-                    evaluated, made = self._batch(conn, snapshot.index)
-                    break
-            snapshot = self.catalog.refresh(self.store)  # a config changed: load, try again
+        planned = self._planned(snapshot) if self.store.is_sqlite else None
+        if planned is not None:
+            evaluated, made = planned
+        else:
+            for attempt in range(3):
+                with self.store.write() as conn:
+                    if not self.store.is_sqlite:
+                        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({REACTOR_LOCK})")
+                    generation = event_lookup.config_generation(conn)
+                    if generation != snapshot.generation and attempt == 2:
+                        snapshot = self.catalog.snapshot(conn)  # configs keep changing: load
+                    if generation == snapshot.generation:
+                        evaluated, made = self._batch(conn, snapshot.index)
+                        break
+                snapshot = self.catalog.refresh(self.store)  # a config changed: load, retry
         if made:
             for hook in self.on_tasks:
                 hook()
         return evaluated
+
+    def _planned(self, snapshot: Snapshot) -> tuple[int, int] | None:
+        """SQLite: evaluate a batch in a read snapshot, then write what it fires in a short
+        write transaction, so that ingest waits for the inserts only, not the matching.
+
+        The write applies the plan only if nothing the evaluation read has changed: the
+        configs, the newest PROCESSED event (no other reactor evaluated meanwhile), the
+        batch's events (all still NEW: none rejected) and the events the firings used
+        (none rejected since). New events get higher seqs and are the next batch's. When
+        anything changed (None), the caller evaluates inside the write transaction.
+        """
+        with self.store.read() as conn:
+            raw = dbapi.Raw(conn)
+            if event_lookup.config_generation(raw) != snapshot.generation:
+                return None
+            plan = self._plan(raw, snapshot.index)
+        if not plan.rows:
+            return 0, 0
+        with self.store.write() as conn:
+            raw = dbapi.Raw(conn)
+            if not (
+                event_lookup.config_generation(raw) == snapshot.generation
+                and event_lookup.newest_processed(raw) == plan.newest
+                and event_lookup.count_new(raw, plan.rows[0].seq, plan.rows[-1].seq)
+                == len(plan.rows)
+                and not event_lookup.any_rejected(raw, plan.used_seqs())
+            ):
+                return None
+            made = sum(
+                self._fire(raw, config, event, firing) for config, event, firing in plan.firings
+            )
+            event_lookup.mark_processed(raw, [row.seq for row in plan.rows], whole_range=True)
+        return len(plan.rows), made
+
+    def _plan(self, raw: dbapi.Raw, configs: ConfigIndex[ActionConfig]) -> _Plan:
+        """What a batch fires, evaluated without writing anything."""
+        rows = event_lookup.new_events(raw, self.batch_size)
+        plan = _Plan(rows=rows, newest=event_lookup.newest_processed(raw) if rows else 0)
+        evaluated: dict[str, list[event_lookup.StoredEvent]] = {}
+        estimates = self._estimates()
+        for row in rows:
+            if not configs.listens_to(row.name):
+                continue
+            params = row.params()
+            candidates = configs.candidates(row.name, params)
+            if not candidates:
+                continue
+            event = row.event(params)
+            lookup = event_lookup.StoredEvents(raw, estimates=estimates, batch=evaluated)
+            for config in candidates:
+                spec = config.spec
+                if not spec.enabled:
+                    continue
+                result = evaluate(
+                    spec.event_deps,
+                    event,
+                    lookup,
+                    window_seconds=spec.window_seconds,
+                    nothing_newer=event.seq > plan.newest,
+                    explain=False,
+                )
+                plan.firings += [(config, event, firing) for firing in result.firings]
+            evaluated.setdefault(event.name, []).append(event)
+        return plan
 
     def _batch(self, conn: Connection, configs: ConfigIndex[ActionConfig]) -> tuple[int, int]:
         """Evaluate one batch in `conn`'s transaction; (events evaluated, tasks made)."""
@@ -191,6 +259,20 @@ class Reactor:
                 task_store.delete_unfired(conn, task_id)
             return 0
         return 0 if task_id is None else 1
+
+
+@dataclass
+class _Plan:
+    """A batch evaluated in a read snapshot: its NEW events and what they fire."""
+
+    rows: list[event_lookup.NewRow]
+    newest: int  # the newest PROCESSED seq the evaluation saw
+    firings: list[tuple[ActionConfig, MatchEvent, Firing]] = field(default_factory=list)
+
+    def used_seqs(self) -> list[int]:
+        """The stored (PROCESSED) events the firings depend on."""
+        batch = {row.seq for row in self.rows}
+        return sorted({e.seq for _, _, f in self.firings for e in f.events} - batch)
 
 
 @dataclass

@@ -294,6 +294,35 @@ def mark_processed(conn: dbapi.Conn, seqs: Sequence[int], *, whole_range: bool) 
         ).close()
 
 
+def count_new(conn: dbapi.Conn, first: int, last: int) -> int:
+    """How many events with a seq in [first, last] are NEW."""
+    cur = dbapi.execute(
+        conn,
+        "SELECT count(*) FROM events WHERE seq BETWEEN ? AND ? AND state = 'NEW'",
+        (first, last),
+    )
+    (count,) = cur.fetchone()
+    cur.close()
+    return int(count)
+
+
+def any_rejected(conn: dbapi.Conn, seqs: Sequence[int]) -> bool:
+    """Whether any of the events `seqs` is REJECTED now."""
+    for start in range(0, len(seqs), 500):
+        chunk = seqs[start : start + 500]
+        cur = dbapi.execute(
+            conn,
+            f"SELECT 1 FROM events WHERE seq IN ({dbapi.placeholders(len(chunk))})"
+            " AND state = 'REJECTED' LIMIT 1",
+            chunk,
+        )
+        found = cur.fetchone() is not None
+        cur.close()
+        if found:
+            return True
+    return False
+
+
 def config_generation(conn: dbapi.Conn) -> int:
     """The configs' generation (as `store.configs.generation`), once per reactor batch."""
     cur = dbapi.execute(conn, "SELECT generation FROM config_generation")
