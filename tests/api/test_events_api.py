@@ -350,3 +350,24 @@ def test_a_request_id_reused_for_other_events_is_409_and_stores_nothing(api: Api
     assert send(api, first, request_id="batch-42") == ids  # the honest retry still works
     stored = api.client.get("/api/v1/events", params={"name": "reuse"}).json()["result"]
     assert [e["params"] for e in stored] == [{"n": 1}]
+
+
+def test_param_values_come_back_exactly_in_lists_and_by_id(api: Api) -> None:
+    """Reads render JSON themselves: integers beyond 64 bits, floats and any text survive."""
+    body = (
+        '{"events": [{"name": "exactValues", "params": '
+        '{"big": 123456789012345678901234567890, "ratio": 1.5, "text": "é ✓", "none": null}}]}'
+    )
+    posted = api.client.post(
+        "/api/v1/events",
+        content=body,
+        headers={**api.auth, "Content-Type": "application/json"},
+    )
+    assert posted.status_code == 200, posted.text
+    [event_id] = posted.json()["ids"]
+    expected = {"big": 123456789012345678901234567890, "ratio": 1.5, "text": "é ✓", "none": None}
+    [listed] = api.client.get("/api/v1/events", params={"name": "exactValues"}).json()["result"]
+    assert listed["params"] == expected
+    one = api.client.get(f"/api/v1/events/{event_id}").json()["result"]
+    assert one["params"] == expected
+    assert one == listed
