@@ -52,7 +52,11 @@ def reactor_main(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
     )
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when to stop
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # A SIGTERM only raises a flag of this process: setting the shared `stop` from a
+    # handler could interrupt this process inside that event's lock and hang it (and the
+    # server's shutdown, which sets the same event).
+    terminated: list[bool] = []
+    signal.signal(signal.SIGTERM, lambda *_: terminated.append(True))
     store = open_store(
         config.database_url, migrate=False, sqlite_synchronous=config.sqlite_synchronous
     )
@@ -70,7 +74,7 @@ def reactor_main(
     try:
         # A reactor whose server died (even by kill -9) stops: the restarted server starts
         # its own, and a second evaluation of an event would be a no-op anyway.
-        while not stop.wait(0.5) and os.getppid() == parent:
+        while not terminated and not stop.wait(0.5) and os.getppid() == parent:
             pass
     finally:
         loop.stop()

@@ -49,7 +49,11 @@ def worker_process(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
     )
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides when to stop
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # A SIGTERM (systemd or `timeout` signal the whole process group) only raises a flag
+    # of this process: setting the shared `stop` from a handler could interrupt this very
+    # process inside `stop`'s own lock and hang it, and with it the server's shutdown.
+    terminated: list[bool] = []
+    signal.signal(signal.SIGTERM, lambda *_: terminated.append(True))
     store = open_store(
         config.database_url, migrate=False, sqlite_synchronous=config.sqlite_synchronous
     )
@@ -59,7 +63,7 @@ def worker_process(
     def should_stop() -> bool:
         # A worker whose supervisor died (even by kill -9) stops claiming: the restarted
         # server starts its own, and reaps what this one held if it dies mid-task.
-        return stop.is_set() or os.getppid() != parent
+        return bool(terminated) or stop.is_set() or os.getppid() != parent
 
     def idle(seconds: float) -> None:
         # The server sets `wake` when it makes tasks: no poll interval between them and us.
