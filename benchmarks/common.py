@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -54,6 +55,72 @@ def fresh_dir(prefix: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=out_dir()))
 
 
+def spawn(argv: Sequence[str], log_path: Path) -> subprocess.Popen[bytes]:
+    """`argv` in a subprocess of its own process group (start_new_session), output to `log_path`."""
+    return subprocess.Popen(
+        list(argv),
+        stdout=log_path.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def stop_process(
+    p: subprocess.Popen[bytes] | None, *, grace_seconds: float = 15.0, whole_group: bool = False
+) -> None:
+    """Graceful stop: SIGTERM to the process (`whole_group`: to its whole process group), SIGKILL
+    after `grace_seconds`; then SIGKILL to whatever is left of its group (kill_group)."""
+    if p is None:
+        return
+    if p.poll() is None:
+        if whole_group:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGTERM)
+        else:
+            p.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            p.wait(grace_seconds)
+    kill_group(p)
+
+
+def kill_group(p: subprocess.Popen[bytes] | None) -> None:
+    """SIGKILL to a process and its process group (its own, from spawn's start_new_session)."""
+    if p is None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(p.pid, signal.SIGKILL)
+    if p.poll() is None:
+        p.wait(10)
+
+
+@dataclass
+class Process:
+    """A command in a subprocess of its own process group, nothing to wait for once started
+    (a Celery worker); an HTTP server is a Server."""
+
+    name: str
+    argv: list[str]
+    log_path: Path
+    grace_seconds: float = 15.0  # from SIGTERM to SIGKILL in stop()
+    whole_group: bool = False  # stop() sends SIGTERM to the whole group, not only the leader
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Process:
+        self.process = spawn(self.argv, self.log_path)
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def stop(self) -> None:
+        stop_process(self.process, grace_seconds=self.grace_seconds, whole_group=self.whole_group)
+
+    def kill(self) -> None:
+        kill_group(self.process)
+
+
 @dataclass
 class Server:
     """An HTTP server in a subprocess (its own process group), ready once `health` answers 200."""
@@ -70,13 +137,7 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> Server:
-        log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            [*self.argv, "--port", str(self.port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self.process = spawn([*self.argv, "--port", str(self.port)], self.log_path)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -99,25 +160,12 @@ class Server:
 
     def stop(self) -> None:
         """Graceful stop (SIGTERM), SIGKILL after 15 s; then whatever is left of its group."""
-        p = self.process
-        if p is None:
-            return
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                p.wait(15)
-        self.kill()
+        stop_process(self.process)
 
     def kill(self) -> None:
         """SIGKILL to the server and its process group (its worker processes), as a crash
         would: nothing gets to flush. The group is the server's own (start_new_session)."""
-        p = self.process
-        if p is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(p.pid, signal.SIGKILL)
-        if p.poll() is None:
-            p.wait(10)
+        kill_group(self.process)
 
     def __enter__(self) -> Server:
         return self.start()
@@ -126,10 +174,20 @@ class Server:
         self.stop()
 
 
+def db_url(db: Path | str) -> str:
+    """A store's URL: a Path is a SQLite file, a str already a URL (a PostgreSQL database)."""
+    return db if isinstance(db, str) else f"sqlite:///{db}"
+
+
+def stepd_serve_argv(db: Path | str, *extra: str) -> list[str]:
+    """`python -m stepd serve --db URL --no-access-log --log-level warning EXTRA...` (Server
+    adds --port)."""
+    return [PY, "-m", "stepd", "serve", "--db", db_url(db), *SERVER_OPTS, *extra]
+
+
 def stepd_server(db_path: Path, log_path: Path) -> Server:
     """`python -m stepd serve --db sqlite:///DB --port P --no-access-log --log-level warning`."""
-    argv = [PY, "-m", "stepd", "serve", "--db", f"sqlite:///{db_path}", *SERVER_OPTS]
-    return Server("stepd", argv, log_path)
+    return Server("stepd", stepd_serve_argv(db_path), log_path)
 
 
 def noop_server(log_path: Path) -> Server:
@@ -452,23 +510,34 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / float(os.sysconf("SC_CLK_TCK"))
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU seconds of a process and all its descendants (stepd serve's worker processes)."""
-    parents: dict[int, int] = {}
+def proc_stats() -> dict[int, list[str]]:
+    """Every live process's /proc/PID/stat fields after the command name: [1] the parent's pid,
+    [11]+[12] its utime+stime, [13]+[14] cutime+cstime (its reaped children's), in clock ticks."""
+    stats: dict[int, list[str]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                stats[int(entry.name)] = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            parents[int(entry.name)] = int(fields[1])
+    return stats
+
+
+def process_tree(pid: int, stats: dict[int, list[str]]) -> set[int]:
+    """`pid` and all its live descendants, as `stats` (proc_stats) saw them."""
     tree, frontier = {pid}, [pid]
     while frontier:
-        p = frontier.pop()
-        for child, parent in parents.items():
-            if parent == p and child not in tree:
+        parent = frontier.pop()
+        for child, fields in stats.items():
+            if int(fields[1]) == parent and child not in tree:
                 tree.add(child)
                 frontier.append(child)
+    return tree
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and all its descendants (stepd serve's worker processes)."""
+    tree = process_tree(pid, proc_stats())
     total = 0.0
     for p in tree:
         t = cpu_seconds(p)
@@ -487,6 +556,35 @@ def system_busy_seconds() -> float:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
+def harness_cpu_seconds() -> float:
+    """CPU seconds of this process and its reaped children (the load generator) so far."""
+    s = resource.getrusage(resource.RUSAGE_SELF)
+    c = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return float(s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime)
+
+
+def tree_cpu_split(pid: int) -> dict[str, float]:
+    """CPU seconds of a process tree, split into the root process, its live descendants
+    (worker processes, Celery pool processes) and reaped children (cutime+cstime of every
+    member: the forked work horses, which end within the interval and would otherwise look
+    like other work; tree_cpu_seconds counts live processes' utime+stime only)."""
+    tick = float(os.sysconf("SC_CLK_TCK"))
+    stats = proc_stats()
+    tree = process_tree(pid, stats)
+
+    def own(p: int) -> float:
+        return (int(stats[p][11]) + int(stats[p][12])) / tick if p in stats else 0.0
+
+    def reaped(p: int) -> float:
+        return (int(stats[p][13]) + int(stats[p][14])) / tick if p in stats else 0.0
+
+    return {
+        "root": own(pid),
+        "descendants": sum(own(p) for p in tree if p != pid),
+        "reaped": sum(reaped(p) for p in tree),
+    }
+
+
 class CpuMeter:
     """CPU use over an interval, in % of one core: of a server (with its child processes),
     and of everything that is
@@ -502,11 +600,7 @@ class CpuMeter:
 
     @staticmethod
     def _mine() -> float:
-        s, c = (
-            resource.getrusage(resource.RUSAGE_SELF),
-            resource.getrusage(resource.RUSAGE_CHILDREN),
-        )
-        return float(s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime)
+        return harness_cpu_seconds()
 
     def stop(self) -> dict[str, float]:
         wall = time.perf_counter() - self.t0
@@ -517,6 +611,42 @@ class CpuMeter:
             "server_pct": server / wall * 100,
             "harness_pct": mine / wall * 100,
             "other_pct": max(0.0, busy - server - mine) / wall * 100,
+        }
+
+
+class TreeCpuMeter:
+    """CPU use over an interval, % of one core: of some process trees (the stepd processes,
+    their work horses included: tree_cpu_split), and of everything else on the machine except
+    this harness (other work). With no pids, the other work alone (as CpuMeter())."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self.t0 = time.perf_counter()
+        self.busy0 = system_busy_seconds()
+        self.split0 = self._split()
+        self.mine0 = harness_cpu_seconds()
+
+    def _split(self) -> dict[str, float]:
+        total = {"root": 0.0, "descendants": 0.0, "reaped": 0.0}
+        for p in self.pids:
+            for k, v in tree_cpu_split(p).items():
+                total[k] += v
+        return total
+
+    def stop(self) -> dict[str, float]:
+        wall = time.perf_counter() - self.t0
+        split = {k: v - self.split0[k] for k, v in self._split().items()}
+        tree = sum(split.values())
+        mine = harness_cpu_seconds() - self.mine0
+        busy = system_busy_seconds() - self.busy0
+        return {
+            "wall_s": wall,
+            "stepd_cpu_s": tree,
+            "root_cpu_s": split["root"],
+            "workers_cpu_s": split["descendants"],
+            "horses_cpu_s": split["reaped"],
+            "stepd_pct": tree / wall * 100,
+            "other_pct": max(0.0, busy - tree - mine) / wall * 100,
         }
 
 
@@ -531,3 +661,51 @@ def wait_quiet(max_wait: float, threshold_pct: float = 30.0, sample: float = 2.0
         if other < threshold_pct or time.monotonic() >= deadline:
             return other
         log(f"machine busy ({other:.0f}% of a core used by other work), waiting")
+
+
+# --------------------------------------------------------------------------- a script's run
+
+
+def src_fingerprint() -> str:
+    """Which stepd was measured (the tree may change between runs): a digest of src/stepd/**.py
+    and the newest modification time among them."""
+    import hashlib
+
+    root = HERE.parent / "src" / "stepd"
+    files = sorted(root.rglob("*.py"))
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes())
+    newest = max(f.stat().st_mtime for f in files)
+    stamp = datetime.fromtimestamp(newest, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return f"src/stepd sha256 {digest.hexdigest()[:12]} (newest file {stamp})"
+
+
+def show(results: list[dict[str, Any]], result: dict[str, Any]) -> None:
+    """Keep a section's figures and print its text (the table and what follows it)."""
+    results.append(result)
+    print(result["text"] + "\n", flush=True)
+
+
+def run_summary(fingerprint: str, started: float, other_pct: float) -> str:
+    """The closing line: which stepd was measured (flagged when src/stepd changed since
+    `fingerprint` was taken at the start), the total time since `started` (time.time()), and
+    the other work on the machine meanwhile (`other_pct`, % of one core) against its cores."""
+    now = src_fingerprint()
+    if now != fingerprint:
+        now = f"SRC CHANGED DURING THE RUN: at start {fingerprint}, at end {now}"
+    return (
+        f"{now}; "
+        f"total {time.time() - started:.0f} s; other work on the machine used "
+        f"{other_pct:.0f}% of a core on average (of {(os.cpu_count() or 1) * 100}% on "
+        f"{os.cpu_count()} cores)"
+    )
+
+
+def save_figures(name: str, quick: bool, figures: dict[str, Any]) -> Path:
+    """`figures` as JSON in benchmarks/out/NAME-<time>[-quick].json; the path is logged."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = out_dir() / f"{name}-{stamp}{'-quick' if quick else ''}.json"
+    path.write_text(json.dumps(figures, default=str))
+    log(f"figures written to {path}")
+    return path

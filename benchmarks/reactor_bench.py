@@ -30,7 +30,6 @@ import contextlib
 import cProfile
 import io
 import json
-import os
 import pstats
 import random
 import shutil
@@ -51,8 +50,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common
 import httpx
 from common import (
-    PY,
-    SERVER_OPTS,
     CpuMeter,
     LoadResult,
     Server,
@@ -60,9 +57,13 @@ from common import (
     log,
     make_token,
     median,
-    out_dir,
     pct,
     run_load,
+    run_summary,
+    save_figures,
+    show,
+    src_fingerprint,
+    stepd_serve_argv,
     table,
 )
 
@@ -94,21 +95,6 @@ def fresh_dir(prefix: str) -> Path:
     path = Path(tempfile.mkdtemp(prefix=f"stepd-bench-{prefix}-"))
     atexit.register(lambda: None if KEEP else shutil.rmtree(path, ignore_errors=True))
     return path
-
-
-def src_fingerprint() -> str:
-    """Which stepd was measured (the tree may change between runs): a digest of src/stepd/**.py
-    and the newest modification time among them."""
-    import hashlib
-
-    root = Path(__file__).resolve().parent.parent / "src" / "stepd"
-    files = sorted(root.rglob("*.py"))
-    digest = hashlib.sha256()
-    for f in files:
-        digest.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes())
-    newest = max(f.stat().st_mtime for f in files)
-    stamp = datetime.fromtimestamp(newest, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    return f"src/stepd sha256 {digest.hexdigest()[:12]} (newest file {stamp})"
 
 
 # common.run_load keeps the load generator's files in common.fresh_dir (benchmarks/out/), which
@@ -397,10 +383,6 @@ def bench_cost(backend: str, cfg: CostConfig, profile: bool) -> dict[str, Any]:
 # --------------------------------------------------------------------------- servers
 
 
-def serve_argv(db: Path, *extra: str) -> list[str]:
-    return [PY, "-m", "stepd", "serve", "--db", f"sqlite:///{db}", *SERVER_OPTS, *extra]
-
-
 def prepared_db(work: Path, name: str, configs: list[dict[str, Any]]) -> tuple[Path, str]:
     """A migrated SQLite store holding `configs` and a write token."""
     db = work / f"{name}.db"
@@ -478,8 +460,8 @@ def bench_ingest(cfg: IngestConfig) -> dict[str, Any]:
     backlog: dict[str, list[int]] = {"none": [], "1000": []}
     argv_extra = ("--workers", "0")
     with (
-        Server("stepd-none", serve_argv(db_none, *argv_extra), work / "none.log") as s_none,
-        Server("stepd-1000", serve_argv(db_cfg, *argv_extra), work / "configs.log") as s_cfg,
+        Server("stepd-none", stepd_serve_argv(db_none, *argv_extra), work / "none.log") as s_none,
+        Server("stepd-1000", stepd_serve_argv(db_cfg, *argv_extra), work / "configs.log") as s_cfg,
     ):
         servers = {"none": (s_none, token_none, db_none), "1000": (s_cfg, token_cfg, db_cfg)}
         log(f"ingest: warm-up {cfg.warmup:g} s per server")
@@ -662,7 +644,7 @@ def bench_latency(cfg: LatencyConfig) -> dict[str, Any]:
     rng = random.Random(9)
     reps = []
     floor = inprocess_latency(work, name, cfg.events)
-    with Server("stepd", serve_argv(db, "--workers", "0"), work / "server.log") as s:
+    with Server("stepd", stepd_serve_argv(db, "--workers", "0"), work / "server.log") as s:
         headers = {"Authorization": f"OAuth {token}"}
         with httpx.Client(base_url=s.url, headers=headers, timeout=30) as client:
             send_one_at_a_time(client, name, 10, cfg.pause_s, rng, "warm")  # warm-up
@@ -764,41 +746,26 @@ def main() -> int:
     started = time.time()
     fingerprint = src_fingerprint()
     whole = CpuMeter()
-    results = []
+    results: list[dict[str, Any]] = []
     if "cost" in only:
         cost_cfg = CostConfig(reps=3, batches=2, warm_batches=1) if q else CostConfig(5, 5, 2)
-        results.append(bench_cost("sqlite", cost_cfg, args.profile))
-        print(results[-1]["text"] + "\n", flush=True)
+        show(results, bench_cost("sqlite", cost_cfg, args.profile))
         want_pg = not args.no_pg and (args.pg or not q)
         if want_pg and pg_available():
             pg_cfg = CostConfig(reps=3, batches=1, warm_batches=1) if q else CostConfig(5, 2, 1)
-            results.append(bench_cost("postgresql", pg_cfg, args.profile))
-            print(results[-1]["text"] + "\n", flush=True)
+            show(results, bench_cost("postgresql", pg_cfg, args.profile))
         elif want_pg:
             log("PostgreSQL does not answer at 127.0.0.1:5432: its cost run is skipped")
     if "ingest" in only:
         ing = IngestConfig(rounds=3, seconds=2, warmup=1) if q else IngestConfig(5, 6, 2)
-        results.append(bench_ingest(ing))
-        print(results[-1]["text"] + "\n", flush=True)
+        show(results, bench_ingest(ing))
     if "latency" in only:
         lat = LatencyConfig(reps=1, events=100, pause_s=0.03) if q else LatencyConfig(3, 200, 0.05)
-        results.append(bench_latency(lat))
-        print(results[-1]["text"] + "\n", flush=True)
+        show(results, bench_latency(lat))
     load = whole.stop()
-    now = src_fingerprint()
-    if now != fingerprint:
-        now = f"SRC CHANGED DURING THE RUN: at start {fingerprint}, at end {now}"
-    summary = (
-        f"{now}; "
-        f"total {time.time() - started:.0f} s; other work on the machine used "
-        f"{load['other_pct']:.0f}% of a core on average (of {(os.cpu_count() or 1) * 100}% on "
-        f"{os.cpu_count()} cores)"
-    )
+    summary = run_summary(fingerprint, started, load["other_pct"])
     print(summary)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = out_dir() / f"reactor-{stamp}{'-quick' if q else ''}.json"
-    path.write_text(json.dumps({"results": results, "summary": summary, "load": load}, default=str))
-    log(f"figures written to {path}")
+    save_figures("reactor", q, {"results": results, "summary": summary, "load": load})
     return 0
 
 

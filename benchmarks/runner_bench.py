@@ -35,10 +35,7 @@ import contextlib
 import json
 import os
 import random
-import resource
-import signal
 import sqlite3
-import subprocess
 import sys
 import time
 import uuid
@@ -53,25 +50,30 @@ import httpx
 import reactor_bench
 from common import (
     PY,
-    SERVER_OPTS,
+    Process,
     Server,
+    TreeCpuMeter,
+    db_url,
     fmt,
     log,
     make_token,
     median,
-    out_dir,
     pct,
-    system_busy_seconds,
+    run_summary,
+    save_figures,
+    show,
+    src_fingerprint,
+    stepd_serve_argv,
     table,
 )
 from reactor_bench import (
+    LatencyConfig,
     event_times,
     fresh_dir,
     latency_config,
     parse_time,
     prepared_db,
     send_one_at_a_time,
-    src_fingerprint,
     tasks_for_events,
 )
 
@@ -84,82 +86,6 @@ BROKERS = {"amqp": "amqp://guest:guest@127.0.0.1:5672//", "redis": "redis://127.
 TERMINAL = ("SUCCESS", "FAILURE", "EXCEPTION", "TIMEOUT", "STOPPED")
 
 
-def tree_cpu_split(pid: int) -> dict[str, float]:
-    """CPU seconds of a process tree, split into the root process, its live descendants
-    (worker processes, Celery pool processes) and reaped children (cutime+cstime of every
-    member: the forked work horses, which end within the interval and would otherwise look
-    like other work; common.tree_cpu_seconds counts live processes' utime+stime only)."""
-    tick = float(os.sysconf("SC_CLK_TCK"))
-    stats: dict[int, list[str]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stats[int(entry.name)] = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-    tree, frontier = {pid}, [pid]
-    while frontier:
-        parent = frontier.pop()
-        for child, fields in stats.items():
-            if int(fields[1]) == parent and child not in tree:
-                tree.add(child)
-                frontier.append(child)
-
-    def own(p: int) -> float:
-        return (int(stats[p][11]) + int(stats[p][12])) / tick if p in stats else 0.0
-
-    def reaped(p: int) -> float:
-        return (int(stats[p][13]) + int(stats[p][14])) / tick if p in stats else 0.0
-
-    return {
-        "root": own(pid),
-        "descendants": sum(own(p) for p in tree if p != pid),
-        "reaped": sum(reaped(p) for p in tree),
-    }
-
-
-class Meter:
-    """CPU use over an interval, % of one core: of some process trees (the stepd processes,
-    their work horses included), and of everything else on the machine except this harness
-    (other work)."""
-
-    def __init__(self, pids: list[int]) -> None:
-        self.pids = pids
-        self.t0 = time.perf_counter()
-        self.busy0 = system_busy_seconds()
-        self.split0 = self._split()
-        self.mine0 = self._mine()
-
-    def _split(self) -> dict[str, float]:
-        total = {"root": 0.0, "descendants": 0.0, "reaped": 0.0}
-        for p in self.pids:
-            for k, v in tree_cpu_split(p).items():
-                total[k] += v
-        return total
-
-    @staticmethod
-    def _mine() -> float:
-        s = resource.getrusage(resource.RUSAGE_SELF)
-        c = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return float(s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime)
-
-    def stop(self) -> dict[str, float]:
-        wall = time.perf_counter() - self.t0
-        split = {k: v - self.split0[k] for k, v in self._split().items()}
-        tree = sum(split.values())
-        mine = self._mine() - self.mine0
-        busy = system_busy_seconds() - self.busy0
-        return {
-            "wall_s": wall,
-            "stepd_cpu_s": tree,
-            "root_cpu_s": split["root"],
-            "workers_cpu_s": split["descendants"],
-            "horses_cpu_s": split["reaped"],
-            "stepd_pct": tree / wall * 100,
-            "other_pct": max(0.0, busy - tree - mine) / wall * 100,
-        }
-
-
 # --------------------------------------------------------------------------- processes
 
 
@@ -167,60 +93,21 @@ class Meter:
 Db = Path | str
 
 
-def url_of(db: Db) -> str:
-    return db if isinstance(db, str) else f"sqlite:///{db}"
-
-
 def serve_argv(db: Db, *extra: str) -> list[str]:
-    return [
-        PY, "-m", "stepd", "serve", "--db", url_of(db), *SERVER_OPTS,
-        "--tasks", TASKS_FILE, *extra,
+    return stepd_serve_argv(db, "--tasks", TASKS_FILE, *extra)
+
+
+def celery_worker(
+    db: Path, broker: str, queue: str, log_path: Path, concurrency: int = 2
+) -> Process:
+    """`python -m stepd worker --executor celery ... -c 2` in its own process group; stop()
+    sends SIGTERM to the whole group (the pool processes too) and waits 20 s for it."""
+    argv = [
+        PY, "-m", "stepd", "worker", "--executor", "celery", "--broker", broker,
+        "--queue", queue, "--db", db_url(db), "--tasks", TASKS_FILE,
+        "-c", str(concurrency), "--log-level", "warning",
     ]  # fmt: skip
-
-
-@dataclass
-class CeleryWorker:
-    """`python -m stepd worker --executor celery ... -c 2` in its own process group."""
-
-    db: Path
-    broker: str
-    queue: str
-    log_path: Path
-    concurrency: int = 2
-    process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> CeleryWorker:
-        argv = [
-            PY, "-m", "stepd", "worker", "--executor", "celery", "--broker", self.broker,
-            "--queue", self.queue, "--db", url_of(self.db), "--tasks", TASKS_FILE,
-            "-c", str(self.concurrency), "--log-level", "warning",
-        ]  # fmt: skip
-        self.process = subprocess.Popen(
-            argv,
-            stdout=self.log_path.open("wb"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        return self
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def stop(self) -> None:
-        p = self.process
-        if p is None:
-            return
-        if p.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(p.pid, signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                p.wait(20)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(p.pid, signal.SIGKILL)
-        if p.poll() is None:
-            p.wait(10)
+    return Process("celery-worker", argv, log_path, grace_seconds=20, whole_group=True)
 
 
 def delete_queue(broker: str, queue: str) -> None:
@@ -248,7 +135,7 @@ def insert_tasks(
     db: Db, count: int, task_type: str, params: dict[str, Any], semaphores: list[dict[str, Any]]
 ) -> tuple[list[int], datetime]:
     """`count` tasks in one transaction; (their ids, the time right after the commit)."""
-    store = open_store(url_of(db), migrate=False)
+    store = open_store(db_url(db), migrate=False)
     try:
         with store.write() as conn:
             ids = [
@@ -362,13 +249,6 @@ def warm_up(db: Db, count: int = 10, timeout_s: float = 90) -> None:
 # --------------------------------------------------------------------------- d. latency
 
 
-@dataclass
-class LatencyConfig:
-    reps: int
-    events: int
-    pause_s: float
-
-
 def bench_latency(cfg: LatencyConfig) -> dict[str, Any]:
     work = fresh_dir("runner-latency")
     name = "benchPing"
@@ -382,7 +262,7 @@ def bench_latency(cfg: LatencyConfig) -> dict[str, Any]:
             ids, _ = send_one_at_a_time(client, name, 10, cfg.pause_s, rng, "warm")
             tasks_for_events(client, ids, "finished")
             for rep in range(cfg.reps):
-                meter = Meter([s.pid])
+                meter = TreeCpuMeter([s.pid])
                 ids, rtts = send_one_at_a_time(
                     client, name, cfg.events, cfg.pause_s, rng, f"r{rep}"
                 )
@@ -509,7 +389,7 @@ def _throughput_reps(
         if out and used + used / len(out) > cfg.budget_s:
             log(f"throughput/{label}: {len(out)} repetitions fit in the {cfg.budget_s:g} s budget")
             break
-        meter = Meter(pids)
+        meter = TreeCpuMeter(pids)
         ids, committed = insert_tasks(db, n, "BENCH_NOOP", {"date": "2024-01-01"}, [])
         ok = wait_terminal(db, ids, timeout_s=max(60.0, n / 10))
         cpu = meter.stop()
@@ -604,7 +484,7 @@ def bench_throughput(cfg: ThroughputConfig, profile: bool = False) -> dict[str, 
         argv = serve_argv(
             db, "--executor", "celery", "--broker", url, "--queue", queue, "--workers", "0"
         )
-        worker = CeleryWorker(db, url, queue, work / f"worker-{broker}.log")
+        worker = celery_worker(db, url, queue, work / f"worker-{broker}.log")
         try:
             with Server(f"stepd-celery-{broker}", argv, work / f"celery-{broker}.log") as s:
                 worker.start()
@@ -836,7 +716,7 @@ def bench_semaphore(cfg: SemaphoreConfig) -> dict[str, Any]:
         headers = {"Authorization": f"OAuth {token}"}
         with httpx.Client(base_url=s.url, headers=headers, timeout=30) as client:
             client.put(f"/api/v1/semaphores/{sem}", json={"capacity": 1}).raise_for_status()
-            meter = Meter([s.pid])
+            meter = TreeCpuMeter([s.pid])
             ids, committed = insert_tasks(
                 db, cfg.tasks, "BENCH_SLEEP", {"ms": 1}, [{"name": sem, "weight": 1}]
             )
@@ -934,38 +814,24 @@ def main() -> int:
     q = args.quick
     started = time.time()
     fingerprint = src_fingerprint()
-    whole = Meter([])
-    results = []
+    whole = TreeCpuMeter([])
+    results: list[dict[str, Any]] = []
     if "latency" in only:
         cfg = LatencyConfig(1, 60, 0.08) if q else LatencyConfig(3, 200, 0.08)
-        results.append(bench_latency(cfg))
-        print(results[-1]["text"] + "\n", flush=True)
+        show(results, bench_latency(cfg))
     if "throughput" in only:
         tcfg = (
             ThroughputConfig(300, 300, 1, 30, 100, brokers, postgres=not args.no_pg)
             if q
             else ThroughputConfig(2000, 1000, 3, 90, 300, brokers, postgres=not args.no_pg)
         )
-        results.append(bench_throughput(tcfg, args.profile))
-        print(results[-1]["text"] + "\n", flush=True)
+        show(results, bench_throughput(tcfg, args.profile))
     if "semaphore" in only:
-        results.append(bench_semaphore(SemaphoreConfig(150 if q else 1000)))
-        print(results[-1]["text"] + "\n", flush=True)
+        show(results, bench_semaphore(SemaphoreConfig(150 if q else 1000)))
     load = whole.stop()
-    now = src_fingerprint()
-    if now != fingerprint:
-        now = f"SRC CHANGED DURING THE RUN: at start {fingerprint}, at end {now}"
-    summary = (
-        f"{now}; "
-        f"total {time.time() - started:.0f} s; other work on the machine used "
-        f"{load['other_pct']:.0f}% of a core on average (of {(os.cpu_count() or 1) * 100}% on "
-        f"{os.cpu_count()} cores)"
-    )
+    summary = run_summary(fingerprint, started, load["other_pct"])
     print(summary)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = out_dir() / f"runner-{stamp}{'-quick' if q else ''}.json"
-    path.write_text(json.dumps({"results": results, "summary": summary, "load": load}, default=str))
-    log(f"figures written to {path}")
+    save_figures("runner", q, {"results": results, "summary": summary, "load": load})
     return 0
 
 
