@@ -456,7 +456,7 @@ def bench_ingest(cfg: IngestConfig) -> dict[str, Any]:
     bodies = ingest_bodies(configs)
     db_none, token_none = prepared_db(work, "none", [])
     db_cfg, token_cfg = prepared_db(work, "configs", configs)
-    sides = {"none": [], "1000": []}
+    sides: dict[str, list[dict[str, Any]]] = {"none": [], "1000": []}
     backlog: dict[str, list[int]] = {"none": [], "1000": []}
     argv_extra = ("--workers", "0")
     with (
@@ -642,7 +642,7 @@ def bench_latency(cfg: LatencyConfig) -> dict[str, Any]:
     name = "benchPing"
     db, token = prepared_db(work, "latency", [latency_config(name)])
     rng = random.Random(9)
-    reps = []
+    reps: list[dict[str, Any]] = []
     floor = inprocess_latency(work, name, cfg.events)
     with Server("stepd", stepd_serve_argv(db, "--workers", "0"), work / "server.log") as s:
         headers = {"Authorization": f"OAuth {token}"}

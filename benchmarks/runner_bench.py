@@ -114,9 +114,9 @@ def delete_queue(broker: str, queue: str) -> None:
     """Remove the benchmark's queue (a unique name) from the broker; on Redis also kombu's
     binding keys for it."""
     with contextlib.suppress(Exception):
-        from kombu import Connection
+        from kombu import Connection  # type: ignore[attr-defined]
 
-        with Connection(broker, connect_timeout=5) as conn:
+        with Connection(broker, connect_timeout=5) as conn:  # type: ignore[no-untyped-call]
             conn.default_channel.queue_delete(queue)
     if broker.startswith("redis://"):
         with contextlib.suppress(Exception):
@@ -241,8 +241,9 @@ def warm_up(db: Db, count: int = 10, timeout_s: float = 90) -> None:
     """Run a few tasks first: worker start-up (seconds on a loaded machine) must not count."""
     ids, _ = insert_tasks(db, count, "BENCH_NOOP", {}, [])
     if not wait_terminal(db, ids, timeout_s):
+        where = db.parent if isinstance(db, Path) else "the work directory (--keep keeps it)"
         raise RuntimeError(
-            f"warm-up tasks did not finish in {timeout_s} s (see the logs in {db.parent})"
+            f"warm-up tasks did not finish in {timeout_s} s (see the logs in {where})"
         )
 
 
@@ -254,7 +255,7 @@ def bench_latency(cfg: LatencyConfig) -> dict[str, Any]:
     name = "benchPing"
     db, token = prepared_db(work, "latency", [latency_config(name)])
     rng = random.Random(13)
-    reps = []
+    reps: list[dict[str, Any]] = []
     with Server("stepd", serve_argv(db, "--workers", "2"), work / "server.log") as s:
         warm_up(db)
         headers = {"Authorization": f"OAuth {token}"}
@@ -288,10 +289,10 @@ def bench_latency(cfg: LatencyConfig) -> dict[str, Any]:
                     f"(other CPU {cpu['other_pct']:.0f}%)"
                 )
     rows = []
-    for i, r in enumerate(reps):
+    for n, r in enumerate(reps):
         rows.append(
             [
-                f"repetition {i + 1}",
+                f"repetition {n + 1}",
                 fmt(median(r["exec_ms"]), 1),
                 fmt(pct(r["exec_ms"], 95), 1),
                 fmt(median(r["enq_ms"]), 1),
@@ -640,9 +641,9 @@ def inprocess_breakdown(tasks: int, profile: bool) -> dict[str, Any]:
 
     prof_text = ""
     try:
-        runs.has_work = labelled("has_work", runs.has_work)  # type: ignore[assignment]
-        runs.claim = labelled("claim", runs.claim)  # type: ignore[assignment]
-        runs.finish = labelled("finish + status event", runs.finish)  # type: ignore[assignment]
+        runs.has_work = labelled("has_work", runs.has_work)
+        runs.claim = labelled("claim", runs.claim)
+        runs.finish = labelled("finish + status event", runs.finish)
         Horse.run = timed(  # type: ignore[method-assign]
             "Horse.run: the attempt in the work horse, result read", Horse.run
         )
@@ -689,7 +690,7 @@ class SemaphoreConfig:
 def check_overlap(attempts: list[tuple[datetime, datetime, int]]) -> dict[str, Any]:
     """Sorted by start, each start must be >= every earlier finish; also the peak concurrency."""
     attempts = sorted(attempts)
-    violations = []
+    violations: list[tuple[int, int | None, float]] = []
     latest_finish: datetime | None = None
     latest_id = None
     for start, finish, task_id in attempts:
