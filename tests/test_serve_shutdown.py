@@ -36,8 +36,11 @@ def test_sigterm_to_the_whole_process_group_stops_the_server(tmp_path: Path) -> 
         time.sleep(1.0)  # the reactor process and the workers are up and waiting
         os.killpg(server.pid, signal.SIGTERM)
         code = server.wait(timeout=30)
-        assert code in (0, -signal.SIGTERM), (tmp_path / "server.log").read_text()
-        assert "Application shutdown complete" in (tmp_path / "server.log").read_text()
+        output = (tmp_path / "server.log").read_text()
+        assert code in (0, -signal.SIGTERM), output
+        assert "Application shutdown complete" in output
+        # Wake-ups and stops are pipes: no semaphore for the resource tracker to find leaked.
+        assert "leaked" not in output, output
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGKILL)

@@ -4,10 +4,11 @@ Evaluating events against configs is Python work. In the server's process it wou
 share the GIL with the request handlers, so the more configs match, the slower the
 server would take events in. In a process of its own it runs on another core.
 
-Wake-ups cross the process boundary as `multiprocessing` events: the server sets
-the reactor's when it stores events, and the reactor sets the local workers' and
-the Celery dispatcher's when it makes tasks. On PostgreSQL the reactor process
-also LISTENs for events other replicas and workers store; on SQLite it polls.
+Wake-ups cross the process boundary as pipes (`WakePipe`, no lock: a killed
+process cannot block another): the server sets the reactor's when it stores events,
+and the reactor sets the local workers' and the Celery dispatcher's when it makes
+tasks. On PostgreSQL the reactor process also LISTENs for events other replicas and
+workers store; on SQLite it polls.
 Exactly-once does not depend on there being one reactor (the triggers' unique key
 does that), so a restart after a crash is always safe.
 """
@@ -16,22 +17,18 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import multiprocessing.synchronize
-import os
-import signal
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 
-from stepd.proctitle import set_process_name
+from stepd.childproc import begin_child
 from stepd.reactor import Reactor, ReactorLoop
 from stepd.store import open_store
 from stepd.store.notify import EVENTS_CHANNEL, Listener
+from stepd.wakepipe import WakePipe
 
 log = logging.getLogger(__name__)
-
-MpEvent = multiprocessing.synchronize.Event
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,19 +41,10 @@ class ReactorConfig:
 
 
 def reactor_main(
-    config: ReactorConfig, wake: MpEvent, stop: MpEvent, task_wakes: Sequence[MpEvent]
+    config: ReactorConfig, wake: WakePipe, stop: WakePipe, task_wakes: Sequence[WakePipe]
 ) -> None:
     """The body of the reactor process."""
-    set_process_name("stepd-reactor")
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
-    )
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when to stop
-    # A SIGTERM only raises a flag of this process: setting the shared `stop` from a
-    # handler could interrupt this process inside that event's lock and hang it (and the
-    # server's shutdown, which sets the same event).
-    terminated: list[bool] = []
-    signal.signal(signal.SIGTERM, lambda *_: terminated.append(True))
+    child = begin_child("stepd-reactor", stop)
     store = open_store(
         config.database_url, migrate=False, sqlite_synchronous=config.sqlite_synchronous
     )
@@ -70,12 +58,12 @@ def reactor_main(
         listener = Listener(store.url, EVENTS_CHANNEL, loop.notify)
         listener.start()
     loop.start()
-    parent = os.getppid()
     try:
-        # A reactor whose server died (even by kill -9) stops: the restarted server starts
-        # its own, and a second evaluation of an event would be a no-op anyway.
-        while not terminated and not stop.wait(0.5) and os.getppid() == parent:
-            pass
+        # A reactor whose server died stops too: the restarted server starts its own, and
+        # a second evaluation of an event would be a no-op anyway.
+        while not child.should_stop():
+            stop.wait(0.5)
+        log.info("the reactor process stops: %s", child.stop_reason())
     finally:
         loop.stop()
         if listener is not None:
@@ -86,11 +74,12 @@ def reactor_main(
 class ReactorProcess:
     """Starts the reactor process, restarts it if it dies, stops it with the server."""
 
-    def __init__(self, config: ReactorConfig, task_wakes: Sequence[MpEvent] = ()) -> None:
+    def __init__(self, config: ReactorConfig, task_wakes: Sequence[WakePipe] = ()) -> None:
         self.config = config
         self._ctx = multiprocessing.get_context("spawn")
-        self.wake: MpEvent = self._ctx.Event()
-        self._stop: MpEvent = self._ctx.Event()
+        # Both outlive the reactor process: a restarted one is woken and stopped the same way.
+        self.wake = WakePipe()
+        self._stop = WakePipe()  # set once, at shutdown, and never cleared
         self._task_wakes = list(task_wakes)
         self._proc: BaseProcess | None = None
         self._done = threading.Event()

@@ -1,5 +1,5 @@
-"""What a thread waits on to be woken: a `threading.Event`, or a `multiprocessing` one when
-the waker is another process (the reactor process waking the server's dispatcher)."""
+"""What a thread waits on to be woken: a `threading.Event`, or a `WakePipe` (wakepipe.py)
+when the waker is another process (the reactor process waking the server's dispatcher)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -42,7 +41,7 @@ from stepd.store.engine import Store, open_store
 from stepd.store.notify import EVENTS_CHANNEL, Listener
 from stepd.store.runs import StatusEvents
 from stepd.store.writer import Writer
-from stepd.wakeup import Wakeup
+from stepd.wakepipe import WakePipe
 
 
 def build_context(settings: Settings, store: Store | None = None) -> AppContext:
@@ -104,11 +103,7 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
             context.tasks.on_created.append(executor.notify)
         dispatcher = None
         # With the reactor in a process of its own, it wakes the dispatcher across processes.
-        dispatcher_wake: Wakeup = (
-            multiprocessing.get_context("spawn").Event()
-            if settings.reactor and settings.reactor_process
-            else threading.Event()
-        )
+        dispatcher_wake = WakePipe() if settings.reactor and settings.reactor_process else None
         if settings.executor == "celery":
             from stepd.runner.celery_app import make_celery
             from stepd.runner.dispatcher import Dispatcher
@@ -123,15 +118,15 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
                 # A message no worker took within twice the heartbeat timeout is sent again.
                 resend_after_seconds=max(10.0, 2 * settings.heartbeat_timeout_seconds),
                 queue=settings.queue,
-                _wake=dispatcher_wake,
+                _wake=threading.Event() if dispatcher_wake is None else dispatcher_wake,
             )
             dispatcher.start()
             context.tasks.on_created.append(dispatcher.notify)
         reactor_process = None
         if settings.reactor and settings.reactor_process:
-            task_wakes = [] if executor is None else [executor.wake]
-            if dispatcher is not None:
-                task_wakes.append(dispatcher_wake)  # type: ignore[arg-type]
+            task_wakes = [] if executor is None else list(executor.wakes)
+            if dispatcher is not None and dispatcher_wake is not None:
+                task_wakes.append(dispatcher_wake)
             reactor_process = ReactorProcess(
                 ReactorConfig(
                     database_url=context.store.url,
@@ -165,8 +160,10 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
             if clock is not None:
                 clock.stop()
             if executor is not None:
+                context.tasks.on_created.remove(executor.notify)
                 executor.stop()
             if dispatcher is not None:
+                context.tasks.on_created.remove(dispatcher.notify)
                 dispatcher.stop()
             if reactor_process is not None:
                 context.events.on_stored.remove(reactor_process.notify)

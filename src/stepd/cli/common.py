@@ -39,6 +39,32 @@ TokenOption = Annotated[
     ),
 ]
 
+TasksOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--tasks",
+        envvar="STEPD_TASKS",
+        help="A module or .py file declaring task types (repeatable; commas also separate).",
+    ),
+]
+
+
+def task_specs(tasks: list[str] | None) -> tuple[str, ...]:
+    """--tasks values, also split on commas (STEPD_TASKS=a.py,b.py, as the Celery app reads it)."""
+    return tuple(spec for item in tasks or () for spec in item.split(",") if spec.strip())
+
+
+HorseMaxTasksOption = Annotated[
+    int,
+    typer.Option(
+        envvar="STEPD_HORSE_MAX_TASKS",
+        min=1,
+        help="Attempts one work horse process runs before a fresh one is forked "
+        "(1: a fresh process for every attempt).",
+    ),
+]
+DEFAULT_HORSE_MAX_TASKS = 100
+
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print `message` as an error and return the Exit to raise."""

@@ -8,23 +8,17 @@ from typing import Annotated
 
 import typer
 
-from stepd.cli.common import DEFAULT_DB, DbOption, fail
+from stepd.cli.common import (
+    DEFAULT_DB,
+    DEFAULT_HORSE_MAX_TASKS,
+    DbOption,
+    HorseMaxTasksOption,
+    TasksOption,
+    fail,
+    task_specs,
+)
 from stepd.errors import StepdError
 from stepd.settings import Settings
-
-TasksOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--tasks",
-        envvar="STEPD_TASKS",
-        help="A module or .py file declaring task types (repeatable; commas also separate).",
-    ),
-]
-
-
-def task_specs(tasks: list[str] | None) -> tuple[str, ...]:
-    """--tasks values, also split on commas (STEPD_TASKS=a.py,b.py, as the Celery app reads it)."""
-    return tuple(spec for item in tasks or () for spec in item.split(",") if spec.strip())
 
 
 def serve(
@@ -63,15 +57,7 @@ def serve(
             help="Seconds without a heartbeat before a worker's task is given up.",
         ),
     ] = 30.0,
-    horse_max_tasks: Annotated[
-        int,
-        typer.Option(
-            envvar="STEPD_HORSE_MAX_TASKS",
-            min=1,
-            help="Attempts one work horse process runs before a fresh one is forked "
-            "(1: a fresh process for every attempt).",
-        ),
-    ] = 100,
+    horse_max_tasks: HorseMaxTasksOption = DEFAULT_HORSE_MAX_TASKS,
     private_reads: Annotated[
         bool,
         typer.Option(

@@ -5,13 +5,19 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import threading
 from typing import Annotated
 
 import typer
 
-from stepd.cli.common import DEFAULT_DB, DbOption, fail
-from stepd.cli.serve import TasksOption, task_specs
+from stepd.cli.common import (
+    DEFAULT_DB,
+    DEFAULT_HORSE_MAX_TASKS,
+    DbOption,
+    HorseMaxTasksOption,
+    TasksOption,
+    fail,
+    task_specs,
+)
 from stepd.errors import StepdError
 
 
@@ -36,15 +42,7 @@ def worker(
     heartbeat_timeout: Annotated[
         float, typer.Option(envvar="STEPD_HEARTBEAT_TIMEOUT_SECONDS")
     ] = 30.0,
-    horse_max_tasks: Annotated[
-        int,
-        typer.Option(
-            envvar="STEPD_HORSE_MAX_TASKS",
-            min=1,
-            help="Attempts one work horse process runs before a fresh one is forked "
-            "(1: a fresh process for every attempt).",
-        ),
-    ] = 100,
+    horse_max_tasks: HorseMaxTasksOption = DEFAULT_HORSE_MAX_TASKS,
     log_level: Annotated[str, typer.Option(envvar="STEPD_LOG_LEVEL")] = "info",
 ) -> None:
     """Run tasks from the store at --db (the server must run with --executor to match)."""
@@ -94,13 +92,16 @@ def worker(
     if executor != "local":
         raise fail(f"--executor must be local or celery, not {executor!r}")
     from stepd.runner.local import LocalConfig, LocalExecutor
+    from stepd.wakepipe import WakePipe
 
     local = LocalExecutor(
         LocalConfig(database_url=db, tasks=task_specs(tasks), worker=settings),
         workers=concurrency,
         heartbeat_timeout_seconds=heartbeat_timeout,
     )
-    done = threading.Event()
+    # Set from the signal handlers: a pipe, as a `threading.Event` could be interrupted
+    # inside its own lock by the signal whose handler then sets it, and hang.
+    done = WakePipe()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
     local.start()

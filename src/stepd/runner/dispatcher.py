@@ -39,7 +39,7 @@ class Dispatcher:
     heartbeat_timeout_seconds: float = 30.0
     name: str = "celery-dispatcher"
     queue: str = QUEUE  # the broker queue this deployment's workers consume
-    # A multiprocessing event when the reactor runs in a process of its own.
+    # A `WakePipe` when the reactor runs in a process of its own.
     _wake: Wakeup = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None

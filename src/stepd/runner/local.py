@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import multiprocessing.synchronize
-import os
-import signal
 import threading
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 
-from stepd.proctitle import set_process_name
+from stepd.childproc import begin_child
 from stepd.runner.registry import load_task_types
 from stepd.runner.worker import Worker, WorkerSettings, default_worker_name
 from stepd.store import open_store, runs
 from stepd.timeutil import utcnow
+from stepd.wakepipe import WakePipe
 
 log = logging.getLogger(__name__)
 
@@ -37,33 +35,13 @@ class LocalConfig:
     worker: WorkerSettings = field(default_factory=WorkerSettings)
 
 
-def worker_process(
-    config: LocalConfig,
-    name: str,
-    stop: multiprocessing.synchronize.Event,
-    wake: multiprocessing.synchronize.Event,
-) -> None:
+def worker_process(config: LocalConfig, name: str, stop: WakePipe, wake: WakePipe) -> None:
     """The body of one worker process."""
-    set_process_name("stepd-worker")
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
-    )
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the supervisor decides when to stop
-    # A SIGTERM (systemd or `timeout` signal the whole process group) only raises a flag
-    # of this process: setting the shared `stop` from a handler could interrupt this very
-    # process inside `stop`'s own lock and hang it, and with it the server's shutdown.
-    terminated: list[bool] = []
-    signal.signal(signal.SIGTERM, lambda *_: terminated.append(True))
+    child = begin_child("stepd-worker", stop)
     store = open_store(
         config.database_url, migrate=False, sqlite_synchronous=config.sqlite_synchronous
     )
     worker = Worker(store, load_task_types(config.tasks), name, config.worker)
-    parent = os.getppid()
-
-    def should_stop() -> bool:
-        # A worker whose supervisor died (even by kill -9) stops claiming: the restarted
-        # server starts its own, and reaps what this one held if it dies mid-task.
-        return bool(terminated) or stop.is_set() or os.getppid() != parent
 
     def idle(seconds: float) -> None:
         # The server sets `wake` when it makes tasks: no poll interval between them and us.
@@ -71,7 +49,10 @@ def worker_process(
             wake.clear()
 
     try:
-        worker.run(should_stop, idle=idle)
+        # A worker whose server died stops claiming: the restarted server starts its own,
+        # and reaps what this one held if it dies mid-task.
+        worker.run(child.should_stop, idle=idle)
+        log.info("worker %s exits: %s", name, child.stop_reason())
     finally:
         store.close()
 
@@ -81,20 +62,20 @@ class LocalExecutor:
     config: LocalConfig
     workers: int = 2
     heartbeat_timeout_seconds: float = 30.0
-    _stop: multiprocessing.synchronize.Event | None = None
     # Set when tasks are made (by the reactor, in this process or its own): every idle
-    # worker looks at once. One event for all workers, so it outlives their restarts.
-    wake: multiprocessing.synchronize.Event = field(
-        default_factory=lambda: multiprocessing.get_context("spawn").Event()
-    )
+    # worker looks at once. One pipe per worker slot, as a byte in one shared pipe would
+    # wake only the worker that reads it first; a slot's pipe outlives its worker's restarts.
+    wakes: list[WakePipe] = field(init=False)
+    _stop: WakePipe = field(default_factory=WakePipe)  # set once, at shutdown; never cleared
     _procs: dict[str, BaseProcess] = field(default_factory=dict)
     _thread: threading.Thread | None = None
     _done: threading.Event = field(default_factory=threading.Event)
     _generation: int = 0
 
+    def __post_init__(self) -> None:
+        self.wakes = [WakePipe() for _ in range(self.workers)]
+
     def start(self) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        self._stop = ctx.Event()
         for i in range(self.workers):
             self._spawn(i)
         self._thread = threading.Thread(
@@ -103,13 +84,12 @@ class LocalExecutor:
         self._thread.start()
 
     def _spawn(self, slot: int) -> None:
-        assert self._stop is not None
         self._generation += 1
         name = default_worker_name(f"local-{slot}.{self._generation}")
         ctx = multiprocessing.get_context("spawn")
         proc = ctx.Process(
             target=worker_process,
-            args=(self.config, name, self._stop, self.wake),
+            args=(self.config, name, self._stop, self.wakes[slot]),
             name=f"stepd-worker-{slot}",
             daemon=True,
         )
@@ -166,13 +146,14 @@ class LocalExecutor:
 
     def notify(self) -> None:
         """Tasks were made: idle workers look for them now rather than at their next poll."""
-        self.wake.set()
+        for wake in self.wakes:
+            wake.set()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Ask the workers to finish their attempts and exit; kill those that do not."""
         self._done.set()
-        if self._stop is not None:
-            self._stop.set()
+        self._stop.set()
+        self.notify()  # idle workers see `_stop` now, not at their next poll
         for proc in self._procs.values():
             proc.join(timeout)
             if proc.is_alive():
