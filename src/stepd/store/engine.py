@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from stepd.errors import InvalidInput, StoreUnavailable
+from stepd.store.checkpoint import FALLBACK_PAGES
 from stepd.store.filelock import WriteTurn
 
 log = logging.getLogger(__name__)
@@ -39,8 +40,17 @@ def normalize_url(url: str) -> str:
 class Store:
     """A database and the way to open transactions on it."""
 
-    def __init__(self, engine: Engine, *, write_turn: WriteTurn | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        write_turn: WriteTurn | None = None,
+        sqlite_path: str | None = None,
+        sqlite_synchronous: str = "NORMAL",
+    ) -> None:
         self.engine = engine
+        self.sqlite_path = sqlite_path  # a SQLite file (not in memory): what to checkpoint
+        self.sqlite_synchronous = sqlite_synchronous
         self.dialect = engine.dialect.name  # "sqlite" or "postgresql"
         self._write_lock = threading.Lock() if self.is_sqlite else None
         self._write_turn = write_turn  # SQLite file: writers of all processes take turns
@@ -151,6 +161,8 @@ def _sqlite_engine(url: str, *, synchronous: str) -> Engine:
         cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # The server's checkpointer thread copies the log back (store/checkpoint.py).
+        cursor.execute(f"PRAGMA wal_autocheckpoint={FALLBACK_PAGES}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -178,18 +190,25 @@ def open_store(url: str, *, migrate: bool = True, sqlite_synchronous: str = "NOR
         raise InvalidInput(f"not a database URL: {url!r} ({exc})") from exc
     backend = parsed.get_backend_name()
     write_turn = None
+    sqlite_path = None
     if backend == "sqlite":
         engine = _sqlite_engine(url, synchronous=sqlite_synchronous)
         path = parsed.database or ""
         if path and not path.startswith(":memory:") and parsed.query.get("mode") != "memory":
             write_turn = WriteTurn(path + "-writer.lock")
+            sqlite_path = path
     elif backend == "postgresql":
         engine = create_engine(url, pool_size=10, max_overflow=30, pool_pre_ping=True)
     else:
         raise InvalidInput(
             f"unsupported database {backend!r}: use sqlite:///PATH or postgresql://HOST/DB"
         )
-    store = Store(engine, write_turn=write_turn)
+    store = Store(
+        engine,
+        write_turn=write_turn,
+        sqlite_path=sqlite_path,
+        sqlite_synchronous=sqlite_synchronous.upper(),
+    )
     if migrate:
         from stepd.store.migrate import upgrade
 

@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection
 
 from stepd.errors import StepdError
+from stepd.store.checkpoint import Checkpointer
 from stepd.store.engine import Store
 from stepd.store.events import EventGroup
 
@@ -67,6 +68,12 @@ class Writer:
         # Jobs of the running pass of each event loop (touched from that loop's thread only).
         self._pending: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
         self._conn: Connection | None = None  # kept open across groups (the thread's own)
+        # Copies the log back into the database file between our commits, not inside them.
+        self._checkpointer = (
+            None
+            if store.sqlite_path is None
+            else Checkpointer(store.sqlite_path, synchronous=store.sqlite_synchronous)
+        )
         self._thread = threading.Thread(target=self._loop, name="stepd-writer", daemon=True)
         self._thread.start()
 
@@ -87,6 +94,8 @@ class Writer:
     def close(self) -> None:
         self._jobs.put(None)
         self._thread.join(10)
+        if self._checkpointer is not None:
+            self._checkpointer.close()
 
     def _loop(self) -> None:
         try:
@@ -133,6 +142,8 @@ class Writer:
                     except StepdError as exc:
                         outcomes.append((None, exc))
                 group.flush()
+            if self._checkpointer is not None:
+                self._checkpointer.poke()
         except BaseException as exc:  # the group's transaction failed: none of it stands
             log.warning("a write group of %d failed: %s", len(jobs), exc)
             outcomes = [(None, exc)] * len(jobs)

@@ -1,0 +1,87 @@
+"""Copying SQLite's write-ahead log back into the database file, off the writers' path.
+
+In WAL mode a commit appends pages to the `-wal` file; a checkpoint copies them into
+the database file (with an fsync of each under `synchronous=NORMAL`) so that the log
+can start over. By default the connection whose commit takes the log past 1,000
+pages runs that checkpoint inline, inside its commit, while it still holds our
+cross-process write turn: every few commits an ingest request, or the reactor, paid
+for copying everyone's pages, and the other writers waited for it.
+
+Here a thread of the server process runs PASSIVE checkpoints (which never block
+writers or readers) soon after the server's commits, at most one per `min_interval`,
+and every `idle_interval` for what other processes (the reactor, workers) committed.
+Every connection keeps an inline checkpoint only as a fallback for a log that grows
+past `FALLBACK_PAGES` (no checkpointer running, or one that fell behind).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+
+log = logging.getLogger(__name__)
+
+# Pages (4 KiB each) the log may reach before a committing connection checkpoints
+# inline anyway: ~40 MiB, a few seconds of the heaviest ingest.
+FALLBACK_PAGES = 10_000
+
+
+class Checkpointer:
+    """A thread that checkpoints the SQLite database at `path` when poked."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        synchronous: str = "NORMAL",
+        min_interval: float = 0.01,
+        idle_interval: float = 0.5,
+    ) -> None:
+        self.path = path
+        self.synchronous = synchronous
+        self.min_interval = min_interval
+        self.idle_interval = idle_interval
+        self.checkpoints = 0  # how many ran (for tests and curiosity)
+        self._poked = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="stepd-checkpoint", daemon=True)
+        self._thread.start()
+
+    def poke(self) -> None:
+        """Something was committed: checkpoint soon."""
+        self._poked.set()
+
+    def close(self) -> None:
+        self._stopping = True
+        self._poked.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error:
+            log.warning("cannot open %s to checkpoint it; writers will", self.path, exc_info=True)
+            return
+        try:
+            # The checkpoint's fsyncs follow this connection's setting, as the writers'.
+            conn.execute(f"PRAGMA synchronous={self.synchronous}")
+            while True:
+                self._poked.wait(self.idle_interval)
+                if self._stopping:
+                    return
+                self._poked.clear()
+                self._checkpoint(conn)
+                # Let a few commits' pages gather: one pair of fsyncs for all of them.
+                time.sleep(self.min_interval)
+        finally:
+            conn.close()
+
+    def _checkpoint(self, conn: sqlite3.Connection) -> None:
+        try:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            self.checkpoints += 1
+        except sqlite3.Error as exc:
+            # A busy or failed checkpoint loses nothing: the pages stay in the log.
+            log.warning("checkpoint of %s failed: %s", self.path, exc)
