@@ -120,3 +120,31 @@ def test_the_writer_thread_checkpoints_after_its_groups(
         assert rows_in_file_alone(db, tmp_path) == 30
     finally:
         writer.close()
+
+
+def log_bytes(db: Path) -> int:
+    """The size of the write-ahead log: it grows unless the log starts over."""
+    return Path(f"{db}-wal").stat().st_size
+
+
+def test_a_long_log_starts_over_in_the_write_turn(store: Store, db: Path) -> None:
+    insert_events(store, 300)
+    long_log = log_bytes(db)
+    checkpointer = Checkpointer(
+        str(db), write_turn=store.write_turn, restart_pages=10, idle_interval=60
+    )
+    try:
+        checkpointer.poke()
+        wait_for(lambda: checkpointer.restarts >= 1)
+        assert checkpointer.restarts >= 1
+        insert_events(store, 300)  # written from the start of the log again
+        assert log_bytes(db) < long_log * 1.6  # 2.4x without (the next test)
+    finally:
+        checkpointer.close()
+
+
+def test_without_a_restart_the_log_grows(store: Store, db: Path) -> None:
+    insert_events(store, 300)
+    long_log = log_bytes(db)
+    insert_events(store, 300)
+    assert log_bytes(db) > long_log * 2

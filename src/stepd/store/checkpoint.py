@@ -10,8 +10,14 @@ for copying everyone's pages, and the other writers waited for it.
 Here a thread of the server process runs PASSIVE checkpoints (which never block
 writers or readers) soon after the server's commits, at most one per `min_interval`,
 and every `idle_interval` for what other processes (the reactor, workers) committed.
-Every connection keeps an inline checkpoint only as a fallback for a log that grows
-past `FALLBACK_PAGES` (no checkpointer running, or one that fell behind).
+
+The log starts over only when a writer begins while every page in it has been copied
+and no reader is still using it. Under continuous commits a checkpoint running beside
+the writers is rarely caught up at that moment, so once the log passes
+`restart_pages` the checkpointer takes the write turn (writers of every process wait;
+the pages left to copy are few) and runs a RESTART checkpoint, which also waits for
+readers to leave the log. Every connection keeps an inline checkpoint only as a
+fallback for a log that grows past `FALLBACK_PAGES` (no checkpointer running).
 """
 
 from __future__ import annotations
@@ -20,12 +26,19 @@ import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 log = logging.getLogger(__name__)
 
 # Pages (4 KiB each) the log may reach before a committing connection checkpoints
 # inline anyway: ~40 MiB, a few seconds of the heaviest ingest.
 FALLBACK_PAGES = 10_000
+# Pages after which the checkpointer starts the log over (~16 MiB): one short pause of
+# the writers every few seconds of the heaviest ingest keeps the log from growing.
+RESTART_PAGES = 4_000
+# How long a RESTART checkpoint waits for readers to leave the log, writers paused.
+READERS_WAIT_MS = 200
 
 
 class Checkpointer:
@@ -35,15 +48,20 @@ class Checkpointer:
         self,
         path: str,
         *,
+        write_turn: Callable[[], AbstractContextManager[None]] | None = None,
         synchronous: str = "NORMAL",
         min_interval: float = 0.01,
         idle_interval: float = 0.5,
+        restart_pages: int = RESTART_PAGES,
     ) -> None:
         self.path = path
+        self.write_turn = write_turn  # the store's: pauses every writer while held
+        self.restart_pages = restart_pages
         self.synchronous = synchronous
         self.min_interval = min_interval
         self.idle_interval = idle_interval
         self.checkpoints = 0  # how many ran (for tests and curiosity)
+        self.restarts = 0  # how many of them started the log over
         self._poked = threading.Event()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="stepd-checkpoint", daemon=True)
@@ -67,6 +85,7 @@ class Checkpointer:
         try:
             # The checkpoint's fsyncs follow this connection's setting, as the writers'.
             conn.execute(f"PRAGMA synchronous={self.synchronous}")
+            conn.execute(f"PRAGMA busy_timeout={READERS_WAIT_MS}")
             while True:
                 self._poked.wait(self.idle_interval)
                 if self._stopping:
@@ -80,8 +99,15 @@ class Checkpointer:
 
     def _checkpoint(self, conn: sqlite3.Connection) -> None:
         try:
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            _busy, pages, _copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             self.checkpoints += 1
+            if pages >= self.restart_pages and self.write_turn is not None:
+                with self.write_turn():
+                    (busy, _pages, _copied) = conn.execute(
+                        "PRAGMA wal_checkpoint(RESTART)"
+                    ).fetchone()
+                if not busy:
+                    self.restarts += 1
         except sqlite3.Error as exc:
             # A busy or failed checkpoint loses nothing: the pages stay in the log.
             log.warning("checkpoint of %s failed: %s", self.path, exc)

@@ -79,14 +79,22 @@ class Store:
             with self._connect() as conn, conn.begin():
                 yield conn
             return
-        turn = self._write_turn or nullcontext()
-        with self._write_lock, turn:
+        with self.write_turn():
             if on is not None:
                 with on.begin():
                     yield on
                 return
             with self._connect(write=True) as conn, conn.begin():
                 yield conn
+
+    @contextmanager
+    def write_turn(self) -> Iterator[None]:
+        """SQLite: this process's and every other process's writers wait meanwhile."""
+        if self._write_lock is None:
+            yield
+            return
+        with self._write_lock, self._write_turn or nullcontext():
+            yield
 
     def write_connection(self) -> Connection:
         """A connection for `write(on=...)`; the caller closes it.

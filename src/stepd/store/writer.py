@@ -72,7 +72,11 @@ class Writer:
         self._checkpointer = (
             None
             if store.sqlite_path is None
-            else Checkpointer(store.sqlite_path, synchronous=store.sqlite_synchronous)
+            else Checkpointer(
+                store.sqlite_path,
+                write_turn=store.write_turn,
+                synchronous=store.sqlite_synchronous,
+            )
         )
         self._thread = threading.Thread(target=self._loop, name="stepd-writer", daemon=True)
         self._thread.start()
