@@ -284,7 +284,7 @@ class ReactorLoop:
     gather_seconds: float = 0.002  # wait after a wake-up: batches concurrent submits
     max_gather_seconds: float = 0.048  # the longest such wait, under sustained load
     busy_gap_seconds: float = 0.01  # a wake-up sooner than this after a batch: gather
-    # A multiprocessing event when the loop runs in the reactor process (reactor_process.py).
+    # A WakePipe (wakepipe.py) when the loop runs in the reactor process (reactor_process.py).
     _wake: Wakeup = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
