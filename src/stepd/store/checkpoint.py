@@ -50,7 +50,7 @@ class Checkpointer:
         *,
         write_turn: Callable[[], AbstractContextManager[None]] | None = None,
         synchronous: str = "NORMAL",
-        min_interval: float = 0.01,
+        min_interval: float = 0.05,
         idle_interval: float = 0.5,
         restart_pages: int = RESTART_PAGES,
     ) -> None:
