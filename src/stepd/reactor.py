@@ -120,17 +120,31 @@ class Reactor:
         return len(plan.rows), made
 
     def _plan(self, raw: dbapi.Raw, configs: ConfigIndex[ActionConfig]) -> _Plan:
-        """What a batch fires, evaluated without writing anything."""
+        """The planned path's evaluation, in a read snapshot (tests act between it and
+        the write)."""
+        return self._evaluate(raw, configs)
+
+    def _evaluate(self, raw: dbapi.Raw, configs: ConfigIndex[ActionConfig]) -> _Plan:
+        """What the oldest NEW events fire, evaluated without writing anything."""
         rows = event_lookup.new_events(raw, self.batch_size)
+        # Only a reactor marks events PROCESSED (others wait on the lock), always in seq
+        # order within a batch: an event past every PROCESSED one at the start is the
+        # newest event its dependencies can see. One evaluated out of seq order (a
+        # PostgreSQL commit that landed late, an event set back to NEW) is not.
         plan = _Plan(rows=rows, newest=event_lookup.newest_processed(raw) if rows else 0)
+        # The events evaluated so far in this batch, by name: PROCESSED for the matcher
+        # (the next events may join with them), marked so in the store with the rest.
         evaluated: dict[str, list[event_lookup.StoredEvent]] = {}
         estimates = self._estimates()
         for row in rows:
+            # Names first: most events concern no config, and need no decoding at all.
             if not configs.listens_to(row.name):
                 continue
             params = row.params()
             candidates = configs.candidates(row.name, params)
             if not candidates:
+                # No config has a dependency this event satisfies, so no later
+                # lookup can want it.
                 continue
             event = row.event(params)
             lookup = event_lookup.StoredEvents(raw, estimates=estimates, batch=evaluated)
@@ -153,52 +167,14 @@ class Reactor:
     def _batch(self, conn: Connection, configs: ConfigIndex[ActionConfig]) -> tuple[int, int]:
         """Evaluate one batch in `conn`'s transaction; (events evaluated, tasks made)."""
         raw = dbapi.Raw(conn)  # every statement below runs on the driver's cursor
-        rows = event_lookup.new_events(raw, self.batch_size)
-        if not rows:
+        plan = self._evaluate(raw, configs)
+        if not plan.rows:
             return 0, 0
-        made = 0
-        newest: int | None = None  # the newest PROCESSED seq when the batch began
-        # The events evaluated so far in this batch, by name: PROCESSED for the matcher
-        # (the next events may join with them), marked so in the store with the rest.
-        evaluated: dict[str, list[event_lookup.StoredEvent]] = {}
-        estimates = self._estimates()
-        for row in rows:
-            # Names first: most events concern no config, and need no decoding at all.
-            if not configs.listens_to(row.name):
-                continue
-            params = row.params()
-            candidates = configs.candidates(row.name, params)
-            if not candidates:
-                # No config has a dependency this event satisfies, so no later
-                # lookup can want it.
-                continue
-            event = row.event(params)
-            if newest is None:
-                newest = event_lookup.newest_processed(raw)
-            # Only this reactor marks events PROCESSED (others wait on the lock), always in
-            # seq order within a batch: an event past every PROCESSED one at the start is
-            # the newest event its dependencies can see. One evaluated out of seq order
-            # (a PostgreSQL commit that landed late, an event set back to NEW) is not.
-            lookup = event_lookup.StoredEvents(raw, estimates=estimates, batch=evaluated)
-            for config in candidates:
-                spec = config.spec
-                if not spec.enabled:
-                    continue
-                result = evaluate(
-                    spec.event_deps,
-                    event,
-                    lookup,
-                    window_seconds=spec.window_seconds,
-                    nothing_newer=event.seq > newest,
-                    explain=False,
-                )
-                for firing in result.firings:
-                    made += self._fire(raw, config, event, firing)
-            evaluated.setdefault(event.name, []).append(event)
+        made = sum(self._fire(raw, config, event, firing) for config, event, firing in plan.firings)
         # Under SQLite's write lock the batch is every NEW event in its seq range: one
         # range update. On PostgreSQL a late commit may have put another in the range.
-        event_lookup.mark_processed(raw, [row.seq for row in rows], whole_range=raw.sqlite)
-        return len(rows), made
+        event_lookup.mark_processed(raw, [row.seq for row in plan.rows], whole_range=raw.sqlite)
+        return len(plan.rows), made
 
     def _estimates(self) -> event_lookup.Estimates:
         """Lookup selectivity counts, kept across batches (they only order a lookup's
