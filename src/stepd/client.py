@@ -169,6 +169,14 @@ class Client:
         """Close the connections to the server."""
         self._http.close()
 
+    # --- who am I -----------------------------------------------------------------------
+
+    def whoami(self) -> dict[str, Any]:
+        """Who the token speaks for: `{"user": ..., "admin": ...}` (an ApiError 401 without
+        a valid token). Configs the token creates get this `user` as their author."""
+        answer = self._call("GET", "/api/v1/whoami")
+        return cast(dict[str, Any], answer["result"])
+
     # --- events -------------------------------------------------------------------------
 
     def create_event(

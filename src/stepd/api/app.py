@@ -19,6 +19,7 @@ from stepd.api import (
     routes_events,
     routes_story,
     routes_tasks,
+    routes_whoami,
 )
 from stepd.api.context import AppContext, ctx
 from stepd.clock import Clock
@@ -191,6 +192,7 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
     app.include_router(routes_story.router)
     app.include_router(routes_crypta.router)
     app.include_router(routes_tasks.router)
+    app.include_router(routes_whoami.router)
 
     @app.get("/healthz", tags=["operations"], summary="200 when the store answers")
     async def healthz(request: Request) -> JSONResponse:

@@ -1,0 +1,371 @@
+"""Configs as code: a Python module declares action configs; `stepd configs sync` applies them.
+
+A team keeps its configs in its own repository, in a module such as
+`action_configs.py` with a module-level list `CONFIGS`. Each item is a dict in the
+API's config shape (docs/configs.md), written by hand or with the helpers here:
+
+    from stepd.configs_as_code import FREE, config, dep
+
+    CONFIGS = [
+        config(
+            "human-matching-after-soup",
+            task_type="CRYPTA_GRAPH_HUMAN_MATCHING_YAML",
+            deps=[dep("cryptaTaskEvent", taskType="CRYPTA_GRAPH_PREPARE_SOUP_YAML",
+                      taskStatus="SUCCESS", environment="stable", date=FREE)],
+            max_retries=2,
+        ),
+    ]
+
+Loading the module needs no server: it is imported from its path, and every config
+is parsed by the server's own parser (`stepd.domain.configs.parse_config`), so a
+config the parser refuses is reported before anything is sent. `plan` compares the
+declared configs with the author's stored ones by name; both sides go through the
+same parser, so read-only fields (`_id`, `author`, `version`, `created`, `updated`)
+and omitted defaults never count as changes.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+import json
+import sys
+import traceback
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypedDict
+
+from stepd.domain.configs import READ_ONLY, ConfigSpec, parse_config
+from stepd.errors import StepdError
+
+__all__ = [
+    "FREE",
+    "ConfigBody",
+    "ConfigsFileError",
+    "Declared",
+    "DepBody",
+    "ServerFacts",
+    "Step",
+    "change_lines",
+    "config",
+    "dep",
+    "load_configs",
+    "plan",
+    "server_problems",
+]
+
+FREE = "~"
+"""A free dependency param: matches any value, binds it, and joins on it."""
+
+ATTRIBUTE = "CONFIGS"  # the module-level list a configs module declares
+
+Action = Literal["created", "updated", "unchanged", "deleted", "kept"]
+
+
+class DepBody(TypedDict):
+    """One dependency: events named `name` whose params match `params`."""
+
+    name: str
+    params: dict[str, object]
+
+
+class ConfigBody(TypedDict, total=False):
+    """A config in the API's shape; every field but `event_deps` and `task_type` may be
+    left out and then takes its default (docs/configs.md#fields)."""
+
+    name: str
+    description: str
+    enabled: bool
+    event_deps: list[DepBody]
+    action_type: str
+    task_type: str
+    task_params: dict[str, object]
+    action_params: dict[str, object]
+    semaphores: list[str | dict[str, object]]
+    priority: int
+    kill_timeout: int | None
+    max_retries: int
+    window: str | int | None
+
+
+def dep(name: str, params: Mapping[str, object] | None = None, /, **more: object) -> DepBody:
+    """A dependency on events named `name`: `dep("e", date=FREE, logtype="access-log")`.
+
+    Params that are not Python names go in the mapping: `dep("e", {"log-type": "x"})`.
+    """
+    merged = {**(params or {}), **more}
+    return {"name": name, "params": merged}
+
+
+def config(
+    name: str,
+    *,
+    task_type: str,
+    deps: Sequence[DepBody],
+    task_params: Mapping[str, object] | None = None,
+    description: str = "",
+    enabled: bool = True,
+    semaphores: Sequence[str | Mapping[str, object]] = (),
+    priority: int = 0,
+    kill_timeout: int | None = None,
+    max_retries: int = 0,
+    window: str | int | None = None,
+    action_params: Mapping[str, object] | None = None,
+) -> ConfigBody:
+    """A config dict in the API's shape; the defaults are the server's."""
+    return {
+        "name": name,
+        "description": description,
+        "enabled": enabled,
+        "event_deps": [{"name": d["name"], "params": dict(d["params"])} for d in deps],
+        "task_type": task_type,
+        "task_params": dict(task_params or {}),
+        "action_params": dict(action_params or {}),
+        "semaphores": [s if isinstance(s, str) else dict(s) for s in semaphores],
+        "priority": priority,
+        "kill_timeout": kill_timeout,
+        "max_retries": max_retries,
+        "window": window,
+    }
+
+
+class ConfigsFileError(StepdError):
+    """The configs module cannot be used: missing, not importable, or a config is invalid."""
+
+    code = "invalid_configs_file"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Declared:
+    """One config of the module, as written and as parsed."""
+
+    index: int  # its place in CONFIGS
+    body: dict[str, Any]  # as written: what is sent to the server
+    spec: ConfigSpec  # as parsed: what is compared
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+def _import(path: Path) -> object:
+    """The module at `path`, imported under a private name; its folder is importable
+    while it runs, so that it can import its neighbours."""
+    if not path.exists():
+        raise ConfigsFileError(f"{path}: no such file")
+    if not path.is_file():
+        raise ConfigsFileError(f"{path}: not a file (give the .py module that declares CONFIGS)")
+    name = f"_stepd_configs_{uuid.uuid4().hex}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ConfigsFileError(f"{path}: cannot be imported as a Python module (is it a .py file?)")
+    module = importlib.util.module_from_spec(spec)
+    folder = str(path.resolve().parent)
+    sys.path.insert(0, folder)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise ConfigsFileError(f"cannot import {path}: {_describe(exc, path)}") from exc
+    finally:
+        sys.path.remove(folder)
+    return module
+
+
+def _describe(exc: BaseException, path: Path) -> str:
+    """The exception as Python prints its last line, with the line of `path` it came from."""
+    text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    if isinstance(exc, SyntaxError):
+        return text
+    here = str(path.resolve())
+    lines = [f.lineno for f in traceback.extract_tb(exc.__traceback__) if f.filename == here]
+    return f"{text} (line {lines[-1]})" if lines else text
+
+
+def load_configs(path: Path) -> list[Declared]:
+    """The configs `path` declares in CONFIGS, parsed; ConfigsFileError lists every problem.
+
+    Needs no server. A config must be a mapping in the API's shape, JSON-serialisable,
+    valid for `parse_config`, and named uniquely in the module.
+    """
+    module = _import(path)
+    raw = getattr(module, ATTRIBUTE, None)
+    if raw is None:
+        raise ConfigsFileError(
+            f"{path} defines no {ATTRIBUTE}: declare a module-level list, "
+            f"{ATTRIBUTE} = [config(...), ...] (see docs/configs.md#configs-as-code)"
+        )
+    if isinstance(raw, str | bytes | Mapping) or not isinstance(raw, Sequence):
+        raise ConfigsFileError(
+            f"{path}: {ATTRIBUTE} must be a list of configs, not {type(raw).__name__}"
+        )
+    problems: list[str] = []
+    declared: list[Declared] = []
+    first_of: dict[str, int] = {}
+    for i, item in enumerate(raw):
+        where = f"{ATTRIBUTE}[{i}]"
+        if not isinstance(item, Mapping):
+            problems.append(
+                f"{where} is a {type(item).__name__}, not a mapping: a config is a dict "
+                "in the API's shape"
+            )
+            continue
+        body = dict(item)
+        label = f"{where} ({body['name']!r})" if isinstance(body.get("name"), str) else where
+        try:
+            json.dumps(body, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            problems.append(f"{label}: not JSON: {exc}")
+            continue
+        try:
+            spec = parse_config(json.loads(json.dumps(body)))
+        except StepdError as exc:
+            problems.append(f"{label}: {exc.message}")
+            continue
+        if spec.name in first_of:
+            problems.append(
+                f"{label}: the name {spec.name!r} is already used by "
+                f"{ATTRIBUTE}[{first_of[spec.name]}]; names are unique per author"
+            )
+            continue
+        first_of[spec.name] = i
+        declared.append(Declared(index=i, body=body, spec=spec))
+    if problems:
+        if len(problems) == 1:
+            raise ConfigsFileError(f"{path}: {problems[0]}")
+        listed = "\n  ".join(problems)
+        raise ConfigsFileError(f"{path} has {len(problems)} problems:\n  {listed}")
+    return declared
+
+
+def comparable(stored: Mapping[str, Any]) -> dict[str, object]:
+    """A config as the server returns it, without its read-only fields, normalised
+    through the same parser as the declared ones (raw when this client cannot parse it)."""
+    body = {k: v for k, v in stored.items() if k not in READ_ONLY}
+    try:
+        return parse_config(body).to_json()
+    except StepdError:
+        return body
+
+
+@dataclass(frozen=True, kw_only=True)
+class Step:
+    """What sync does (or, in a dry run, would do) to one config."""
+
+    name: str
+    action: Action  # created, updated, unchanged, deleted (pruned), kept (not in the file)
+    config_id: str | None  # the stored config's id (None until a new one is created)
+    body: dict[str, Any] | None = None  # what is sent: the declared config
+    changes: dict[str, dict[str, object]] = field(default_factory=dict)  # field: {old, new}
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "action": self.action,
+            "id": self.config_id,
+            "changes": self.changes,
+        }
+
+
+def plan(
+    declared: Sequence[Declared], stored: Sequence[Mapping[str, Any]], *, prune: bool
+) -> list[Step]:
+    """Declared configs in file order (created, updated or unchanged), then the stored
+    ones the file does not name (deleted when `prune`, else kept)."""
+    by_name = {str(s.get("name")): s for s in stored}
+    steps: list[Step] = []
+    for item in declared:
+        old = by_name.get(item.name)
+        if old is None:
+            steps.append(Step(name=item.name, action="created", config_id=None, body=item.body))
+            continue
+        before, after = comparable(old), item.spec.to_json()
+        changes = {
+            k: {"old": before.get(k), "new": v} for k, v in after.items() if before.get(k) != v
+        }
+        if set(before) - set(after):  # a field this client does not know: let the PUT decide
+            changes.update({k: {"old": before[k], "new": None} for k in set(before) - set(after)})
+        steps.append(
+            Step(
+                name=item.name,
+                action="updated" if changes else "unchanged",
+                config_id=str(old.get("_id")),
+                body=item.body,
+                changes=changes,
+            )
+        )
+    names = {d.name for d in declared}
+    for old in stored:
+        name = str(old.get("name"))
+        if name not in names:
+            action: Action = "deleted" if prune else "kept"
+            steps.append(Step(name=name, action=action, config_id=str(old.get("_id"))))
+    return steps
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerFacts:
+    """What the server checks a config against beyond its parser, read before any change."""
+
+    task_types: frozenset[str] | None  # the types it runs with --tasks (None: it checks none)
+    described: Mapping[str, frozenset[str]]  # event name -> the fields its description knows
+    capacities: Mapping[str, int]  # semaphore -> capacity (an unknown one will have 1)
+
+
+def server_problems(
+    declared: Sequence[Declared], steps: Sequence[Step], facts: ServerFacts
+) -> list[str]:
+    """Why the server would refuse the configs `steps` send (created or updated), as the
+    server's own checks say it: an unknown task type, a dependency param its event's
+    description does not know, a semaphore weight above the capacity."""
+    sent = {s.name for s in steps if s.action in ("created", "updated")}
+    problems: list[str] = []
+    for item in declared:
+        if item.name not in sent:
+            continue
+        label = f"{ATTRIBUTE}[{item.index}] ({item.name!r})"
+        spec = item.spec
+        if facts.task_types is not None and spec.task_type not in facts.task_types:
+            known = ", ".join(sorted(facts.task_types)) or "none"
+            problems.append(
+                f"{label}: unknown task type {spec.task_type!r}; the server knows: {known}"
+            )
+        for i, d in enumerate(spec.event_deps):
+            fields = facts.described.get(d.name)
+            if fields is None:
+                continue
+            for cond in d.conditions:
+                if cond.key not in fields:
+                    problems.append(
+                        f"{label}: event_deps[{i}].params.{cond.key}: event {d.name!r} has no "
+                        f"field {cond.key!r} in its description (it knows {sorted(fields)})"
+                    )
+        for use in spec.semaphores:
+            capacity = facts.capacities.get(use.name, 1)
+            if use.weight > capacity:
+                problems.append(
+                    f"{label}: semaphore {use.name!r} has capacity {capacity}; a weight of "
+                    f"{use.weight} could never be granted"
+                )
+    return problems
+
+
+def change_lines(changes: Mapping[str, Mapping[str, object]], width: int = 60) -> list[str]:
+    """Changed fields as a person reads them: `priority: 0 -> 5` when both values are
+    short, else a unified diff of the field's pretty JSON (lines starting `-` and `+`)."""
+    lines: list[str] = []
+    for key, change in changes.items():
+        old = json.dumps(change.get("old"), ensure_ascii=False, sort_keys=True)
+        new = json.dumps(change.get("new"), ensure_ascii=False, sort_keys=True)
+        if len(old) + len(new) <= width:
+            lines.append(f"{key}: {old} -> {new}")
+            continue
+        lines.append(f"{key}:")
+        a = json.dumps(change.get("old"), ensure_ascii=False, sort_keys=True, indent=2)
+        b = json.dumps(change.get("new"), ensure_ascii=False, sort_keys=True, indent=2)
+        for line in difflib.unified_diff(a.splitlines(), b.splitlines(), lineterm="", n=1):
+            if line.startswith(("---", "+++", "@@")):
+                continue
+            lines.append(f"  {line}")
+    return lines
