@@ -493,3 +493,20 @@ def test_the_servers_own_checks_run_on_what_would_be_sent_only(tmp_path: Path) -
     assert "semaphore 'yt' has capacity 2" in problems[2]
     unchecked = ServerFacts(task_types=None, described={}, capacities={"yt": 5})
     assert server_problems(declared, steps, unchecked) == []
+
+
+def test_a_refusal_mid_sync_says_what_was_applied_and_what_was_not() -> None:
+    from stepd.cli.configs import _partial
+    from stepd.configs_as_code import Step
+
+    steps = [
+        Step(name="a", action="created", config_id=None),
+        Step(name="b", action="unchanged", config_id="2"),
+        Step(name="c", action="updated", config_id="3"),
+        Step(name="d", action="deleted", config_id="4"),
+    ]
+    done = [Step(name="a", action="created", config_id="1"), steps[1]]
+    message = _partial(steps[2], "c is taken", done, steps)
+    assert message.startswith("the server refused to update config 'c': c is taken.")
+    assert "Already applied: a created." in message
+    assert "Not attempted: d." in message

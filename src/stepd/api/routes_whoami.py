@@ -1,20 +1,25 @@
-"""`/api/v1/whoami`: who the caller's token speaks for (what `stepd configs sync` manages)."""
+"""`/api/v1/whoami`: who a token speaks for (whose configs `stepd configs sync` manages)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 
-from fastapi import APIRouter, Depends
-
-from stepd.api.context import writer
-from stepd.store.tokens import Principal
+from stepd.api.context import ctx
+from stepd.errors import Unauthorized
+from stepd.services.auth import token_from_header
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
 
 @router.get("/whoami", summary="The token's user, and whether it is an admin")
-async def whoami(
-    principal: Annotated[Principal, Depends(writer)],
-) -> dict[str, dict[str, object]]:
+async def whoami(request: Request) -> dict[str, dict[str, object]]:
     """`{"result": {"user": ..., "admin": ...}}`; 401 without a valid token."""
+    token = token_from_header(request.headers.get("authorization"))
+    if token is None:
+        raise Unauthorized(
+            "whoami tells who a token speaks for, and needs 'Authorization: OAuth <token>'; "
+            "create a token with `stepd tokens create USER`"
+        )
+    principal = await run_in_threadpool(ctx(request).auth.principal, token)
     return {"result": {"user": principal.user, "admin": principal.is_admin}}
