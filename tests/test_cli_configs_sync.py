@@ -365,6 +365,29 @@ def test_a_module_can_import_its_neighbours(tmp_path: Path) -> None:
     assert [d.name for d in declared] == ["a"]
 
 
+def test_a_module_may_use_dataclasses_and_tuples(tmp_path: Path) -> None:
+    declared = _load(
+        tmp_path,
+        """
+        from __future__ import annotations
+        from dataclasses import dataclass
+
+        @dataclass
+        class Pipeline:
+            name: str
+            task_type: str
+
+        CONFIGS = [
+            {"name": p.name, "event_deps": ({"name": "e", "params": {"date": "~"}},),
+             "task_type": p.task_type}
+            for p in (Pipeline("a", "T"), Pipeline("b", "U"))
+        ]
+        """,
+    )
+    assert [d.name for d in declared] == ["a", "b"]
+    assert declared[0].body["event_deps"] == [{"name": "e", "params": {"date": "~"}}]
+
+
 def test_every_problem_of_a_module_is_listed_at_once(tmp_path: Path) -> None:
     with pytest.raises(ConfigsFileError) as caught:
         _load(
@@ -507,6 +530,6 @@ def test_a_refusal_mid_sync_says_what_was_applied_and_what_was_not() -> None:
     ]
     done = [Step(name="a", action="created", config_id="1"), steps[1]]
     message = _partial(steps[2], "c is taken", done, steps)
-    assert message.startswith("the server refused to update config 'c': c is taken.")
+    assert message.startswith("could not update config 'c': c is taken.")
     assert "Already applied: a created." in message
     assert "Not attempted: d." in message

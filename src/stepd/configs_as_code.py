@@ -142,7 +142,7 @@ class Declared:
     """One config of the module, as written and as parsed."""
 
     index: int  # its place in CONFIGS
-    body: dict[str, Any]  # as written: what is sent to the server
+    body: dict[str, Any]  # as written, as JSON: what is sent to the server
     spec: ConfigSpec  # as parsed: what is compared
 
     @property
@@ -164,12 +164,14 @@ def _import(path: Path) -> object:
     module = importlib.util.module_from_spec(spec)
     folder = str(path.resolve().parent)
     sys.path.insert(0, folder)
+    sys.modules[name] = module  # as an import does: dataclasses and pickling look it up
     try:
         spec.loader.exec_module(module)
     except Exception as exc:
         raise ConfigsFileError(f"cannot import {path}: {_describe(exc, path)}") from exc
     finally:
         sys.path.remove(folder)
+        sys.modules.pop(name, None)
     return module
 
 
@@ -211,15 +213,16 @@ def load_configs(path: Path) -> list[Declared]:
                 "in the API's shape"
             )
             continue
-        body = dict(item)
-        label = f"{where} ({body['name']!r})" if isinstance(body.get("name"), str) else where
+        name = item.get("name")
+        label = f"{where} ({name!r})" if isinstance(name, str) else where
         try:
-            json.dumps(body, allow_nan=False)
+            # What is checked is what is sent: tuples become lists, and so on.
+            body = json.loads(json.dumps(dict(item), allow_nan=False))
         except (TypeError, ValueError) as exc:
             problems.append(f"{label}: not JSON: {exc}")
             continue
         try:
-            spec = parse_config(json.loads(json.dumps(body)))
+            spec = parse_config(body)
         except StepdError as exc:
             problems.append(f"{label}: {exc.message}")
             continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -438,7 +439,7 @@ def sync(
     the file does not declare are kept unless --prune is given. The module is checked
     in full before anything is sent; --dry-run shows the plan only.
     """
-    from stepd.client import ApiError
+    from stepd.client import ClientError
     from stepd.configs_as_code import ConfigsFileError, load_configs, plan, server_problems
 
     try:
@@ -457,7 +458,7 @@ def sync(
             for step in steps:
                 try:
                     done.append(_apply(c, step))
-                except ApiError as exc:
+                except ClientError as exc:  # refused, or the server went away
                     raise fail(_partial(step, exc.message, done, steps)) from None
     result = steps if dry_run else done
     if as_json:
@@ -498,8 +499,6 @@ def _facts(c: Client) -> ServerFacts:
 
 def _apply(c: Client, step: Step) -> Step:
     """Do one step of the plan; return it with the id a created config got."""
-    from dataclasses import replace
-
     if step.action == "created":
         return replace(step, config_id=c.create_config(step.body or {}))
     if step.action == "updated" and step.config_id is not None:
@@ -513,7 +512,7 @@ def _partial(step: Step, message: str, done: list[Step], steps: list[Step]) -> s
     verb = DRY_RUN_WORDS.get(step.action, step.action)
     applied = [f"{s.name} {s.action}" for s in done if s.action in DRY_RUN_WORDS]
     left = [s.name for s in steps[len(done) + 1 :] if s.action in DRY_RUN_WORDS]
-    text = f"the server refused to {verb} config {step.name!r}: {message}."
+    text = f"could not {verb} config {step.name!r}: {message.rstrip('.')}."
     text += " Already applied: " + (", ".join(applied) if applied else "nothing") + "."
     if left:
         text += " Not attempted: " + ", ".join(left) + "."
