@@ -13,7 +13,7 @@ import subprocess
 import sys
 import textwrap
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,6 @@ from stepd.configs_as_code import (
     FREE,
     ConfigsFileError,
     Declared,
-    ServerFacts,
     change_lines,
     config,
     dep,
@@ -503,19 +502,23 @@ def test_the_servers_own_checks_run_on_what_would_be_sent_only(tmp_path: Path) -
         """,
     )
     steps = plan(declared, [_stored(declared[1].body, _id="9")], prune=False)
-    facts = ServerFacts(
-        task_types=frozenset({"T"}),
-        described={"logs": frozenset({"date", "logtype"})},
-        capacities={"yt": 2},
-    )
-    problems = server_problems(declared, steps, facts)
-    assert len(problems) == 3
-    assert all(p.startswith("CONFIGS[0] ('sent')") for p in problems)
-    assert "unknown task type 'UNKNOWN'" in problems[0]
-    assert "event 'logs' has no field 'cluster'" in problems[1]
-    assert "semaphore 'yt' has capacity 2" in problems[2]
-    unchecked = ServerFacts(task_types=None, described={}, capacities={"yt": 5})
-    assert server_problems(declared, steps, unchecked) == []
+    sent: list[list[str]] = []
+
+    def validate(bodies: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        sent.append([str(b["name"]) for b in bodies])
+        return [
+            {
+                "index": 0,
+                "ok": False,
+                "message": "unknown task type 'UNKNOWN'",
+                "field": "task_type",
+            }
+        ]
+
+    problems = server_problems(declared, steps, validate)
+    assert sent == [["sent"]]  # the unchanged config is not checked
+    assert problems == ["CONFIGS[0] ('sent'): unknown task type 'UNKNOWN' [task_type]"]
+    assert server_problems(declared, steps, lambda bodies: [{"ok": True} for _ in bodies]) == []
 
 
 def test_a_refusal_mid_sync_says_what_was_applied_and_what_was_not() -> None:

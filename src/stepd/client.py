@@ -306,6 +306,14 @@ class Client:
         answer = self._call("POST", "/api/v1/configs", payload=dict(body), idempotent=False)
         return cast(str, answer["id"])
 
+    def validate_configs(self, bodies: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Whether `create_config` would take each body, storing nothing: one
+        `{index, ok}` each, with `error`, `message` and `field` when not ok. (A name
+        already taken is not checked.)"""
+        payload = {"configs": [dict(b) for b in bodies]}
+        answer = self._call("POST", "/api/v1/configs/validate", payload=payload)
+        return cast(list[dict[str, Any]], answer["result"])
+
     def get_config(self, config_id: str) -> dict[str, Any]:
         """The config with id `config_id` (its spec plus `_id`, `author`, `version`, times)."""
         answer = self._call("GET", f"/api/v1/configs/{_segment(config_id)}")

@@ -32,7 +32,7 @@ import json
 import sys
 import traceback
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypedDict
@@ -46,7 +46,6 @@ __all__ = [
     "ConfigsFileError",
     "Declared",
     "DepBody",
-    "ServerFacts",
     "Step",
     "change_lines",
     "config",
@@ -307,50 +306,25 @@ def plan(
     return steps
 
 
-@dataclass(frozen=True, kw_only=True)
-class ServerFacts:
-    """What the server checks a config against beyond its parser, read before any change."""
-
-    task_types: frozenset[str] | None  # the types it runs with --tasks (None: it checks none)
-    described: Mapping[str, frozenset[str]]  # event name -> the fields its description knows
-    capacities: Mapping[str, int]  # semaphore -> capacity (an unknown one will have 1)
+Validate = Callable[[Sequence[Mapping[str, Any]]], list[dict[str, Any]]]
 
 
 def server_problems(
-    declared: Sequence[Declared], steps: Sequence[Step], facts: ServerFacts
+    declared: Sequence[Declared], steps: Sequence[Step], validate: Validate
 ) -> list[str]:
-    """Why the server would refuse the configs `steps` send (created or updated), as the
-    server's own checks say it: an unknown task type, a dependency param its event's
-    description does not know, a semaphore weight above the capacity."""
+    """Why the server would refuse the configs `steps` send (created or updated), in the
+    server's own words: `validate` is `Client.validate_configs` (POST /configs/validate),
+    which runs the checks `create` runs (task type, event descriptions, semaphores)."""
     sent = {s.name for s in steps if s.action in ("created", "updated")}
+    checked = [item for item in declared if item.name in sent]
+    if not checked:
+        return []
     problems: list[str] = []
-    for item in declared:
-        if item.name not in sent:
-            continue
-        label = f"{ATTRIBUTE}[{item.index}] ({item.name!r})"
-        spec = item.spec
-        if facts.task_types is not None and spec.task_type not in facts.task_types:
-            known = ", ".join(sorted(facts.task_types)) or "none"
-            problems.append(
-                f"{label}: unknown task type {spec.task_type!r}; the server knows: {known}"
-            )
-        for i, d in enumerate(spec.event_deps):
-            fields = facts.described.get(d.name)
-            if fields is None:
-                continue
-            for cond in d.conditions:
-                if cond.key not in fields:
-                    problems.append(
-                        f"{label}: event_deps[{i}].params.{cond.key}: event {d.name!r} has no "
-                        f"field {cond.key!r} in its description (it knows {sorted(fields)})"
-                    )
-        for use in spec.semaphores:
-            capacity = facts.capacities.get(use.name, 1)
-            if use.weight > capacity:
-                problems.append(
-                    f"{label}: semaphore {use.name!r} has capacity {capacity}; a weight of "
-                    f"{use.weight} could never be granted"
-                )
+    for item, answer in zip(checked, validate([item.body for item in checked]), strict=True):
+        if not answer.get("ok"):
+            label = f"{ATTRIBUTE}[{item.index}] ({item.name!r})"
+            where = f" [{answer['field']}]" if answer.get("field") else ""
+            problems.append(f"{label}: {answer.get('message')}{where}")
     return problems
 
 

@@ -254,6 +254,26 @@ def test_each_bad_config_is_400_naming_the_field_and_stores_nothing(api: Api) ->
         assert response.status_code == 400, (label, response.status_code, response.text)
         assert response.json().get("field") == field, (label, response.json())
     assert listed(api) == []
+    # POST /configs/validate refuses the same configs for the same reasons, storing nothing.
+    heavy = config_body(SOUP_DEP, name="heavy", semaphores=[{"name": "never-made", "weight": 2}])
+    good = config_body(SOUP_DEP, name="good")
+    bodies = [body for _, body, _ in cases] + [heavy, good]
+    response = api.client.post("/api/v1/configs/validate", json={"configs": bodies})
+    assert response.status_code == 200, response.text
+    result = response.json()["result"]
+    assert [(r["index"], r["ok"], r.get("field")) for r in result] == [
+        *[(i, False, field) for i, (_, _, field) in enumerate(cases)],
+        (len(cases), False, "semaphores"),
+        (len(cases) + 1, True, None),
+    ]
+    assert all(r["error"] == "invalid_input" and r["message"] for r in result[:-1])
+    assert listed(api) == []
+
+
+def test_validate_needs_a_list_of_configs(api: Api) -> None:
+    for body in ({}, {"configs": {"name": "x"}}, {"configs": [{}] * 1001}):
+        response = api.client.post("/api/v1/configs/validate", json=body)
+        assert_400_naming(response, "configs")
 
 
 def test_bad_put_is_400_and_leaves_the_config_as_it_was(api: Api) -> None:

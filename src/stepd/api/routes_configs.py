@@ -79,6 +79,31 @@ async def list_configs(
     return {"result": [c.to_json() for c in found]}
 
 
+class ConfigsValidateIn(BaseModel):
+    """For the OpenAPI page only: the route reads the body itself."""
+
+    configs: list[dict[str, Any]] = Field(description="Configs as POST /configs takes them")
+
+
+@router.post(
+    "/configs/validate",
+    openapi_extra=_doc_body(ConfigsValidateIn),
+    summary="Would POST /configs take these? (writes nothing)",
+)
+async def validate_configs(
+    request: Request, _reader: Annotated[Principal | None, Depends(reader)]
+) -> dict[str, list[dict[str, object]]]:
+    c = ctx(request)
+    body = await read_object(request, c.settings.max_body_bytes)
+    problems = await run_in_threadpool(c.configs.validate, body.get("configs"))
+    return {
+        "result": [
+            {"index": i, "ok": True} if p is None else {"index": i, "ok": False, **p.to_json()}
+            for i, p in enumerate(problems)
+        ]
+    }
+
+
 @router.post(
     "/configs/test", openapi_extra=_doc_body(ConfigTestIn), summary="What a config would fire"
 )

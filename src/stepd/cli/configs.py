@@ -32,7 +32,7 @@ from stepd.domain.params import param_text
 
 if TYPE_CHECKING:
     from stepd.client import Client
-    from stepd.configs_as_code import ServerFacts, Step
+    from stepd.configs_as_code import Step
 
 app = typer.Typer(
     help="List, show, create, delete, try and sync action configs "
@@ -450,7 +450,7 @@ def sync(
     with client(url, token) as c:
         user = str(c.whoami()["user"])
         steps = plan(declared, c.list_configs(author=user), prune=prune)
-        problems = server_problems(declared, steps, _facts(c))
+        problems = server_problems(declared, steps, c.validate_configs)
         if problems:
             listed = "\n  ".join(problems)
             raise fail(f"{file}: the server would refuse it, so nothing was changed:\n  {listed}")
@@ -477,24 +477,6 @@ def sync(
         )
         return
     _print_sync(user, file, result, dry_run=dry_run)
-
-
-def _facts(c: Client) -> ServerFacts:
-    """The server's task types, event descriptions and semaphores, to check configs by."""
-    from stepd.configs_as_code import ServerFacts
-
-    types = frozenset(str(t["name"]) for t in c.task_types())
-    return ServerFacts(
-        # A server started without --tasks lists none and accepts any type.
-        task_types=types or None,
-        described={
-            str(d["name"]): frozenset(
-                [*(d.get("required_fields") or []), *(d.get("optional_fields") or [])]
-            )
-            for d in c.list_event_descs()
-        },
-        capacities={str(s["name"]): int(s["capacity"]) for s in c.list_semaphores()},
-    )
 
 
 def _apply(c: Client, step: Step) -> Step:

@@ -10,13 +10,15 @@ from sqlalchemy.exc import IntegrityError
 
 from stepd.domain.configs import WRITABLE, ActionConfig, ConfigSpec, diff, parse_config
 from stepd.domain.events import parse_event_id
-from stepd.errors import Conflict, Forbidden, InvalidInput, NotFound
+from stepd.errors import Conflict, Forbidden, InvalidInput, NotFound, StepdError
 from stepd.store import configs as config_store
 from stepd.store import event_descs as desc_store
 from stepd.store import runs
 from stepd.store.engine import Store
 from stepd.store.tokens import Principal
 from stepd.timeutil import utcnow
+
+MAX_VALIDATE = 1000  # configs per validation request
 
 # Top-level fields the filters can reach: what a config holds, and who made it.
 FILTER_ROOTS = WRITABLE | {"author", "version", "_id"}
@@ -79,6 +81,34 @@ class ConfigService:
                 field="task_type",
             )
 
+    def _check(self, conn: Connection, spec: ConfigSpec) -> None:
+        """Everything a stored config must satisfy beyond its parser (one place, so that
+        `validate` refuses exactly what `create` and `update` refuse)."""
+        self._check_type(spec)
+        _check_descs(conn, spec)
+        runs.check_weights(conn, [(s.name, s.weight) for s in spec.semaphores])
+
+    def validate(self, bodies: object) -> list[StepdError | None]:
+        """Why `create` would refuse each of `bodies` (None: it would not), writing nothing.
+
+        A name taken by another config is not checked: that depends on who sends it.
+        """
+        if not isinstance(bodies, list):
+            raise InvalidInput("configs must be a list of configs", field="configs")
+        if len(bodies) > MAX_VALIDATE:
+            raise InvalidInput(
+                f"configs has {len(bodies)} items; send at most {MAX_VALIDATE}", field="configs"
+            )
+        problems: list[StepdError | None] = []
+        with self.store.read() as conn:
+            for body in bodies:
+                try:
+                    self._check(conn, parse_config(body))
+                    problems.append(None)
+                except StepdError as exc:
+                    problems.append(exc)
+        return problems
+
     def _owned(self, conn: Connection, config_id: str, principal: Principal) -> ActionConfig:
         config = self._get(conn, config_id)
         if config.author != principal.user and not principal.is_admin:
@@ -97,15 +127,13 @@ class ConfigService:
 
     def create(self, body: object, principal: Principal) -> ActionConfig:
         spec = parse_config(body)
-        self._check_type(spec)
         now = utcnow()
         draft = ActionConfig(
             id="", seq=0, author=principal.user, version=1, spec=spec, created=now, updated=now
         )
         try:
             with self.store.write() as conn:
-                _check_descs(conn, spec)
-                runs.check_weights(conn, [(s.name, s.weight) for s in spec.semaphores])
+                self._check(conn, spec)
                 if config_store.find_by_name(conn, principal.user, spec.name) is not None:
                     raise self._duplicate(principal.user, spec.name)
                 return config_store.insert_config(conn, draft, actor=principal.user)
@@ -149,12 +177,10 @@ class ConfigService:
     def update(self, config_id: str, body: object, principal: Principal) -> ActionConfig:
         """Replace the whole config (PUT); the version goes up and the history keeps the diff."""
         spec = parse_config(body)
-        self._check_type(spec)
         try:
             with self.store.write() as conn:
                 config = self._owned(conn, config_id, principal)
-                _check_descs(conn, spec)
-                runs.check_weights(conn, [(s.name, s.weight) for s in spec.semaphores])
+                self._check(conn, spec)
                 if spec.name != config.spec.name:
                     other = config_store.find_by_name(conn, config.author, spec.name)
                     if other is not None:
