@@ -522,7 +522,7 @@ def test_the_servers_own_checks_run_on_what_would_be_sent_only(tmp_path: Path) -
 
 
 def test_a_refusal_mid_sync_says_what_was_applied_and_what_was_not() -> None:
-    from stepd.cli.configs import _partial
+    from stepd.cli.configs_sync import _partial
     from stepd.configs_as_code import Step
 
     steps = [
