@@ -148,3 +148,34 @@ def test_without_a_restart_the_log_grows(store: Store, db: Path) -> None:
     long_log = log_bytes(db)
     insert_events(store, 300)
     assert log_bytes(db) > long_log * 2
+
+
+def test_a_long_reader_makes_the_restart_back_off_instead_of_pausing_writers_again(
+    store: Store, db: Path
+) -> None:
+    insert_events(store, 50)
+    reader = sqlite3.connect(db, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM events").fetchone()  # a snapshot in the log
+    checkpointer = Checkpointer(
+        str(db), write_turn=store.write_turn, restart_pages=1, idle_interval=60
+    )
+    try:
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            insert_events(store, 1)
+            checkpointer.poke()
+            time.sleep(0.02)
+        # Each try pauses the writers for up to 200 ms: without the back-off, ~6 tries.
+        assert 1 <= checkpointer.restart_attempts <= 3
+        assert checkpointer.restarts == 0
+        reader.execute("COMMIT")
+        deadline = time.monotonic() + 10
+        while checkpointer.restarts == 0 and time.monotonic() < deadline:
+            insert_events(store, 1)
+            checkpointer.poke()
+            time.sleep(0.05)
+        assert checkpointer.restarts >= 1  # the reader gone, the log starts over
+    finally:
+        reader.close()
+        checkpointer.close()

@@ -39,6 +39,11 @@ FALLBACK_PAGES = 10_000
 RESTART_PAGES = 4_000
 # How long a RESTART checkpoint waits for readers to leave the log, writers paused.
 READERS_WAIT_MS = 200
+# After readers kept a RESTART from finishing (a long read: a big story, a reactor batch
+# over thousands of configs), the next try waits this long, doubling up to the maximum:
+# retrying at once would pause the writers for READERS_WAIT_MS again and again.
+RESTART_BACKOFF_SECONDS = 0.5
+MAX_RESTART_BACKOFF_SECONDS = 8.0
 
 
 class Checkpointer:
@@ -62,6 +67,9 @@ class Checkpointer:
         self.idle_interval = idle_interval
         self.checkpoints = 0  # how many ran (for tests and curiosity)
         self.restarts = 0  # how many of them started the log over
+        self.restart_attempts = 0  # RESTARTs tried (readers may have kept some from it)
+        self._backoff_seconds = 0.0
+        self._next_restart = 0.0  # time.monotonic() before which no RESTART is tried
         self._poked = threading.Event()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="stepd-checkpoint", daemon=True)
@@ -101,13 +109,28 @@ class Checkpointer:
         try:
             _busy, pages, _copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             self.checkpoints += 1
-            if pages >= self.restart_pages and self.write_turn is not None:
-                with self.write_turn():
-                    (busy, _pages, _copied) = conn.execute(
-                        "PRAGMA wal_checkpoint(RESTART)"
-                    ).fetchone()
-                if not busy:
-                    self.restarts += 1
+            if (
+                pages >= self.restart_pages
+                and self.write_turn is not None
+                and time.monotonic() >= self._next_restart
+            ):
+                self._restart(conn, self.write_turn)
         except sqlite3.Error as exc:
             # A busy or failed checkpoint loses nothing: the pages stay in the log.
             log.warning("checkpoint of %s failed: %s", self.path, exc)
+
+    def _restart(
+        self, conn: sqlite3.Connection, write_turn: Callable[[], AbstractContextManager[None]]
+    ) -> None:
+        self.restart_attempts += 1
+        with write_turn():
+            (busy, _pages, _copied) = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+        if busy:
+            self._backoff_seconds = min(
+                MAX_RESTART_BACKOFF_SECONDS,
+                max(RESTART_BACKOFF_SECONDS, self._backoff_seconds * 2),
+            )
+            self._next_restart = time.monotonic() + self._backoff_seconds
+            return
+        self.restarts += 1
+        self._backoff_seconds = 0.0
