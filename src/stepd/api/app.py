@@ -17,6 +17,7 @@ from stepd.api import (
     routes_crypta,
     routes_event_desc,
     routes_events,
+    routes_metrics,
     routes_story,
     routes_tasks,
     routes_whoami,
@@ -193,6 +194,7 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
     app.include_router(routes_crypta.router)
     app.include_router(routes_tasks.router)
     app.include_router(routes_whoami.router)
+    app.include_router(routes_metrics.router)
 
     @app.get("/healthz", tags=["operations"], summary="200 when the store answers")
     async def healthz(request: Request) -> JSONResponse:

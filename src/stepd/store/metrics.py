@@ -1,0 +1,141 @@
+"""The reads behind `GET /metrics`: a few counts and ages, each answered by an index.
+
+Every statement here stays cheap however much history the store holds (1,000,000
+events, 100,000 tasks): nothing counts a whole table that grows with history.
+
+- events ever stored: `max(seq)` (the primary key's last entry), not `count(*)`;
+- NEW and REJECTED events: ranges of `ix_events_state_seq` (the reactor's backlog
+  and the rejected events, both small next to the processed history);
+- active tasks by status: ranges of `ix_tasks_status_priority_id`, index only;
+- ended tasks: only among the newest `RECENT_TASKS` tasks, a range of the primary key;
+- semaphores, configs: small tables (at most `MAX_SEMAPHORES` semaphores are read).
+
+The caller owns the transaction: one read transaction, so every figure is of the
+same snapshot. Raw driver statements (store/dbapi.py), `?` placeholders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection
+
+from stepd.domain.tasks import TaskStatus
+from stepd.store import dbapi
+
+RECENT_TASKS = 10_000  # the window of newest tasks whose statuses are counted
+MAX_SEMAPHORES = 1_000  # semaphores reported (by name); more would swamp a scrape
+
+_EVENTS_STORED = "SELECT max(seq) FROM events"
+_EVENTS_IN_STATE = "SELECT count(*) FROM events WHERE state = ?"
+_OLDEST_NEW_EVENT = "SELECT created FROM events WHERE state = 'NEW' ORDER BY seq LIMIT 1"
+_ACTIVE_TASKS = (
+    "SELECT status, count(*) FROM tasks"
+    " WHERE status IN ('ENQUEUED', 'WAIT_MUTEX', 'EXECUTING') GROUP BY status"
+)
+# The oldest waiting task is the one with the lowest id: ids are handed out in creation
+# order. min(id) over the two status ranges of the index, then one row by key.
+_OLDEST_WAITING_TASK = (
+    "SELECT created, not_before FROM tasks WHERE id ="
+    " (SELECT min(id) FROM tasks WHERE status IN ('ENQUEUED', 'WAIT_MUTEX'))"
+)
+_LAST_TASK = "SELECT max(id) FROM tasks"
+_RECENT_TASKS = "SELECT status, count(*) FROM tasks WHERE id > ? GROUP BY status"
+_SEMAPHORES = (
+    "SELECT s.name, s.capacity,"
+    " (SELECT coalesce(sum(h.weight), 0) FROM semaphore_holds h WHERE h.name = s.name)"
+    " FROM semaphores s ORDER BY s.name LIMIT ?"
+)
+_CONFIGS = "SELECT count(*), coalesce(sum(CASE WHEN enabled THEN 1 ELSE 0 END), 0) FROM configs"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Semaphore:
+    name: str
+    capacity: int  # units it grants at once
+    used: int  # units held by dispatched or running tasks
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoreMetrics:
+    """What the store says about the work in it, read in one snapshot."""
+
+    events_stored: int  # the highest event seq: every event ever stored
+    events_pending: int  # NEW: not yet evaluated by the reactor
+    oldest_pending_event: datetime | None  # `created` of the oldest NEW event
+    events_rejected: int
+    active_tasks: dict[TaskStatus, int]  # ENQUEUED, WAIT_MUTEX, EXECUTING: every one present
+    oldest_waiting_task: datetime | None  # since when the oldest queued task waits
+    recent_tasks: dict[TaskStatus, int]  # statuses among the newest RECENT_TASKS tasks
+    recent_window: int  # how many tasks that window holds (< RECENT_TASKS in a young store)
+    semaphores: list[Semaphore]  # by name, at most MAX_SEMAPHORES
+    semaphores_truncated: bool  # there are more than MAX_SEMAPHORES
+    configs: int
+    configs_enabled: int
+
+
+def _one(conn: dbapi.Conn, sql: str, params: tuple[object, ...] = ()) -> tuple[object, ...]:
+    cur = dbapi.execute(conn, sql, params)
+    row = cur.fetchone()
+    cur.close()
+    return tuple(row) if row is not None else ()
+
+
+def _all(conn: dbapi.Conn, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    cur = dbapi.execute(conn, sql, params)
+    rows = [tuple(row) for row in cur.fetchall()]
+    cur.close()
+    return rows
+
+
+def _int(value: object) -> int:
+    return 0 if value is None else int(str(value))
+
+
+def _statuses(rows: list[tuple[object, ...]]) -> dict[TaskStatus, int]:
+    return {TaskStatus(str(status)): _int(n) for status, n in rows}
+
+
+def read(conn: Connection) -> StoreMetrics:
+    """Every figure of `GET /metrics` that the store holds, on `conn`'s transaction."""
+    r = dbapi.raw(conn)
+    (stored,) = _one(r, _EVENTS_STORED)
+    (pending,) = _one(r, _EVENTS_IN_STATE, ("NEW",))
+    oldest_event = _one(r, _OLDEST_NEW_EVENT)
+    (rejected,) = _one(r, _EVENTS_IN_STATE, ("REJECTED",))
+
+    active = dict.fromkeys((TaskStatus.ENQUEUED, TaskStatus.WAIT_MUTEX, TaskStatus.EXECUTING), 0)
+    active.update(_statuses(_all(r, _ACTIVE_TASKS)))
+    waiting = _one(r, _OLDEST_WAITING_TASK)
+    oldest_task = None
+    if waiting:
+        created, not_before = waiting
+        # A retry waits from when it came due, not from when the task was first made.
+        oldest_task = dbapi.read_time(created)
+        if not_before is not None:
+            oldest_task = max(oldest_task, dbapi.read_time(not_before))
+
+    (last_task,) = _one(r, _LAST_TASK)
+    after = max(0, _int(last_task) - RECENT_TASKS)
+    recent = _statuses(_all(r, _RECENT_TASKS, (after,)))
+
+    semaphore_rows = _all(r, _SEMAPHORES, (MAX_SEMAPHORES + 1,))
+    configs, enabled = _one(r, _CONFIGS)
+    return StoreMetrics(
+        events_stored=_int(stored),
+        events_pending=_int(pending),
+        oldest_pending_event=dbapi.read_time(oldest_event[0]) if oldest_event else None,
+        events_rejected=_int(rejected),
+        active_tasks=active,
+        oldest_waiting_task=oldest_task,
+        recent_tasks=recent,
+        recent_window=sum(recent.values()),
+        semaphores=[
+            Semaphore(name=str(name), capacity=_int(capacity), used=_int(used))
+            for name, capacity, used in semaphore_rows[:MAX_SEMAPHORES]
+        ],
+        semaphores_truncated=len(semaphore_rows) > MAX_SEMAPHORES,
+        configs=_int(configs),
+        configs_enabled=_int(enabled),
+    )
