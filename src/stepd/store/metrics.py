@@ -35,13 +35,23 @@ _ACTIVE_TASKS = (
     " WHERE status IN ('ENQUEUED', 'WAIT_MUTEX', 'EXECUTING') GROUP BY status"
 )
 # The oldest waiting task is the one with the lowest id: ids are handed out in creation
-# order. min(id) over the two status ranges of the index, then one row by key.
+# order. min() over the two status ranges of the index, then one row by key. `id + 0`:
+# PostgreSQL would turn a plain min(id) into a walk of the primary key from its start,
+# past every ended task (11 ms at 100,000 tasks against 0.3).
 _OLDEST_WAITING_TASK = (
     "SELECT created, not_before FROM tasks WHERE id ="
-    " (SELECT min(id) FROM tasks WHERE status IN ('ENQUEUED', 'WAIT_MUTEX'))"
+    " (SELECT min(id + 0) FROM tasks WHERE status IN ('ENQUEUED', 'WAIT_MUTEX'))"
 )
 _LAST_TASK = "SELECT max(id) FROM tasks"
-_RECENT_TASKS = "SELECT status, count(*) FROM tasks WHERE id > ? GROUP BY status"
+
+
+def _recent_tasks(sqlite: bool) -> str:
+    # A range of the primary key. SQLite's planner, for the GROUP BY, would rather scan
+    # the whole status index (every task ever made: 2.6 ms at 100,000 against 1.3).
+    table = "tasks NOT INDEXED" if sqlite else "tasks"
+    return f"SELECT status, count(*) FROM {table} WHERE id > ? GROUP BY status"
+
+
 _SEMAPHORES = (
     "SELECT s.name, s.capacity,"
     " (SELECT coalesce(sum(h.weight), 0) FROM semaphore_holds h WHERE h.name = s.name)"
@@ -118,7 +128,7 @@ def read(conn: Connection) -> StoreMetrics:
 
     (last_task,) = _one(r, _LAST_TASK)
     after = max(0, _int(last_task) - RECENT_TASKS)
-    recent = _statuses(_all(r, _RECENT_TASKS, (after,)))
+    recent = _statuses(_all(r, _recent_tasks(r.sqlite), (after,)))
 
     semaphore_rows = _all(r, _SEMAPHORES, (MAX_SEMAPHORES + 1,))
     configs, enabled = _one(r, _CONFIGS)
