@@ -275,6 +275,26 @@ def test_a_task_run_again_after_a_failure_reports_again(
     assert [status for _, status in events] == ["START", "FAILURE", "START", "SUCCESS"]
 
 
+@pytest.mark.usefixtures("stepd_env")
+def test_tasks_run_in_forked_worker_processes_report_too(
+    client: Client, environment: str, tmp_path: Path
+) -> None:
+    days = [dt.date(2019, 1, d) for d in (1, 2, 3)]
+    ok: bool = luigi.build(
+        [PrepareSoup(date=d, root=str(tmp_path)) for d in days], local_scheduler=True, workers=2
+    )
+    assert ok is True
+
+    def sent() -> list[dict[str, Any]] | None:
+        found = client.get_events("cryptaTaskEvent", {"environment": environment})
+        return found if len(found) >= 6 else None
+
+    events = eventually(sent, "six status events from the worker processes")
+    assert sorted((e["params"]["date"], e["params"]["taskStatus"]) for e in events) == [
+        (d.isoformat(), status) for d in days for status in ("START", "SUCCESS")
+    ]
+
+
 def test_install_reports_the_named_task_classes_only(
     client: Client, live_server: LiveServer, token: str, environment: str, tmp_path: Path
 ) -> None:
