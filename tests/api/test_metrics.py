@@ -1,0 +1,273 @@
+"""`GET /metrics`: Prometheus' text format, and figures that follow the store's contents."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from urllib.parse import quote
+
+import pytest
+from api_helpers import assert_error, event, send, settings_like
+from conftest import Api
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+
+from stepd import __version__
+from stepd.api.app import build_context, create_app
+from stepd.domain.tasks import TaskStatus
+from stepd.reactor import Reactor
+from stepd.settings import Settings
+from stepd.store import open_store, runs
+from stepd.store.schema import events, tasks
+from stepd.timeutil import utcnow
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+# --- a parser of the text format (strict enough to catch a malformed exposition) ----------
+
+_NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+_SAMPLE = re.compile(rf"^({_NAME})(\{{(.*)\}})? (\S+)$")
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\[\\"n])*)"(,|$)')
+
+
+@dataclass
+class Family:
+    help: str = ""
+    type: str = ""
+    samples: list[tuple[dict[str, str], float]] = field(default_factory=list)
+
+    def value(self, **labels: str) -> float:
+        found = [v for got, v in self.samples if got == labels]
+        assert len(found) == 1, (labels, self.samples)
+        return found[0]
+
+
+def _unescape(text: str) -> str:
+    return re.sub(r"\\(.)", lambda m: {"n": "\n"}.get(m.group(1), m.group(1)), text)
+
+
+def parse(text: str) -> dict[str, Family]:
+    """Families by name; fails on anything the 0.0.4 format does not allow."""
+    assert text.endswith("\n")
+    families: dict[str, Family] = {}
+    for line in text[:-1].split("\n"):
+        if line.startswith("# HELP "):
+            name, _, help_text = line[7:].partition(" ")
+            assert name not in families, f"{name} described twice"
+            families[name] = Family(help=_unescape(help_text))
+        elif line.startswith("# TYPE "):
+            name, _, kind = line[7:].partition(" ")
+            assert kind in {"counter", "gauge"}, line
+            assert families[name].type == "" and not families[name].samples, line
+            families[name].type = kind
+        else:
+            match = _SAMPLE.match(line)
+            assert match, f"not a sample: {line!r}"
+            name, _, label_text, value = match.groups()
+            assert name in families and families[name].type, f"{name}: no HELP and TYPE first"
+            labels: dict[str, str] = {}
+            rest = label_text or ""
+            while rest:
+                label = _LABEL.match(rest)
+                assert label, f"bad labels in {line!r}"
+                labels[label.group(1)] = _unescape(label.group(2))
+                rest = rest[label.end() :]
+            families[name].samples.append((labels, float(value)))
+    for name, family in families.items():
+        assert family.help and family.type, name
+        if family.type == "counter":
+            assert name.endswith("_total"), name
+    return families
+
+
+def scrape(client: TestClient, **headers: str) -> dict[str, Family]:
+    response = client.get("/metrics", headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == CONTENT_TYPE
+    return parse(response.text)
+
+
+def one(families: dict[str, Family], metric: str, /, **labels: str) -> float:
+    return families[metric].value(**labels)
+
+
+# --- the tests ----------------------------------------------------------------------------
+
+
+def test_metrics_is_the_prometheus_text_format_with_help_and_type_for_every_family(
+    api: Api,
+) -> None:
+    m = scrape(api.client)
+    assert one(m, "stepd_up") == 1
+    dialect = "sqlite" if api.store.is_sqlite else "postgresql"
+    assert one(m, "stepd_info", version=__version__, store=dialect) == 1
+    assert m["stepd_events_stored_total"].type == "counter"
+    assert "highest event" in m["stepd_events_stored_total"].help
+    for name in (
+        "stepd_events_pending",
+        "stepd_reactor_lag_seconds",
+        "stepd_tasks",
+        "stepd_configs",
+    ):
+        assert m[name].type == "gauge", name
+    assert one(m, "stepd_events_stored_total") == 0
+    assert one(m, "stepd_reactor_lag_seconds") == 0
+    assert one(m, "stepd_tasks_oldest_enqueued_seconds") == 0
+    assert {labels["status"] for labels, _ in m["stepd_tasks"].samples} == {
+        "ENQUEUED",
+        "WAIT_MUTEX",
+        "EXECUTING",
+    }
+    assert {labels["status"] for labels, _ in m["stepd_tasks_recent"].samples} == {
+        s.value for s in TaskStatus
+    }
+    assert m["stepd_semaphore_capacity"].samples == []
+    assert one(m, "process_resident_memory_bytes") > 1_000_000
+    assert one(m, "process_cpu_seconds_total") > 0
+
+
+def test_posted_rejected_and_evaluated_events_move_the_backlog_and_the_reactor_lag(
+    api: Api,
+) -> None:
+    first, second, _third = send(api, event("soup", n=1), event("soup", n=2), event("soup", n=3))
+    m = scrape(api.client)
+    assert one(m, "stepd_events_stored_total") == 3
+    assert one(m, "stepd_events_pending") == 3  # the fixture's app runs no reactor
+    assert 0 <= one(m, "stepd_reactor_lag_seconds") < 60
+    assert one(m, "stepd_events_rejected") == 0
+
+    with api.store.write() as conn:  # the oldest NEW event has waited an hour
+        conn.execute(
+            update(events)
+            .where(events.c.state == "NEW")
+            .values(created=utcnow() - timedelta(hours=1))
+        )
+    assert 3590 < one(scrape(api.client), "stepd_reactor_lag_seconds") < 3700
+
+    response = api.client.post("/api/v1/reject_event", json={"id": first}, headers=api.auth)
+    assert response.status_code == 200, response.text
+    m = scrape(api.client)
+    assert one(m, "stepd_events_pending") == 2
+    assert one(m, "stepd_events_rejected") == 1
+    assert one(m, "stepd_events_stored_total") == 3
+
+    while Reactor(api.store).run_once():
+        pass
+    m = scrape(api.client)
+    assert one(m, "stepd_events_pending") == 0
+    assert one(m, "stepd_reactor_lag_seconds") == 0
+    assert one(m, "stepd_events_rejected") == 1
+    assert second  # stored events stay counted once evaluated
+    assert one(m, "stepd_events_stored_total") == 3
+
+
+def _create_task(api: Api, **body: object) -> int:
+    response = api.client.post("/api/v1/tasks", json={"type": "T", **body}, headers=api.auth)
+    assert response.status_code == 200, response.text
+    task_id: int = response.json()["result"]["id"]
+    return task_id
+
+
+def test_tasks_by_status_semaphores_and_the_oldest_waiting_task_follow_the_queue(
+    api: Api,
+) -> None:
+    response = api.client.put("/api/v1/semaphores/yt-hahn", json={"capacity": 2}, headers=api.auth)
+    assert response.status_code == 200, response.text
+    heavy = [{"name": "yt-hahn", "weight": 2}]
+    a = _create_task(api, priority=10, semaphores=heavy)
+    b = _create_task(api, priority=9, semaphores=heavy)  # waits for a's units
+    c = _create_task(api, priority=8)
+    _create_task(api, priority=0)  # stays ENQUEUED
+    m = scrape(api.client)
+    assert one(m, "stepd_tasks", status="ENQUEUED") == 4
+    assert one(m, "stepd_tasks", status="EXECUTING") == 0
+    assert one(m, "stepd_tasks_recent", status="ENQUEUED") == 4
+    assert one(m, "stepd_semaphore_capacity", name="yt-hahn") == 2
+    assert one(m, "stepd_semaphore_used", name="yt-hahn") == 0
+    assert 0 <= one(m, "stepd_tasks_oldest_enqueued_seconds") < 60
+
+    now = utcnow()
+    with api.store.write() as conn:
+        claimed = runs.claim(conn, "w1", now, limit=2)
+    assert [t.id for t in claimed] == [a, c]
+    m = scrape(api.client)
+    assert one(m, "stepd_tasks", status="EXECUTING") == 2
+    assert one(m, "stepd_tasks", status="WAIT_MUTEX") == 1
+    assert one(m, "stepd_tasks", status="ENQUEUED") == 1
+    assert one(m, "stepd_semaphore_used", name="yt-hahn") == 2
+
+    with api.store.write() as conn:  # b, the oldest still waiting, was made two hours ago
+        conn.execute(update(tasks).where(tasks.c.id == b).values(created=now - timedelta(hours=2)))
+    age = one(scrape(api.client), "stepd_tasks_oldest_enqueued_seconds")
+    assert 7190 < age < 7300, age
+
+    with api.store.write() as conn:
+        for task in claimed:
+            outcome = runs.Outcome(
+                status=TaskStatus.SUCCESS if task.id == a else TaskStatus.FAILURE
+            )
+            runs.finish(conn, task.id, task.attempt, outcome, runs.StatusEvents(), utcnow())
+    m = scrape(api.client)
+    assert one(m, "stepd_tasks", status="EXECUTING") == 0
+    assert one(m, "stepd_semaphore_used", name="yt-hahn") == 0
+    assert one(m, "stepd_tasks_recent", status="SUCCESS") == 1
+    assert one(m, "stepd_tasks_recent", status="FAILURE") == 1
+    assert one(m, "stepd_tasks_recent", status="WAIT_MUTEX") == 1
+    assert one(m, "stepd_tasks_recent", status="ENQUEUED") == 1
+    # Each finished task reported itself as an event, stored NEW for the reactor.
+    assert one(m, "stepd_events_stored_total") == 2
+    assert one(m, "stepd_events_pending") == 2
+
+
+def test_a_config_made_by_a_matching_event_counts_and_its_task_is_enqueued(api: Api) -> None:
+    config = {"name": "after-soup", "event_deps": [{"name": "soup"}], "task_type": "T"}
+    response = api.client.post("/api/v1/configs", json=config, headers=api.auth)
+    assert response.status_code == 200, response.text
+    assert one(scrape(api.client), "stepd_configs") == 1
+    assert one(scrape(api.client), "stepd_configs_enabled") == 1
+    send(api, event("soup"))
+    while Reactor(api.store).run_once():
+        pass
+    m = scrape(api.client)
+    assert one(m, "stepd_tasks", status="ENQUEUED") == 1
+    assert one(m, "stepd_events_pending") == 0
+
+
+def test_label_values_are_escaped_backslash_quote_and_newline(api: Api) -> None:
+    name = 'odd "name" \\ with\na newline'
+    response = api.client.put(
+        f"/api/v1/semaphores/{quote(name, safe='')}", json={"capacity": 3}, headers=api.auth
+    )
+    assert response.status_code == 200, response.text
+    text = api.client.get("/metrics").text
+    assert 'stepd_semaphore_capacity{name="odd \\"name\\" \\\\ with\\na newline"} 3\n' in text
+    assert one(parse(text), "stepd_semaphore_capacity", name=name) == 3
+
+
+@pytest.fixture
+def private(api: Api) -> Iterator[TestClient]:
+    """A second app on the same store, run with private reads."""
+    settings = settings_like(api, private_reads=True)
+    app = create_app(settings, build_context(settings, api.store))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
+
+
+def test_metrics_are_open_unless_reads_are_private(api: Api, private: TestClient) -> None:
+    assert api.client.get("/metrics").status_code == 200
+    assert_error(private.get("/metrics"), 401, "token")
+    assert one(scrape(private, **api.auth), "stepd_up") == 1
+
+
+def test_a_store_that_does_not_answer_is_a_503_json_error() -> None:
+    # A PostgreSQL URL where nothing listens: opening the store connects to nothing yet.
+    store = open_store("postgresql://nobody@127.0.0.1:9/none", migrate=False)
+    settings = Settings(database_url="unused://", reactor=False, clock=False, executor="none")
+    app = create_app(settings, build_context(settings, store))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/metrics")
+    body = assert_error(response, 503, "database")
+    assert body["status"] == "unavailable"
