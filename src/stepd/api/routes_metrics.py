@@ -17,7 +17,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.concurrency import run_in_threadpool
 
 from stepd import __version__
@@ -213,7 +213,7 @@ def _read(store: Store) -> tuple[store_metrics.StoreMetrics, float]:
     try:
         with store.read() as conn:
             figures = store_metrics.read(conn)
-    except DBAPIError as exc:
+    except (OperationalError, InterfaceError) as exc:  # a bad statement stays a 500
         raise StoreUnavailable(f"the database does not answer: {exc.orig}") from exc
     return figures, time.perf_counter() - started
 
