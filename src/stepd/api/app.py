@@ -43,6 +43,7 @@ from stepd.store.engine import Store, open_store
 from stepd.store.notify import EVENTS_CHANNEL, Listener
 from stepd.store.runs import StatusEvents
 from stepd.store.writer import Writer
+from stepd.ui import routes as ui_routes
 from stepd.wakepipe import WakePipe
 
 
@@ -195,6 +196,7 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
     app.include_router(routes_tasks.router)
     app.include_router(routes_whoami.router)
     app.include_router(routes_metrics.router)
+    app.include_router(ui_routes.router)
 
     @app.get("/healthz", tags=["operations"], summary="200 when the store answers")
     async def healthz(request: Request) -> JSONResponse:

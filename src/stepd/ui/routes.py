@@ -1,0 +1,288 @@
+"""`/ui/...`: the web pages. Server-rendered from the same services the JSON API uses.
+
+Every page reads in the threadpool (as the API routes do) and renders an autoescaped
+template. Reads obey `--private-reads` exactly as the API does: without a token a
+private server answers 401 with a page that says why (see docs/ui.md).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from stepd.api.context import AppContext, ctx, reader
+from stepd.domain.events import EventState
+from stepd.domain.tasks import TaskStatus
+from stepd.errors import InvalidInput, NotFound, StepdError, Unauthorized
+from stepd.store.events import EventQuery
+from stepd.ui.render import STATIC_FILES, make_env, static_file
+
+router = APIRouter(include_in_schema=False)
+
+PAGE_SIZE = 50  # rows of a list page
+MAX_SKIP = 1_000_000
+MAX_LOG_CHARS = 200_000  # the tail of a log shown on a task page; the rest is in log.txt
+ACTIVE_TASKS = {"ENQUEUED", "WAIT_MUTEX", "EXECUTING"}
+EVENT_ID = re.compile(r"^[0-9a-f]{24}$")
+
+_env = make_env()
+
+
+def _html(template: str, context: Mapping[str, object], status_code: int = 200) -> HTMLResponse:
+    body = _env.get_template(template).render(**context)
+    return HTMLResponse(body, status_code=status_code, headers={"Cache-Control": "no-store"})
+
+
+def _error(exc: StepdError) -> HTMLResponse:
+    titles = {400: "Bad request", 401: "A token is needed", 403: "Forbidden", 404: "Not found"}
+    return _html(
+        "error.html",
+        {
+            "title": titles.get(exc.status_code, "Error"),
+            "message": exc.message,
+            "private_reads": isinstance(exc, Unauthorized),
+            "status_code": exc.status_code,
+        },
+        exc.status_code,
+    )
+
+
+async def _page(
+    request: Request, template: str, build: Callable[[AppContext], Mapping[str, object]]
+) -> HTMLResponse:
+    """Check the reader, run `build` in the threadpool, render; a StepdError as its page."""
+    try:
+        await reader(request)
+        context = await run_in_threadpool(build, ctx(request))
+    except StepdError as exc:
+        return _error(exc)
+    return _html(template, {"request": request, **context})
+
+
+def _int(value: str | None, what: str, *, default: int, high: int) -> int:
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise InvalidInput(f"{what} must be an integer, not {value!r}", field=what) from None
+    if not 0 <= number <= high:
+        raise InvalidInput(f"{what} must be from 0 to {high}, not {number}", field=what)
+    return number
+
+
+def parse_params(text: str) -> dict[str, str]:
+    """`date=2019-01-01 env=stable` (shell quoting for spaces) as {key: value}."""
+    try:
+        words = shlex.split(text)
+    except ValueError as exc:
+        raise InvalidInput(f"params: {exc}", field="params") from None
+    params: dict[str, str] = {}
+    for word in words:
+        key, sep, value = word.partition("=")
+        if not sep or not key:
+            raise InvalidInput(
+                f"params: {word!r} is not key=value (write date=2019-01-01 env=stable)",
+                field="params",
+            )
+        params[key] = value
+    return params
+
+
+def _story_is_live(story: Mapping[str, Any]) -> bool:
+    """True while the story may still change: the event is NEW or one of its tasks runs."""
+    if not story.get("evaluated", True):
+        return True
+    if any(t.get("status") in ACTIVE_TASKS for t in story.get("produced_tasks") or []):
+        return True
+    return any(_story_is_live(sub) for sub in story.get("chain") or [])
+
+
+@router.get("/")
+async def root() -> RedirectResponse:
+    return RedirectResponse("/ui/", status_code=307)
+
+
+@router.get("/ui")
+@router.get("/ui/")
+async def home() -> RedirectResponse:
+    return RedirectResponse("/ui/events", status_code=307)
+
+
+@router.get("/ui/static/{name}")
+async def static(name: str) -> Response:
+    data = static_file(name)
+    if data is None:
+        return _error(NotFound(f"no static file {name!r}"))
+    return Response(
+        data, media_type=STATIC_FILES[name], headers={"Cache-Control": "public, max-age=300"}
+    )
+
+
+@router.get("/ui/find")
+async def find(request: Request, id: str = "") -> Response:
+    """The search box: an event id goes to its story, an integer to that task."""
+    wanted = id.strip()
+    if EVENT_ID.match(wanted):
+        return RedirectResponse(f"/ui/events/{wanted}", status_code=303)
+    if wanted.isdigit():
+        return RedirectResponse(f"/ui/tasks/{int(wanted)}", status_code=303)
+    return _error(
+        NotFound(
+            f"{wanted!r} is neither an event id (24 hex digits, e.g. 00000000000000000000000b) "
+            "nor a task id (an integer)"
+        )
+    )
+
+
+@router.get("/ui/events")
+async def events(request: Request) -> HTMLResponse:
+    q = request.query_params
+    form = {
+        "name": q.get("name", "").strip(),
+        "params": q.get("params", "").strip(),
+        "state": q.get("state", ""),
+    }
+
+    def build(c: AppContext) -> dict[str, object]:
+        skip = _int(q.get("skip"), "skip", default=0, high=MAX_SKIP)
+        state = form["state"]
+        if state and state not in EventState.__members__:
+            raise InvalidInput(f"state must be one of {', '.join(EventState)}", field="state")
+        query = EventQuery(
+            name=form["name"] or None,
+            params=parse_params(form["params"]),
+            state=EventState(state) if state else None,
+            skip=skip,
+            limit=PAGE_SIZE + 1,  # one more: is there an older page?
+            newest_first=True,
+        )
+        found = [e.to_json() for e in c.events.query(query)]
+        return {
+            "form": form,
+            "states": list(EventState),
+            "events": found[:PAGE_SIZE],
+            "skip": skip,
+            "older": skip + PAGE_SIZE if len(found) > PAGE_SIZE else None,
+            "newer": max(0, skip - PAGE_SIZE) if skip else None,
+        }
+
+    return await _page(request, "events.html", build)
+
+
+@router.get("/ui/events/{event_id}")
+async def event_story(event_id: str, request: Request) -> HTMLResponse:
+    def build(c: AppContext) -> dict[str, object]:
+        try:
+            story = c.stories.tell(event_id)
+        except NotFound:
+            raise NotFound(f"no event with id {event_id!r}", field="id") from None
+        return {"story": story, "live": _story_is_live(story)}
+
+    return await _page(request, "story.html", build)
+
+
+def _task_id(text: str) -> int:
+    if not text.isdigit():
+        raise NotFound(f"no task with id {text!r}: task ids are integers", field="id")
+    return int(text)
+
+
+@router.get("/ui/tasks")
+async def tasks(request: Request) -> HTMLResponse:
+    q = request.query_params
+    form = {key: q.get(key, "").strip() for key in ("type", "status", "config_id", "event_id")}
+
+    def build(c: AppContext) -> dict[str, object]:
+        skip = _int(q.get("skip"), "skip", default=0, high=MAX_SKIP)
+        query = {k: v for k, v in form.items() if v}
+        found = c.tasks.list({**query, "skip": str(skip), "limit": str(PAGE_SIZE + 1)})
+        return {
+            "form": form,
+            "statuses": list(TaskStatus),
+            "tasks": found[:PAGE_SIZE],
+            "skip": skip,
+            "older": skip + PAGE_SIZE if len(found) > PAGE_SIZE else None,
+            "newer": max(0, skip - PAGE_SIZE) if skip else None,
+            "live": skip == 0,
+        }
+
+    return await _page(request, "tasks.html", build)
+
+
+@router.get("/ui/tasks/{task_id}")
+async def task(task_id: str, request: Request) -> HTMLResponse:
+    attempt_text = request.query_params.get("attempt")
+
+    def build(c: AppContext) -> dict[str, object]:
+        number = _task_id(task_id)
+        attempt = _int(attempt_text, "attempt", default=0, high=1_000_000) or None
+        body = c.tasks.get(number)
+        log = c.tasks.logs(number, attempt, 0)
+        text = str(log["text"])
+        return {
+            "task": body,
+            "log": log,
+            "log_text": text[-MAX_LOG_CHARS:],
+            "log_cut": max(0, len(text) - MAX_LOG_CHARS),
+            "live": body["status"] in ACTIVE_TASKS,
+        }
+
+    return await _page(request, "task.html", build)
+
+
+@router.get("/ui/tasks/{task_id}/log.txt")
+async def task_log(task_id: str, request: Request) -> Response:
+    attempt_text = request.query_params.get("attempt")
+
+    def build(c: AppContext) -> dict[str, object]:
+        attempt = _int(attempt_text, "attempt", default=0, high=1_000_000) or None
+        return c.tasks.logs(_task_id(task_id), attempt, 0)
+
+    try:
+        await reader(request)
+        log = await run_in_threadpool(build, ctx(request))
+    except StepdError as exc:
+        return _error(exc)
+    return PlainTextResponse(str(log["text"]), headers={"Cache-Control": "no-store"})
+
+
+@router.get("/ui/configs")
+async def configs(request: Request) -> HTMLResponse:
+    q = request.query_params
+    form = {key: q.get(key, "").strip() for key in ("author", "task_type")}
+
+    def build(c: AppContext) -> dict[str, object]:
+        found = c.configs.list({k: v for k, v in form.items() if v})
+        rows = sorted(found, key=lambda x: (x.author, x.spec.name or "", x.seq))
+        return {"form": form, "configs": [x.to_json() for x in rows]}
+
+    return await _page(request, "configs.html", build)
+
+
+@router.get("/ui/configs/{config_id}")
+async def config(config_id: str, request: Request) -> HTMLResponse:
+    def build(c: AppContext) -> dict[str, object]:
+        found = c.configs.get(config_id)
+        recent = c.tasks.list({"config_id": config_id, "limit": "20"})
+        return {
+            "config": found.to_json(),
+            "history": c.configs.history(config_id),
+            "tasks": recent,
+        }
+
+    return await _page(request, "config.html", build)
+
+
+@router.get("/ui/semaphores")
+async def semaphores(request: Request) -> HTMLResponse:
+    def build(c: AppContext) -> dict[str, object]:
+        return {"semaphores": c.semaphores.list()}
+
+    return await _page(request, "semaphores.html", build)
