@@ -1,0 +1,205 @@
+"""The web UI in a real browser: headless Chromium (Selenium) against a live `stepd serve`
+running the example task types, on every store.
+
+Skipped locally when Chromium, ChromeDriver or Selenium is missing; in CI (CI=true) a
+missing browser fails, as a missing PostgreSQL does. One server and one browser serve
+the module per store; every test uses names of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import IN_CI, PG_BASE_URL, LiveServer, make_token, require_postgres, start_server
+from sqlalchemy import create_engine, text
+
+from stepd.client import Client
+from stepd.store import open_store
+
+CHROMIUM = os.environ.get("STEPD_TEST_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("STEPD_TEST_CHROMEDRIVER", "/usr/bin/chromedriver")
+TASKS_FILE = Path(__file__).resolve().parents[2] / "examples" / "crypta_tasks.py"
+WAIT_SECONDS = 30
+
+
+def require_browser() -> None:
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.path.exists(path)]
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        missing.append("the selenium package (pip install -e '.[dev]')")
+    if not missing:
+        return
+    message = f"browser tests need {', '.join(missing)} (apt-get install chromium chromium-driver)"
+    if IN_CI:
+        pytest.fail(message + " (CI must provide them)")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    require_browser()
+    tmp = tmp_path_factory.mktemp("ui")
+    args = ("--tasks", str(TASKS_FILE), "--no-clock")
+    if request.param == "sqlite":
+        live = start_server(f"sqlite:///{tmp / 'stepd.db'}", tmp / "server.log", *args)
+        yield live
+        live.stop()
+        return
+    require_postgres()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_BASE_URL.replace("postgresql://", "postgresql+psycopg://"))
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    sep = "&" if "?" in PG_BASE_URL else "?"
+    live = start_server(f"{PG_BASE_URL}{sep}options=-csearch_path%3D{schema}",
+                        tmp / "server.log", *args)  # fmt: skip
+    yield live
+    live.stop()
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def client(server: LiveServer) -> Iterator[Client]:
+    store = open_store(server.db_url)
+    try:
+        token = make_token(store, "robot-crypta")
+    finally:
+        store.close()
+    with Client(server.url, token) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def browser(server: LiveServer) -> Iterator[Any]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="stepd-ui-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1400,1000",
+    ):  # fmt: skip
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    driver.set_page_load_timeout(WAIT_SECONDS)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def wait_for(browser: Any, condition: Callable[[Any], Any], what: str) -> Any:
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    try:
+        return WebDriverWait(
+            browser, WAIT_SECONDS, ignored_exceptions=[StaleElementReferenceException]
+        ).until(condition)
+    except TimeoutException:
+        body = browser.find_element("tag name", "body").text
+        pytest.fail(f"timed out waiting for {what}; the page shows:\n{body[:3000]}")
+
+
+def row_ids(browser: Any) -> list[str]:
+    return [r.get_attribute("data-id") for r in browser.find_elements("css selector", ".event-row")]
+
+
+def test_the_story_shows_the_fired_task_and_leads_to_its_log(
+    server: LiveServer, client: Client, browser: Any
+) -> None:
+    day, name = unique("2019-01-01"), unique("echo-after-soup")
+    client.create_config({
+        "name": name, "task_type": "ECHO_DATE",
+        "event_deps": [{"name": "soupReady", "params": {"status": "SUCCESS", "date": "~"}}],
+    })  # fmt: skip
+    event_id = client.create_event("soupReady", {"status": "SUCCESS", "date": day})
+
+    browser.get(f"{server.url}/ui/events/{event_id}")
+    # The page follows the story live: the task appears, runs and succeeds, and reports
+    # itself as an event, without a reload; then the page stops refreshing.
+    wait_for(
+        browser,
+        lambda b: (
+            not b.find_elements("css selector", "#story[data-live]")
+            and "taskEvent" in b.find_element("css selector", ".chain").text
+        ),
+        "the story to settle with the task's status event in the chain",
+    )
+    card = browser.find_element("css selector", ".task-card")
+    assert "ECHO_DATE" in card.text and day in card.text and "SUCCESS" in card.text
+    badge = card.find_element("css selector", ".badge")
+    assert "ok" in badge.get_attribute("class")
+    config_text = browser.find_element("css selector", ".config-card").text
+    assert name in config_text and "fired" in config_text
+
+    task_id = card.get_attribute("data-task")
+    card.find_element("css selector", "a.logs-link").click()
+    log = wait_for(browser, lambda b: b.find_element("id", "log"), "the task page's log")
+    assert browser.current_url.split("#")[0].endswith(f"/ui/tasks/{task_id}")
+    assert f"processing {day}" in log.text
+    assert "SUCCESS" in browser.find_element("id", "task").text
+
+
+def test_the_events_page_filters_by_param(server: LiveServer, client: Client, browser: Any) -> None:
+    name, wanted, other = unique("filterMe"), unique("2019-02-01"), unique("2019-02-02")
+    wanted_id = client.create_event(name, {"date": wanted})
+    other_id = client.create_event(name, {"date": other})
+
+    browser.get(f"{server.url}/ui/events")
+    browser.find_element("id", "f-name").send_keys(name)
+    browser.find_element("id", "f-params").send_keys(f"date={wanted}")
+    browser.find_element("css selector", "#event-filters button[type=submit]").click()
+    wait_for(browser, lambda b: "params=" in b.current_url, "the filtered page")
+    assert row_ids(browser) == [wanted_id], other_id
+    assert browser.find_element("id", "f-params").get_attribute("value") == f"date={wanted}"
+
+
+def test_the_events_page_shows_a_new_event_without_a_reload(
+    server: LiveServer, client: Client, browser: Any
+) -> None:
+    name = unique("liveEvent")
+    first = client.create_event(name, {"n": 1})
+    browser.get(f"{server.url}/ui/events?name={name}")
+    assert row_ids(browser) == [first]
+    browser.execute_script("window.stepdNotReloaded = true;")
+
+    second = client.create_event(name, {"n": 2})
+    wait_for(
+        browser,
+        lambda b: row_ids(b) == [second, first],
+        "the new event at the top of the list",
+    )
+    assert browser.execute_script("return window.stepdNotReloaded === true;")
+
+
+def test_the_search_box_opens_an_event_story(
+    server: LiveServer, client: Client, browser: Any
+) -> None:
+    event_id = client.create_event(unique("findMe"), {"x": "<b>not bold</b>"})
+    browser.get(f"{server.url}/ui/configs")
+    box = browser.find_element("id", "find-id")
+    box.send_keys(event_id)
+    box.submit()
+    wait_for(browser, lambda b: b.current_url.endswith(f"/ui/events/{event_id}"), "the story")
+    card = browser.find_element("css selector", ".event-card")
+    assert "<b>not bold</b>" in card.text  # shown as text, not markup
+    assert not card.find_elements("tag name", "b")
