@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,6 +22,8 @@ from conftest import LiveServer, free_port, make_token, start_server
 
 from stepd.client import Client
 from stepd.integrations.luigi import (
+    START,
+    Outages,
     Reporter,
     StepdReported,
     install,
@@ -393,6 +396,40 @@ def test_with_stepd_down_the_task_still_succeeds_and_a_warning_is_logged(
     assert "START of PlainTask(day=2019-01-01" in warnings[0]
     assert "SUCCESS of PlainTask(day=2019-01-01" in warnings[1]
     assert "cannot reach stepd" in warnings[1] and "the task goes on" in warnings[1]
+
+
+def test_while_stepd_hangs_reports_after_the_first_try_once_briefly(
+    live_server: LiveServer, token: str, tmp_path: Path
+) -> None:
+    hung = socket.socket()  # accepts connections (the kernel does) and never answers
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(64)
+    try:
+        reporter = Reporter(
+            url=f"http://127.0.0.1:{hung.getsockname()[1]}",
+            token="t",
+            timeout_seconds=0.5,
+            retries=2,
+            backoff_seconds=0.05,
+            outage_timeout_seconds=0.1,
+        )
+        outages = Outages()
+        task = PlainTask(day=DAY, root=str(tmp_path))
+        took = []
+        for _ in range(4):
+            started = time.monotonic()
+            assert reporter.report(task, START, outages) is None
+            took.append(time.monotonic() - started)
+        assert took[0] >= 1.5  # three attempts of 0.5 s: the server may only be slow
+        assert all(t < 0.5 for t in took[1:]), took  # then one brief try each
+        assert outages.is_down(reporter.url)
+    finally:
+        hung.close()
+    # The first report that gets through ends the outage.
+    back = Reporter(url=live_server.url, token=token)
+    outages.down(back.url, 60)
+    assert back.report(task, START, outages) is not None
+    assert not outages.is_down(back.url)
 
 
 def test_a_refused_report_is_a_warning_too(

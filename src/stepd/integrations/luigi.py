@@ -23,7 +23,9 @@ significant public Luigi parameters as strings (`date=2019-01-01`); its `source_
 
 Reporting never changes a task's outcome: when stepd cannot be reached (after the
 client's retries, each attempt bounded by `timeout_seconds`) or refuses the event, a
-warning is logged and the task goes on as if nothing had been sent.
+warning is logged and the task goes on as if nothing had been sent. After stepd could
+not be reached, the reports of the next `outage_seconds` try once, briefly: a pipeline
+of a hundred tasks must not wait out every retry of every report while stepd is down.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ import contextlib
 import datetime as dt
 import logging
 import os
+import threading
+import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -44,7 +48,7 @@ try:
 except ImportError as exc:  # pragma: no cover - the extra is missing
     raise ImportError("stepd.integrations.luigi needs Luigi: pip install 'stepd[luigi]'") from exc
 
-from stepd.client import DEFAULT_URL, Client
+from stepd.client import DEFAULT_URL, Client, ServerUnreachable
 from stepd.domain.params import Scalar
 
 __all__ = [
@@ -53,6 +57,7 @@ __all__ = [
     "START",
     "SUCCESS",
     "Installation",
+    "Outages",
     "Reporter",
     "StepdReported",
     "install",
@@ -142,6 +147,27 @@ def _event_params(task: luigi.Task) -> dict[str, Scalar]:
     return dict(params)
 
 
+class Outages:
+    """When each stepd server last could not be reached, shared by the handlers of one
+    installation (Luigi's forked worker processes each get a copy)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._down_until: dict[str, float] = {}
+
+    def is_down(self, url: str) -> bool:
+        with self._lock:
+            return time.monotonic() < self._down_until.get(url, 0.0)
+
+    def down(self, url: str, seconds: float) -> None:
+        with self._lock:
+            self._down_until[url] = time.monotonic() + seconds
+
+    def up(self, url: str) -> None:
+        with self._lock:
+            self._down_until.pop(url, None)
+
+
 def _env(name: str, default: str | None) -> str | None:
     return os.environ.get(name) or default
 
@@ -156,7 +182,8 @@ class Reporter:
     sleeping `backoff_seconds`, then twice that): a retry after a lost answer never
     stores the event twice, while a task that runs again (after a FAILURE, or in a
     later `luigi.build`) reports again, as it must to re-trigger what depends on it.
-    With the defaults an unreachable server costs a task at most about 3 x 5 s + 1.5 s.
+    With the defaults an unreachable server costs a report at most about 3 x 5 s + 1.5 s,
+    and the reports of the next `outage_seconds` at most `outage_timeout_seconds` each.
     """
 
     url: str = field(default_factory=lambda: _env("STEPD_URL", DEFAULT_URL) or DEFAULT_URL)
@@ -168,6 +195,10 @@ class Reporter:
     timeout_seconds: float = 5.0  # bounds each attempt
     retries: int = 2  # attempts after the first
     backoff_seconds: float = 0.5  # the sleep before the first retry, doubled after
+    # After stepd could not be reached: this long, each report tries once, for at most
+    # `outage_timeout_seconds`, and the first that gets through ends it.
+    outage_seconds: float = 60.0
+    outage_timeout_seconds: float = 1.0
 
     def event(self, task: luigi.Task, status: str) -> tuple[str, dict[str, Scalar]]:
         """The event reporting `status` (START, SUCCESS, FAILURE) of `task`: (name, params)."""
@@ -183,16 +214,20 @@ class Reporter:
         params.update(taskType=task_type(task), taskStatus=status, environment=self.environment)
         return self.event_name, params
 
-    def report(self, task: luigi.Task, status: str) -> str | None:
+    def report(self, task: luigi.Task, status: str, outages: Outages | None = None) -> str | None:
         """Send the event of `status` of `task`; its id, or None (logged) when it was not
-        stored. Never raises: a report must not change the task's outcome."""
+        stored. Never raises: a report must not change the task's outcome. `outages`:
+        where an unreachable server is remembered (one try, briefly, while it is down)."""
+        down = outages is not None and outages.is_down(self.url)
         try:
             name, params = self.event(task, status)
             with Client(
                 self.url,
                 self.token,
-                timeout=self.timeout_seconds,
-                retries=self.retries,
+                timeout=min(self.timeout_seconds, self.outage_timeout_seconds)
+                if down
+                else self.timeout_seconds,
+                retries=0 if down else self.retries,
                 backoff_seconds=self.backoff_seconds,
             ) as client:
                 [event_id] = client.create_events(
@@ -202,14 +237,21 @@ class Reporter:
                     source=str(task.task_id),
                 )
         except Exception as exc:
+            if outages is not None and isinstance(exc, ServerUnreachable):
+                outages.down(self.url, self.outage_seconds)
             log.warning(
-                "stepd: %s of %s was not reported to %s (%s); the task goes on",
+                "stepd: %s of %s was not reported to %s (%s); the task goes on%s",
                 status,
                 task,
                 self.url,
                 exc,
+                f" (stepd looks down: one brief try per report for {self.outage_seconds:g} s)"
+                if outages is not None and isinstance(exc, ServerUnreachable)
+                else "",
             )
             return None
+        if outages is not None:
+            outages.up(self.url)
         log.info("stepd: reported %s of %s as event %s", status, task, event_id)
         return event_id
 
@@ -221,6 +263,7 @@ class _Handler:
     status: str
     reporter: Reporter | None  # None: the task's own (`StepdReported.stepd_reporter`)
     tasks: tuple[type[luigi.Task], ...]  # the classes it reports
+    outages: Outages = field(default_factory=Outages, compare=False, hash=False)
 
     def __call__(self, task: Any, *_: Any) -> None:
         try:
@@ -231,7 +274,7 @@ class _Handler:
                 reporter = getattr(task, "stepd_reporter", None) or Reporter()
             elif isinstance(task, StepdReported):
                 return  # it reports itself; never twice
-            reporter.report(task, self.status)
+            reporter.report(task, self.status, self.outages)
         except Exception as exc:  # Luigi would log it too; say what it was about
             log.warning("stepd: %s of %s was not reported (%s)", self.status, task, exc)
 
@@ -264,8 +307,9 @@ def _unregister(cls: type[luigi.Task], event: str, handler: _Handler) -> None:
         untyped.remove_event_handler(event, handler)
 
 
+_MIXIN_OUTAGES = Outages()  # the mixin's handlers are registered once, at import
 for _event, _status in STATUSES.items():
-    _register(StepdReported, _event, _Handler(_status, None, (StepdReported,)))
+    _register(StepdReported, _event, _Handler(_status, None, (StepdReported,), _MIXIN_OUTAGES))
 
 
 @dataclass(frozen=True)
@@ -320,8 +364,9 @@ def install(
     classes = tuple(tasks)
     if not classes:
         raise ValueError("tasks is empty: name the luigi.Task classes to report")
+    outages = Outages()  # shared by this installation's handlers
     handlers = tuple(
-        (event, _Handler(status, chosen, classes)) for event, status in STATUSES.items()
+        (event, _Handler(status, chosen, classes, outages)) for event, status in STATUSES.items()
     )
     for event, handler in handlers:
         _register(luigi.Task, event, handler)
