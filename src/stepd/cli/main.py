@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from stepd.cli import configs, events, serve, story, tasks, tokens, worker
+from stepd.cli import backup, configs, events, serve, story, tasks, tokens, worker
 
 app = typer.Typer(
     name="stepd",
@@ -20,6 +20,7 @@ app.command("story")(story.story)
 app.add_typer(configs.app, name="configs")
 app.add_typer(tasks.app, name="tasks")
 app.add_typer(tasks.semaphores_app, name="semaphores")
+app.command("backup")(backup.backup)
 
 
 def main() -> None:
