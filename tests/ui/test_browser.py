@@ -26,6 +26,7 @@ from stepd.store import open_store
 CHROMIUM = os.environ.get("STEPD_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("STEPD_TEST_CHROMEDRIVER", "/usr/bin/chromedriver")
 TASKS_FILE = Path(__file__).resolve().parents[2] / "examples" / "crypta_tasks.py"
+UI_TASKS_FILE = Path(__file__).resolve().parent / "ui_tasks.py"  # UI_SLEEP
 WAIT_SECONDS = 30
 
 
@@ -49,7 +50,7 @@ def server(
 ) -> Iterator[LiveServer]:
     require_browser()
     tmp = tmp_path_factory.mktemp("ui")
-    args = ("--tasks", str(TASKS_FILE), "--no-clock")
+    args = ("--tasks", str(TASKS_FILE), "--tasks", str(UI_TASKS_FILE), "--no-clock")
     if request.param == "sqlite":
         live = start_server(f"sqlite:///{tmp / 'stepd.db'}", tmp / "server.log", *args)
         yield live
@@ -203,3 +204,178 @@ def test_the_search_box_opens_an_event_story(
     card = browser.find_element("css selector", ".event-card")
     assert "<b>not bold</b>" in card.text  # shown as text, not markup
     assert not card.find_elements("tag name", "b")
+
+
+# --- write actions: the token box, reject, resend, stop, restart ------------------------------
+
+PERSON = "ui-person"
+
+
+@pytest.fixture(scope="module")
+def person_token(server: LiveServer) -> str:
+    store = open_store(server.db_url)
+    try:
+        return make_token(store, PERSON)
+    finally:
+        store.close()
+
+
+def forget_token(browser: Any, url: str) -> None:
+    """Open `url` with no token kept (the browser is shared by the module's tests)."""
+    browser.get(url)
+    browser.execute_script("window.sessionStorage.clear();")
+    browser.get(url)
+
+
+def sign_in(browser: Any, url: str, token: str) -> None:
+    forget_token(browser, url)
+    box = browser.find_element("id", "token-input")
+    box.send_keys(token)
+    browser.find_element("id", "token-sign-in").click()
+    wait_for(browser, lambda b: b.find_element("id", "token-user").is_displayed(), "signed in")
+
+
+def click_and_confirm(browser: Any, button_id: str) -> str:
+    """Click a write button, accept its confirm dialog; the dialog's question."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    # A live page swaps its part for a fresh copy every 2 s; a click that lands on the
+    # node just swapped out fails, and is tried again on the new one.
+    for attempt in range(5):
+        try:
+            browser.find_element("id", button_id).click()
+            break
+        except WebDriverException:
+            if attempt == 4:
+                raise
+    alert = WebDriverWait(browser, WAIT_SECONDS).until(expected_conditions.alert_is_present())
+    question: str = alert.text
+    alert.accept()
+    return question
+
+
+def test_a_token_signs_in_as_its_user_and_a_wrong_one_shows_the_401(
+    server: LiveServer, person_token: str, browser: Any
+) -> None:
+    forget_token(browser, f"{server.url}/ui/events")
+    assert not browser.find_element("id", "ui-message").is_displayed()
+    browser.find_element("id", "token-input").send_keys("not-a-token")
+    browser.find_element("id", "token-sign-in").click()
+    message = wait_for(
+        browser,
+        lambda b: b.find_element("id", "ui-message") if b.find_element(
+            "id", "ui-message").is_displayed() else None,
+        "the sign-in error",
+    )  # fmt: skip
+    assert message.text.startswith("Sign-in failed: HTTP 401 unauthorized: the token is not valid")
+    assert not browser.find_element("id", "token-user").is_displayed()
+    assert browser.execute_script("return window.sessionStorage.length;") == 0
+
+    browser.find_element("id", "token-input").send_keys(person_token)
+    browser.find_element("id", "token-sign-in").click()
+    user = wait_for(
+        browser,
+        lambda b: b.find_element("id", "token-user") if b.find_element(
+            "id", "token-user").is_displayed() else None,
+        "the user's name",
+    )  # fmt: skip
+    assert user.text == PERSON
+    assert not browser.find_element("id", "ui-message").is_displayed()
+    assert not browser.find_element("id", "token-form").is_displayed()
+    assert person_token not in browser.current_url
+    # It is kept for the tab: another page still knows the user.
+    browser.get(f"{server.url}/ui/tasks")
+    assert browser.find_element("id", "token-user").text == PERSON
+
+    browser.find_element("id", "token-forget").click()
+    assert browser.find_element("id", "token-form").is_displayed()
+    assert not browser.find_element("id", "token-user").is_displayed()
+    assert browser.execute_script("return window.sessionStorage.length;") == 0
+
+
+def test_without_a_token_the_write_buttons_are_disabled(
+    server: LiveServer, client: Client, browser: Any
+) -> None:
+    event_id = client.create_event(unique("untouchable"), {"date": "2019-03-01"})
+    forget_token(browser, f"{server.url}/ui/events/{event_id}")
+    for button_id in ("reject-event", "resend-event"):
+        button = browser.find_element("id", button_id)
+        assert not button.is_enabled(), button_id
+        assert "sign in" in button.get_attribute("title")
+    assert browser.find_element("css selector", "#event-actions .needs-token").is_displayed()
+    assert client.get_event(event_id)["state"] != "REJECTED"
+
+
+def test_an_event_is_rejected_from_its_story(
+    server: LiveServer, client: Client, person_token: str, browser: Any
+) -> None:
+    name = unique("wrongEvent")
+    event_id = client.create_event(name, {"date": "2019-03-02"})
+    sign_in(browser, f"{server.url}/ui/events/{event_id}", person_token)
+    assert not browser.find_element("css selector", "#event-actions .needs-token").is_displayed()
+    question = click_and_confirm(browser, "reject-event")
+    assert event_id in question and name in question
+    wait_for(
+        browser,
+        lambda b: (
+            b.execute_script(
+                "return document.querySelector('.event-card .badge').textContent.trim();"
+            )
+            == "REJECTED"
+        ),
+        "the event shown as REJECTED",
+    )
+    assert not browser.find_elements("id", "reject-event")
+    assert client.get_event(event_id)["state"] == "REJECTED"
+
+
+def test_an_event_is_sent_again_from_its_story(
+    server: LiveServer, client: Client, person_token: str, browser: Any
+) -> None:
+    name = unique("sendMeAgain")
+    params = {"date": "2019-03-03", "note": "<i>two words</i>", "n": 3}
+    event_id = client.create_event(name, params)
+    sign_in(browser, f"{server.url}/ui/events/{event_id}", person_token)
+    click_and_confirm(browser, "resend-event")
+    wait_for(
+        browser,
+        lambda b: "/ui/events/" in b.current_url and not b.current_url.endswith(event_id),
+        "the new event's story",
+    )
+    new_id = browser.current_url.rsplit("/", 1)[1]
+    copy = client.get_event(new_id)
+    assert copy["name"] == name and copy["params"] == params
+    assert client.get_event(event_id)["state"] != "REJECTED"
+
+
+def test_a_running_task_is_stopped_and_restarted_from_its_page(
+    server: LiveServer, client: Client, person_token: str, browser: Any
+) -> None:
+    task = client.create_task("UI_SLEEP", {"seconds": "120"})
+    url = f"{server.url}/ui/tasks/{task['id']}"
+
+    def status(b: Any) -> str:
+        # Read in one script: the live part may be swapped between a find and a read.
+        text: str = b.execute_script(
+            "return document.querySelector('#task .kvtable .badge').textContent.trim();"
+        )
+        return text
+
+    sign_in(browser, url, person_token)
+    wait_for(browser, lambda b: status(b) == "EXECUTING", "the task running")
+    question = click_and_confirm(browser, "stop-task")
+    assert f"Stop task {task['id']}" in question
+    wait_for(browser, lambda b: status(b) == "STOPPED", "the task shown as STOPPED")
+    assert client.get_task(task["id"])["status"] == "STOPPED"
+
+    click_and_confirm(browser, "restart-task")
+    wait_for(
+        browser,
+        lambda b: status(b) in {"ENQUEUED", "EXECUTING"} and b.find_elements("id", "stop-task"),
+        "the task running again",
+    )
+    again = client.get_task(task["id"])
+    assert again["status"] in {"ENQUEUED", "EXECUTING"}
+    client.stop_task(task["id"])

@@ -1,8 +1,125 @@
-// stepd UI: "live" parts of a page. Every element with data-live="SECONDS" and an id is
-// fetched again from the page's own URL and swapped for the server's fresh copy. The server
-// renders (and escapes) all HTML; this script never builds markup from strings.
+// stepd UI: "live" parts of a page, and the few write actions.
+//
+// Live: every element with data-live="SECONDS" and an id is fetched again from the page's
+// own URL and swapped for the server's fresh copy. The server renders (and escapes) all
+// HTML; this script never builds markup from strings.
+//
+// Writes: the user signs in with their own token (the box in the nav bar). It is kept in
+// sessionStorage (this tab only, gone when the tab closes) and sent only as
+// `Authorization: OAuth <token>` on fetch() calls to the JSON API: never in a URL, never
+// in a cookie. A button with data-post="URL" (and data-body, data-confirm, data-then)
+// POSTs to the API; the API's errors are shown as text.
 (function () {
   "use strict";
+  var TOKEN = "stepd.token";
+  var USER = "stepd.user";
+  var message = document.getElementById("ui-message");
+
+  function show(text) {
+    if (!message) return;
+    message.textContent = text;
+    message.hidden = !text;
+  }
+
+  function token() {
+    try { return sessionStorage.getItem(TOKEN); } catch (e) { return null; }
+  }
+
+  // One call to the JSON API with the user's token; resolves to the JSON body, or
+  // rejects with an Error whose message is the API's own: "HTTP 409 conflict: ...".
+  function api(method, url, secret, body) {
+    var headers = { Accept: "application/json", Authorization: "OAuth " + secret };
+    if (body) headers["Content-Type"] = "application/json";
+    return fetch(url, {
+      method: method, headers: headers, body: body || undefined,
+      cache: "no-store", credentials: "omit"
+    }).then(function (response) {
+      return response.text().then(function (text) {
+        var json = null;
+        try { json = JSON.parse(text); } catch (e) { json = null; }
+        if (!response.ok) {
+          var parts = ["HTTP " + response.status];
+          if (json && json.error) parts.push(" " + json.error);
+          parts.push(": " + (json && json.message ? json.message : text.slice(0, 500)));
+          if (json && json.field) parts.push(" (field: " + json.field + ")");
+          throw new Error(parts.join(""));
+        }
+        return json || {};
+      });
+    });
+  }
+
+  // The token box and every write button follow whether a token is kept.
+  function updateAuth() {
+    var secret = token();
+    var user = secret ? sessionStorage.getItem(USER) || "?" : "";
+    var form = document.getElementById("token-form");
+    var who = document.getElementById("token-user");
+    var forget = document.getElementById("token-forget");
+    if (form) form.hidden = !!secret;
+    if (who) { who.textContent = user; who.hidden = !secret; }
+    if (forget) forget.hidden = !secret;
+    Array.prototype.forEach.call(document.querySelectorAll("button[data-post]"), function (b) {
+      b.disabled = !secret;
+      b.title = secret ? "" : "sign in with a token (top right) first";
+    });
+    Array.prototype.forEach.call(document.querySelectorAll(".needs-token"), function (n) {
+      n.hidden = !!secret;
+    });
+  }
+
+  var form = document.getElementById("token-form");
+  if (form) {
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var input = document.getElementById("token-input");
+      var secret = input.value.trim();
+      if (!secret) return;
+      api("GET", "/api/v1/whoami", secret, null).then(function (json) {
+        sessionStorage.setItem(TOKEN, secret);
+        sessionStorage.setItem(USER, String(json.result && json.result.user));
+        input.value = "";
+        show("");
+        updateAuth();
+      }, function (err) {
+        input.value = "";
+        show("Sign-in failed: " + err.message);
+      });
+    });
+  }
+  var forget = document.getElementById("token-forget");
+  if (forget) {
+    forget.addEventListener("click", function () {
+      sessionStorage.removeItem(TOKEN);
+      sessionStorage.removeItem(USER);
+      show("");
+      updateAuth();
+    });
+  }
+
+  document.addEventListener("click", function (ev) {
+    var button = ev.target && ev.target.closest ? ev.target.closest("button[data-post]") : null;
+    if (!button || button.disabled) return;
+    var secret = token();
+    if (!secret) { show("Sign in with a token (top right) first."); return; }
+    var question = button.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) return;
+    button.disabled = true;
+    api("POST", button.getAttribute("data-post"), secret, button.getAttribute("data-body"))
+      .then(function (json) {
+        var ids = json.ids || [];
+        if (button.getAttribute("data-then") === "story" && ids.length) {
+          window.location.assign("/ui/events/" + encodeURIComponent(ids[0]));
+        } else {
+          window.location.reload();
+        }
+      }, function (err) {
+        show(err.message);
+        button.disabled = false;
+      });
+  });
+  updateAuth();
+
   var toggle = document.getElementById("live");
   var KEY = "stepd.live";
   if (toggle) {
@@ -30,6 +147,7 @@
           var next = fresh.getElementById(old.id);
           if (next) old.replaceWith(document.importNode(next, true));
         });
+        updateAuth();
         document.body.removeAttribute("data-live-error");
       })
       .catch(function (err) {
