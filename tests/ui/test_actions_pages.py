@@ -81,3 +81,25 @@ def test_every_page_has_the_token_box_and_a_message_line(api: Api) -> None:
         html = page(api, url)
         assert 'id="token-form"' in html and 'type="password"' in html, url
         assert 'id="ui-message"' in html and 'role="alert"' in html, url
+
+
+def test_the_config_page_offers_its_writable_fields_as_json(api: Api) -> None:
+    evil = "</textarea><script>alert('x')</script>"
+    config_id = create_config(
+        api, "editable", {"name": "go", "params": {"date": "~"}}, description=evil
+    )
+    html = page(api, f"/ui/configs/{config_id}")
+    assert "<script>alert" not in html
+    match = re.search(r'<textarea id="config-json"[^>]*>(.*?)</textarea>', html, re.S)
+    assert match
+    body = json.loads(html_lib.unescape(match.group(1)))
+    stored = api.client.get(f"/api/v1/configs/{config_id}").json()["result"]
+    assert body["description"] == evil
+    assert body == {k: v for k, v in stored.items() if k not in {"_id", "author", "version",
+                                                                 "created", "updated"}}  # fmt: skip
+    # What the page offers is what PUT takes back: saving it unchanged works.
+    response = api.client.put(f"/api/v1/configs/{config_id}", json=body, headers=api.auth)
+    assert response.status_code == 200, response.text
+    save = button(html, "save-config")
+    assert save["data-post"] == f"/api/v1/configs/{config_id}" and save["data-method"] == "PUT"
+    assert save["data-body-from"] == "config-json" and save["disabled"] == "yes"

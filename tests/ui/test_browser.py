@@ -8,6 +8,7 @@ the module per store; every test uses names of its own.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -379,3 +380,72 @@ def test_a_running_task_is_stopped_and_restarted_from_its_page(
     again = client.get_task(task["id"])
     assert again["status"] in {"ENQUEUED", "EXECUTING"}
     client.stop_task(task["id"])
+
+
+def shown_message(browser: Any) -> str:
+    """The text of the message line, once it shows."""
+    return str(
+        wait_for(
+            browser,
+            lambda b: b.execute_script(
+                "var m = document.getElementById('ui-message');"
+                "return m.hidden ? null : m.textContent;"
+            ),
+            "the message line",
+        )
+    )
+
+
+def test_an_action_with_a_token_no_longer_valid_shows_the_apis_401(
+    server: LiveServer, client: Client, person_token: str, browser: Any
+) -> None:
+    event_id = client.create_event(unique("keepMe"), {"date": "2019-03-05"})
+    sign_in(browser, f"{server.url}/ui/events/{event_id}", person_token)
+    browser.execute_script("window.sessionStorage.setItem('stepd.token', 'revoked-token');")
+    click_and_confirm(browser, "reject-event")
+    message = shown_message(browser)
+    assert message.startswith("HTTP 401 unauthorized: the token is not valid"), message
+    assert client.get_event(event_id)["state"] != "REJECTED"
+    assert browser.find_element("id", "reject-event").is_enabled()  # it can be tried again
+
+
+def test_a_config_is_edited_on_its_page(
+    server: LiveServer, client: Client, person_token: str, browser: Any
+) -> None:
+    store = open_store(server.db_url)
+    try:
+        author_token = make_token(store, PERSON)  # the config is the person's own
+    finally:
+        store.close()
+    name = unique("edit-me")
+    with Client(server.url, author_token) as author:
+        config_id = author.create_config({
+            "name": name, "task_type": "ECHO_DATE", "description": "before",
+            "event_deps": [{"name": unique("never"), "params": {"date": "~"}}],
+        })  # fmt: skip
+    sign_in(browser, f"{server.url}/ui/configs/{config_id}", person_token)
+    browser.find_element("css selector", "#config-edit summary").click()
+    box = browser.find_element("id", "config-json")
+
+    def set_json(text: str) -> None:
+        browser.execute_script("arguments[0].value = arguments[1];", box, text)
+
+    body = json.loads(box.get_attribute("value"))
+    assert body["name"] == name and body["description"] == "before"
+    set_json(json.dumps({**body, "priority": "high"}))
+    click_and_confirm(browser, "save-config")
+    message = shown_message(browser)
+    assert message.startswith("HTTP 400 invalid_input: priority must be an integer"), message
+    assert message.endswith("(field: priority)"), message
+    assert client.get_config(config_id)["version"] == 1
+
+    set_json(json.dumps({**body, "description": "after <b>edit</b>"}))
+    click_and_confirm(browser, "save-config")
+    wait_for(
+        browser,
+        lambda b: "after <b>edit</b>" in b.find_element("css selector", "main").text,
+        "the page with the new description",
+    )
+    stored = client.get_config(config_id)
+    assert stored["version"] == 2 and stored["description"] == "after <b>edit</b>"
+    assert "2, created" in browser.find_element("css selector", "main .kvtable").text

@@ -273,6 +273,7 @@ async def config(config_id: str, request: Request) -> HTMLResponse:
         recent = c.tasks.list({"config_id": config_id, "limit": "20"})
         return {
             "config": found.to_json(),
+            "editable": found.spec.to_json(),  # the body PUT /api/v1/configs/{id} takes
             "history": c.configs.history(config_id),
             "tasks": recent,
         }

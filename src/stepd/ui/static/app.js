@@ -7,8 +7,8 @@
 // Writes: the user signs in with their own token (the box in the nav bar). It is kept in
 // sessionStorage (this tab only, gone when the tab closes) and sent only as
 // `Authorization: OAuth <token>` on fetch() calls to the JSON API: never in a URL, never
-// in a cookie. A button with data-post="URL" (and data-body, data-confirm, data-then)
-// POSTs to the API; the API's errors are shown as text.
+// in a cookie. A button with data-post="URL" (and data-method, data-body or data-body-from
+// a textarea's id, data-confirm, data-then) calls the API; its errors are shown as text.
 (function () {
   "use strict";
   var TOKEN = "stepd.token";
@@ -104,8 +104,10 @@
     if (!secret) { show("Sign in with a token (top right) first."); return; }
     var question = button.getAttribute("data-confirm");
     if (question && !window.confirm(question)) return;
+    var source = button.getAttribute("data-body-from");
+    var body = source ? document.getElementById(source).value : button.getAttribute("data-body");
     button.disabled = true;
-    api("POST", button.getAttribute("data-post"), secret, button.getAttribute("data-body"))
+    api(button.getAttribute("data-method") || "POST", button.getAttribute("data-post"), secret, body)
       .then(function (json) {
         var ids = json.ids || [];
         if (button.getAttribute("data-then") === "story" && ids.length) {
