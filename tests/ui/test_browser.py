@@ -449,3 +449,18 @@ def test_a_config_is_edited_on_its_page(
     stored = client.get_config(config_id)
     assert stored["version"] == 2 and stored["description"] == "after <b>edit</b>"
     assert "2, created" in browser.find_element("css selector", "main .kvtable").text
+
+
+def test_editing_someone_elses_config_shows_the_apis_403(
+    server: LiveServer, client: Client, person_token: str, browser: Any
+) -> None:
+    config_id = client.create_config({  # by robot-crypta, not the signed-in person
+        "name": unique("not-yours"), "task_type": "ECHO_DATE",
+        "event_deps": [{"name": unique("never"), "params": {"date": "~"}}],
+    })  # fmt: skip
+    sign_in(browser, f"{server.url}/ui/configs/{config_id}", person_token)
+    browser.find_element("css selector", "#config-edit summary").click()
+    click_and_confirm(browser, "save-config")
+    message = shown_message(browser)
+    assert message.startswith("HTTP 403 forbidden: "), message
+    assert client.get_config(config_id)["version"] == 1
