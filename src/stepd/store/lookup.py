@@ -263,12 +263,25 @@ def new_events(conn: dbapi.Conn, limit: int) -> list[NewRow]:
     return rows
 
 
+# SQLite indexes only the NEW and the REJECTED events (migration 0006). There every
+# PROCESSED event lies below the oldest NEW one: writers take turns, seqs grow with
+# each insert, and a batch marks every NEW event of its range, oldest first. So the
+# newest PROCESSED is found walking down from there, past the few REJECTED.
+_NEWEST_PROCESSED_SQLITE = (
+    "SELECT seq FROM events WHERE state = 'PROCESSED' AND seq < coalesce("
+    "(SELECT min(seq) FROM events WHERE state = 'NEW'), 9223372036854775807)"
+    " ORDER BY seq DESC LIMIT 1"
+)
+_NEWEST_PROCESSED = "SELECT max(seq) FROM events WHERE state = 'PROCESSED'"
+
+
 def newest_processed(conn: dbapi.Conn) -> int:
     """The highest seq of a PROCESSED event (0 when none): what the reactor evaluated last."""
-    cur = dbapi.execute(conn, "SELECT max(seq) FROM events WHERE state = 'PROCESSED'")
-    (seq,) = cur.fetchone()
+    sqlite = dbapi.is_sqlite(conn)
+    cur = dbapi.execute(conn, _NEWEST_PROCESSED_SQLITE if sqlite else _NEWEST_PROCESSED)
+    row = cur.fetchone()
     cur.close()
-    return 0 if seq is None else int(seq)
+    return 0 if row is None or row[0] is None else int(row[0])
 
 
 def mark_processed(conn: dbapi.Conn, seqs: Sequence[int], *, whole_range: bool) -> None:

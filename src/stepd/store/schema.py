@@ -36,7 +36,14 @@ events = Table(
     Column("source_type", String(200)),
     Column("source", Text),
     Index("ix_events_name_seq", "name", "seq"),
-    Index("ix_events_state_seq", "state", "seq"),
+    # By state: PostgreSQL indexes (state, seq); SQLite only the NEW and the REJECTED
+    # events (migration 0006: the reactor's marking is cheaper). SQLite plans a query
+    # with a bound `state = ?` again once the value is bound, so it finds them too.
+    Index("ix_events_state_seq", "state", "seq").ddl_if(dialect="postgresql"),
+    Index("ix_events_new", "seq", sqlite_where=text("state = 'NEW'")).ddl_if(dialect="sqlite"),
+    Index("ix_events_rejected", "seq", sqlite_where=text("state = 'REJECTED'")).ddl_if(
+        dialect="sqlite"
+    ),
     sqlite_autoincrement=True,  # never reuse a seq: ids must stay unique forever
 )
 
