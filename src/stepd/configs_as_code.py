@@ -27,7 +27,6 @@ and omitted defaults never count as changes.
 from __future__ import annotations
 
 import difflib
-import importlib.util
 import json
 import sys
 import traceback
@@ -39,6 +38,7 @@ from typing import Any, Literal, TypedDict
 
 from stepd.domain.configs import READ_ONLY, ConfigSpec, parse_config
 from stepd.errors import StepdError
+from stepd.pyfile import NotPython, import_file
 
 __all__ = [
     "FREE",
@@ -157,21 +157,19 @@ def _import(path: Path) -> object:
     if not path.is_file():
         raise ConfigsFileError(f"{path}: not a file (give the .py module that declares CONFIGS)")
     name = f"_stepd_configs_{uuid.uuid4().hex}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ConfigsFileError(f"{path}: cannot be imported as a Python module (is it a .py file?)")
-    module = importlib.util.module_from_spec(spec)
     folder = str(path.resolve().parent)
     sys.path.insert(0, folder)
-    sys.modules[name] = module  # as an import does: dataclasses and pickling look it up
     try:
-        spec.loader.exec_module(module)
+        return import_file(path, name)
+    except NotPython as exc:
+        raise ConfigsFileError(
+            f"{path}: cannot be imported as a Python module (is it a .py file?)"
+        ) from exc
     except Exception as exc:
         raise ConfigsFileError(f"cannot import {path}: {_describe(exc, path)}") from exc
     finally:
         sys.path.remove(folder)
-        sys.modules.pop(name, None)
-    return module
+        sys.modules.pop(name, None)  # read once: nothing needs it after
 
 
 def _describe(exc: BaseException, path: Path) -> str:

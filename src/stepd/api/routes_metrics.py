@@ -7,11 +7,8 @@ process figures are this server process's own, from /proc (Linux; absent elsewhe
 
 from __future__ import annotations
 
-import math
 import os
 import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated
 
@@ -22,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from stepd import __version__
 from stepd.api.context import ctx, reader
+from stepd.api.exposition import CONTENT_TYPE, Exposition
 from stepd.domain.tasks import TaskStatus
 from stepd.errors import StoreUnavailable
 from stepd.store import metrics as store_metrics
@@ -29,58 +27,7 @@ from stepd.store.engine import Store
 from stepd.store.tokens import Principal
 from stepd.timeutil import utcnow
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-
 router = APIRouter(tags=["operations"])
-
-
-@dataclass
-class Exposition:
-    """Metric families in the text format: `# HELP`, `# TYPE`, then the samples."""
-
-    lines: list[str] = field(default_factory=list)
-
-    def family(
-        self,
-        name: str,
-        kind: str,
-        help_text: str,
-        samples: Iterable[tuple[Mapping[str, str], float]],
-    ) -> None:
-        self.lines.append(f"# HELP {name} {escape_help(help_text)}")
-        self.lines.append(f"# TYPE {name} {kind}")
-        for labels, value in samples:
-            self.lines.append(f"{name}{format_labels(labels)} {format_value(value)}")
-
-    def one(self, name: str, kind: str, help_text: str, value: float) -> None:
-        self.family(name, kind, help_text, [({}, value)])
-
-    def text(self) -> str:
-        return "\n".join(self.lines) + "\n"
-
-
-def escape_help(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n")
-
-
-def escape_label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def format_labels(labels: Mapping[str, str]) -> str:
-    if not labels:
-        return ""
-    return "{" + ",".join(f'{k}="{escape_label(v)}"' for k, v in labels.items()) + "}"
-
-
-def format_value(value: float) -> str:
-    if isinstance(value, int):
-        return str(value)
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(float(value))
 
 
 def _age_seconds(since: datetime | None, now: datetime) -> float:

@@ -11,7 +11,6 @@ import importlib
 import importlib.util
 import inspect
 import re
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from types import ModuleType
 from typing import Any, Literal, TypeVar
 
 from stepd.errors import InvalidInput
+from stepd.pyfile import NotPython, import_file
 
 F = TypeVar("F", bound=Callable[..., Any])
 TYPE_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
@@ -134,13 +134,10 @@ def _import(spec: str) -> ModuleType:
         if not path.is_file():
             raise InvalidInput(f"--tasks {spec}: no such file")
         name = f"stepd_tasks_{abs(hash(str(path.resolve())))}"
-        module_spec = importlib.util.spec_from_file_location(name, path)
-        if module_spec is None or module_spec.loader is None:
-            raise InvalidInput(f"--tasks {spec}: cannot load it as Python")
-        module = importlib.util.module_from_spec(module_spec)
-        sys.modules[name] = module
-        module_spec.loader.exec_module(module)
-        return module
+        try:
+            return import_file(path, name)
+        except NotPython as exc:
+            raise InvalidInput(f"--tasks {spec}: cannot load it as Python") from exc
     try:
         return importlib.import_module(spec)
     except ImportError as exc:

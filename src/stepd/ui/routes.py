@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
@@ -23,6 +23,7 @@ from stepd.errors import InvalidInput, NotFound, StepdError, Unauthorized
 from stepd.store.events import EventQuery
 from stepd.ui.render import STATIC_FILES, make_env, static_file
 
+T = TypeVar("T")
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 50  # rows of a list page
@@ -164,14 +165,8 @@ async def events(request: Request) -> HTMLResponse:
             newest_first=True,
         )
         found = [e.to_json() for e in c.events.query(query)]
-        return {
-            "form": form,
-            "states": list(EventState),
-            "events": found[:PAGE_SIZE],
-            "skip": skip,
-            "older": skip + PAGE_SIZE if len(found) > PAGE_SIZE else None,
-            "newer": max(0, skip - PAGE_SIZE) if skip else None,
-        }
+        page, paging = _page_of(found, skip)
+        return {"form": form, "states": list(EventState), "events": page, **paging}
 
     return await _page(request, "events.html", build)
 
@@ -186,6 +181,14 @@ async def event_story(event_id: str, request: Request) -> HTMLResponse:
         return {"story": story, "live": _story_is_live(story)}
 
     return await _page(request, "story.html", build)
+
+
+def _page_of(found: list[T], skip: int) -> tuple[list[T], dict[str, int | None]]:
+    """A page of what a query for `PAGE_SIZE + 1` rows from `skip` found, and the skips
+    of the older and newer pages (None: there is none)."""
+    older = skip + PAGE_SIZE if len(found) > PAGE_SIZE else None
+    newer = max(0, skip - PAGE_SIZE) if skip else None
+    return found[:PAGE_SIZE], {"skip": skip, "older": older, "newer": newer}
 
 
 def _task_id(text: str) -> int:
@@ -203,13 +206,12 @@ async def tasks(request: Request) -> HTMLResponse:
         skip = _int(q.get("skip"), "skip", default=0, high=MAX_SKIP)
         query = {k: v for k, v in form.items() if v}
         found = c.tasks.list({**query, "skip": str(skip), "limit": str(PAGE_SIZE + 1)})
+        page, paging = _page_of(found, skip)
         return {
             "form": form,
             "statuses": list(TaskStatus),
-            "tasks": found[:PAGE_SIZE],
-            "skip": skip,
-            "older": skip + PAGE_SIZE if len(found) > PAGE_SIZE else None,
-            "newer": max(0, skip - PAGE_SIZE) if skip else None,
+            "tasks": page,
+            **paging,
             "live": skip == 0,
         }
 
