@@ -6,6 +6,7 @@ they fail: a missing service must never turn into a green run.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -156,13 +157,77 @@ class LiveServer:
                 self.process.wait(5)
 
 
+@contextlib.contextmanager
+def fresh_database(store: str, tmp: Path) -> Iterator[str]:
+    """A fresh, empty database on `store`: an SQLite file in `tmp` or a PostgreSQL schema
+    (dropped afterwards)."""
+    if store == "sqlite":
+        yield f"sqlite:///{tmp / 'stepd.db'}"
+        return
+    require_postgres()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_BASE_URL.replace("postgresql://", "postgresql+psycopg://"))
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    sep = "&" if "?" in PG_BASE_URL else "?"
+    try:
+        yield f"{PG_BASE_URL}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@contextlib.contextmanager
+def served(store: str, tmp: Path, *extra: str) -> Iterator[LiveServer]:
+    """`stepd serve` (with `extra` options) on a fresh database on `store`."""
+    with fresh_database(store, tmp) as db_url:
+        server = start_server(db_url, tmp / "server.log", *extra)
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+def server_token(server: LiveServer, user: str = "robot-crypta") -> str:
+    """A write token for `user` in the server's store."""
+    store = open_store(server.db_url)
+    try:
+        return make_token(store, user)
+    finally:
+        store.close()
+
+
+def run_stepd(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """The real `stepd` command in a subprocess (`python -m stepd`), its output as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "stepd", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
+
+
 def start_server(db_url: str, log_path: Path, *extra: str) -> LiveServer:
     """`stepd serve` in a subprocess, returned once /healthz answers."""
     port = free_port()
     log = log_path.open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "stepd", "serve", "--db", db_url, "--port", str(port),
-         "--no-access-log", *extra],
+        [
+            sys.executable,
+            "-m",
+            "stepd",
+            "serve",
+            "--db",
+            db_url,
+            "--port",
+            str(port),
+            "--no-access-log",
+            *extra,
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
     )

@@ -3,32 +3,22 @@
 from __future__ import annotations
 
 import sqlite3
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import PG_BASE_URL, LiveServer, make_token, start_server
+from conftest import PG_BASE_URL, LiveServer, served, server_token
+from conftest import run_stepd as stepd
 
 from stepd.client import Client
 from stepd.store import open_store
 
 
-def stepd(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "stepd", *args], capture_output=True, text=True, timeout=120
-    )
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[LiveServer]:
-    live = start_server(
-        f"sqlite:///{tmp_path / 'live.db'}", tmp_path / "serve.log", "--executor", "none"
-    )
-    yield live
-    live.stop()
+    with served("sqlite", tmp_path, "--executor", "none") as live:
+        yield live
 
 
 def stored_ids(path: Path) -> set[int]:
@@ -43,9 +33,7 @@ def stored_ids(path: Path) -> set[int]:
 def test_a_backup_taken_while_events_pour_in_holds_every_event_acknowledged_before_it(
     server: LiveServer, tmp_path: Path
 ) -> None:
-    store = open_store(server.db_url)
-    token = make_token(store, "robot-crypta")
-    store.close()
+    token = server_token(server)
     acked: list[int] = []
     batches: list[set[int]] = []
     stop = threading.Event()
@@ -64,7 +52,7 @@ def test_a_backup_taken_while_events_pour_in_holds_every_event_acknowledged_befo
             stop.wait(0.05)
         before = set(acked)
         dest = tmp_path / "copy.db"
-        result = stepd("backup", str(dest), "--db", server.db_url)
+        result = stepd("backup", str(dest), "--db", server.db_url, timeout=120)
         after = set(acked)
     finally:
         stop.set()

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import textwrap
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -19,7 +17,8 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import LiveServer, make_token, start_server
+from conftest import LiveServer, served, server_token
+from conftest import run_stepd as stepd
 
 from stepd.client import Client
 from stepd.configs_as_code import (
@@ -34,32 +33,21 @@ from stepd.configs_as_code import (
     server_problems,
 )
 from stepd.domain.configs import parse_config
-from stepd.store import open_store
 
 TASKS = ("--tasks", "examples/crypta_tasks.py")
 
 
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    tmp = tmp_path_factory.mktemp("sync")
-    server = start_server(f"sqlite:///{tmp / 'stepd.db'}", tmp / "server.log", *TASKS)
-    yield server
-    server.stop()
-
-
-def token_for(server: LiveServer, user: str) -> str:
-    store = open_store(server.db_url)
-    try:
-        return make_token(store, user)
-    finally:
-        store.close()
+    with served("sqlite", tmp_path_factory.mktemp("sync"), *TASKS) as server:
+        yield server
 
 
 @pytest.fixture
 def user(live_server: LiveServer) -> tuple[str, str]:
     """A user of this test alone, and a token for it."""
     name = f"robot-{uuid.uuid4().hex[:8]}"
-    return name, token_for(live_server, name)
+    return name, server_token(live_server, name)
 
 
 @pytest.fixture
@@ -73,16 +61,6 @@ def env(live_server: LiveServer, user: tuple[str, str]) -> dict[str, str]:
 def client(env: dict[str, str]) -> Iterator[Client]:
     with Client(env["STEPD_URL"], env["STEPD_TOKEN"]) as c:
         yield c
-
-
-def stepd(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "stepd", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
 
 
 def sync(path: Path, *args: str, env: dict[str, str]) -> str:
@@ -215,7 +193,7 @@ def test_a_config_removed_from_the_file_is_kept_unless_prune_deletes_it(
 ) -> None:
     # Another author's config of the same name, and another of theirs, stay whatever happens.
     other = f"robot-other-{uuid.uuid4().hex[:8]}"
-    with Client(live_server.url, token_for(live_server, other)) as theirs:
+    with Client(live_server.url, server_token(live_server, other)) as theirs:
         for name in ("echo-date", "their-own"):
             theirs.create_config(
                 {"name": name, "event_deps": [{"name": "x"}], "task_type": "ECHO_DATE"}

@@ -4,26 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import httpx
 import pytest
 from conftest import LiveServer, free_port
+from conftest import run_stepd as stepd
 from typer.testing import CliRunner
 
 from stepd.cli.main import app
 from stepd.cli.render import parse_param
-
-
-def stepd(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "stepd", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
 
 
 def environment(**values: str) -> dict[str, str]:

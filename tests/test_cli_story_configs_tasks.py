@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,14 +18,13 @@ from typing import Any
 
 import pytest
 from click.testing import Result
-from conftest import PG_BASE_URL, LiveServer, make_token, require_postgres, start_server
-from sqlalchemy import create_engine, text
+from conftest import LiveServer, served, server_token
+from conftest import run_stepd as stepd
 from typer.testing import CliRunner
 
 from stepd.cli.main import app
 from stepd.cli.tasks import parse_semaphore
 from stepd.client import Client
-from stepd.store import open_store
 
 TASKS = ("--tasks", "examples/crypta_tasks.py")
 FINISHED = {"SUCCESS", "FAILURE", "EXCEPTION", "TIMEOUT", "STOPPED"}
@@ -37,35 +34,14 @@ FINISHED = {"SUCCESS", "FAILURE", "EXCEPTION", "TIMEOUT", "STOPPED"}
 def live_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
-    tmp = tmp_path_factory.mktemp("cli")
-    if request.param == "sqlite":
-        server = start_server(f"sqlite:///{tmp / 'stepd.db'}", tmp / "server.log", *TASKS)
+    with served(request.param, tmp_path_factory.mktemp("cli"), *TASKS) as server:
         yield server
-        server.stop()
-        return
-    require_postgres()
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_BASE_URL.replace("postgresql://", "postgresql+psycopg://"))
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    sep = "&" if "?" in PG_BASE_URL else "?"
-    url = f"{PG_BASE_URL}{sep}options=-csearch_path%3D{schema}"
-    server = start_server(url, tmp / "server.log", *TASKS)
-    yield server
-    server.stop()
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
 
 
 @pytest.fixture(scope="module")
 def env(live_server: LiveServer) -> dict[str, str]:
     """The environment of the command: this process's without STEPD_*, plus the server's."""
-    store = open_store(live_server.db_url)
-    try:
-        token = make_token(store, "robot-crypta")
-    finally:
-        store.close()
+    token = server_token(live_server)
     clean = {k: v for k, v in os.environ.items() if not k.startswith("STEPD_")}
     return {**clean, "STEPD_URL": live_server.url, "STEPD_TOKEN": token}
 
@@ -74,16 +50,6 @@ def env(live_server: LiveServer) -> dict[str, str]:
 def client(env: dict[str, str]) -> Iterator[Client]:
     with Client(env["STEPD_URL"], env["STEPD_TOKEN"]) as c:
         yield c
-
-
-def stepd(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "stepd", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
 
 
 def ok(*args: str, env: dict[str, str]) -> str:

@@ -4,32 +4,23 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import LiveServer, start_server
+from conftest import LiveServer, run_stepd, served
 
 
 def stepd(*args: str, db: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "stepd", *args, "--db", db],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_stepd(*args, "--db", db)
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[LiveServer]:
-    live = start_server(
-        f"sqlite:///{tmp_path / 'tokens.db'}", tmp_path / "serve.log", "--executor", "none"
-    )
-    yield live
-    live.stop()
+    with served("sqlite", tmp_path, "--executor", "none") as live:
+        yield live
 
 
 def send(server: LiveServer, token: str) -> int:

@@ -18,11 +18,14 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import PG_BASE_URL, LiveServer, free_port, make_token, require_postgres, start_server
-from sqlalchemy import create_engine, text
+from conftest import (
+    LiveServer,
+    free_port,
+    served,
+    server_token,
+)
 
 from stepd.client import ApiError, Client, ServerUnreachable
-from stepd.store import open_store
 
 FAST = 0.01  # backoff_seconds: retries in tests need not wait
 TASKS = ("--tasks", "examples/crypta_tasks.py")
@@ -34,35 +37,13 @@ def live_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
     """`stepd serve` on each store, shared by this module's tests (conftest's is per test)."""
-    tmp = tmp_path_factory.mktemp("client")
-    if request.param == "sqlite":
-        server = start_server(f"sqlite:///{tmp / 'stepd.db'}", tmp / "server.log", *TASKS)
+    with served(request.param, tmp_path_factory.mktemp("client"), *TASKS) as server:
         yield server
-        server.stop()
-        return
-    require_postgres()
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_BASE_URL.replace("postgresql://", "postgresql+psycopg://"))
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    sep = "&" if "?" in PG_BASE_URL else "?"
-    server = start_server(
-        f"{PG_BASE_URL}{sep}options=-csearch_path%3D{schema}", tmp / "server.log", *TASKS
-    )
-    yield server
-    server.stop()
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
 
 
 @pytest.fixture(scope="module")
 def token(live_server: LiveServer) -> str:
-    store = open_store(live_server.db_url)
-    try:
-        return make_token(store, "robot-crypta")
-    finally:
-        store.close()
+    return server_token(live_server)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import luigi
 import pytest
-from conftest import LiveServer, free_port, make_token, start_server
+from conftest import LiveServer, free_port, served, server_token
 
 from stepd.client import Client
 from stepd.integrations.luigi import (
@@ -29,7 +29,6 @@ from stepd.integrations.luigi import (
     install,
     task_params,
 )
-from stepd.store import open_store
 
 TASKS = ("--tasks", "examples/crypta_tasks.py")
 FINISHED = {"SUCCESS", "FAILURE", "EXCEPTION", "TIMEOUT", "STOPPED"}
@@ -37,19 +36,13 @@ FINISHED = {"SUCCESS", "FAILURE", "EXCEPTION", "TIMEOUT", "STOPPED"}
 
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    tmp = tmp_path_factory.mktemp("luigi")
-    server = start_server(f"sqlite:///{tmp / 'stepd.db'}", tmp / "server.log", *TASKS)
-    yield server
-    server.stop()
+    with served("sqlite", tmp_path_factory.mktemp("luigi"), *TASKS) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def token(live_server: LiveServer) -> str:
-    store = open_store(live_server.db_url)
-    try:
-        return make_token(store, "robot-crypta")
-    finally:
-        store.close()
+    return server_token(live_server)
 
 
 @pytest.fixture

@@ -12,14 +12,13 @@ from stepd.store import dbapi
 from stepd.store import lookup as event_lookup
 
 
+# A commit that lands late happens on PostgreSQL only. On SQLite writers take turns and
+# seqs grow with each commit: no event can land below one already evaluated, and the
+# reactor relies on that (store/lookup.py newest_processed, migration 0006).
+@pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
 def test_an_event_evaluated_after_a_newer_one_records_the_newer_one_for_its_own_slot(
     api: Api,
 ) -> None:
-    if api.store.is_sqlite:
-        # On SQLite writers take turns and seqs grow with each commit: no event can land
-        # below one already evaluated, and the reactor relies on that (store/lookup.py
-        # newest_processed, migration 0006). The test below fakes a late commit.
-        pytest.skip("a commit that lands late happens on PostgreSQL only")
     config_id = create_config(api, dep("event1", date="~"), dep("event2", date="~"))
     other = send(api, "event2", date="d")
     late = send(api, "event1", date="d")
@@ -49,10 +48,9 @@ def test_events_evaluated_in_order_record_themselves_for_their_own_slot(api: Api
         assert fired["dep_event_ids"] == [trigger, other]
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_on_sqlite_every_processed_event_lies_below_every_new_one(api: Api) -> None:
     """What newest_processed relies on there: it walks down from the oldest NEW event."""
-    if not api.store.is_sqlite:
-        pytest.skip("PostgreSQL keeps the (state, seq) index and asks it directly")
     create_config(api, dep("event1", date="~"), dep("event2", date="~"))
     for i in range(30):
         send(api, "event1" if i % 2 else "event2", date=f"d{i % 4}")

@@ -25,8 +25,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import IN_CI, PG_BASE_URL, LiveServer, make_token, require_postgres, start_server
-from sqlalchemy import create_engine, text
+from conftest import (
+    IN_CI,
+    LiveServer,
+    fresh_database,
+    make_token,
+    start_server,
+)
 
 from stepd.store import open_store
 
@@ -159,26 +164,6 @@ for _name, _broker in (
 BACKENDS = [(store, executor) for executor in EXECUTORS for store in STORES]
 
 
-@contextlib.contextmanager
-def _database(store: str, tmp: Path) -> Iterator[str]:
-    """A fresh, empty database on `store`: an SQLite file or a PostgreSQL schema."""
-    if store == "sqlite":
-        yield f"sqlite:///{tmp / 'stepd.db'}"
-        return
-    require_postgres()
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_BASE_URL.replace("postgresql://", "postgresql+psycopg://"))
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    sep = "&" if "?" in PG_BASE_URL else "?"
-    try:
-        yield f"{PG_BASE_URL}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
-
-
 def _descendants(pid: int) -> list[int]:
     found, todo = [], [pid]
     while todo:
@@ -205,7 +190,7 @@ def running_server(
         _require_broker(executor.broker)
     queue = f"stepd-test-{uuid.uuid4().hex[:8]}"  # one queue per server: no stray deliveries
     queue_args = ("--queue", queue) if executor.broker is not None else ()
-    with _database(store, tmp) as db_url:
+    with fresh_database(store, tmp) as db_url:
         live = start_server(
             db_url,
             tmp / "server.log",

@@ -10,11 +10,11 @@ import signal
 from pathlib import Path
 
 import pytest
-from conftest import make_token, start_server
+from conftest import fresh_database, make_token, start_server
 
 from stepd.store import open_store
 
-from .conftest import HEARTBEAT_TIMEOUT_SECONDS, TASKS_FILE, _database, _descendants
+from .conftest import HEARTBEAT_TIMEOUT_SECONDS, TASKS_FILE, _descendants
 from .helpers import RunnerServer, unique, wait_until
 
 LOCAL = (
@@ -52,7 +52,7 @@ def _crash(pid: int) -> None:
 def test_a_restarted_server_recovers_the_task_in_flight_and_runs_the_queue(
     store: str, tmp_path: Path
 ) -> None:
-    with _database(store, tmp_path) as db_url:
+    with fresh_database(store, tmp_path) as db_url:
         opened = open_store(db_url)
         token = make_token(opened, "robot-restart")
         opened.close()

@@ -18,11 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import IN_CI, PG_BASE_URL, LiveServer, make_token, require_postgres, start_server
-from sqlalchemy import create_engine, text
+from conftest import IN_CI, LiveServer, served, server_token
 
 from stepd.client import Client
-from stepd.store import open_store
 
 CHROMIUM = os.environ.get("STEPD_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("STEPD_TEST_CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -50,36 +48,14 @@ def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
     require_browser()
-    tmp = tmp_path_factory.mktemp("ui")
     args = ("--tasks", str(TASKS_FILE), "--tasks", str(UI_TASKS_FILE), "--no-clock")
-    if request.param == "sqlite":
-        live = start_server(f"sqlite:///{tmp / 'stepd.db'}", tmp / "server.log", *args)
+    with served(request.param, tmp_path_factory.mktemp("ui"), *args) as live:
         yield live
-        live.stop()
-        return
-    require_postgres()
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_BASE_URL.replace("postgresql://", "postgresql+psycopg://"))
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    sep = "&" if "?" in PG_BASE_URL else "?"
-    live = start_server(f"{PG_BASE_URL}{sep}options=-csearch_path%3D{schema}",
-                        tmp / "server.log", *args)  # fmt: skip
-    yield live
-    live.stop()
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
 
 
 @pytest.fixture(scope="module")
 def client(server: LiveServer) -> Iterator[Client]:
-    store = open_store(server.db_url)
-    try:
-        token = make_token(store, "robot-crypta")
-    finally:
-        store.close()
-    with Client(server.url, token) as c:
+    with Client(server.url, server_token(server)) as c:
         yield c
 
 
@@ -214,11 +190,7 @@ PERSON = "ui-person"
 
 @pytest.fixture(scope="module")
 def person_token(server: LiveServer) -> str:
-    store = open_store(server.db_url)
-    try:
-        return make_token(store, PERSON)
-    finally:
-        store.close()
+    return server_token(server, PERSON)
 
 
 def forget_token(browser: Any, url: str) -> None:
@@ -412,11 +384,7 @@ def test_an_action_with_a_token_no_longer_valid_shows_the_apis_401(
 def test_a_config_is_edited_on_its_page(
     server: LiveServer, client: Client, person_token: str, browser: Any
 ) -> None:
-    store = open_store(server.db_url)
-    try:
-        author_token = make_token(store, PERSON)  # the config is the person's own
-    finally:
-        store.close()
+    author_token = server_token(server, PERSON)  # the config is the person's own
     name = unique("edit-me")
     with Client(server.url, author_token) as author:
         config_id = author.create_config({
