@@ -25,9 +25,8 @@ from stepd.cli.render import (
     outcome,
     parse_params,
     print_json,
-    value_text,
-    when,
 )
+from stepd.display import value_text, when
 from stepd.domain.params import param_text
 
 if TYPE_CHECKING:

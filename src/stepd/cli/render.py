@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.text import Text
 
 from stepd.cli.common import fail, out
+from stepd.display import value_text
 from stepd.domain.params import Scalar
 
 if TYPE_CHECKING:
@@ -120,11 +121,6 @@ def print_json(value: object) -> None:
     print(json.dumps(value, indent=2, ensure_ascii=False))
 
 
-def value_text(value: object) -> str:
-    """A value as a person types it: strings bare, anything else as JSON."""
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-
-
 def compact(params: Mapping[str, Any] | None) -> str:
     """`{"date": "2019-01-01", "n": 3}` as `date=2019-01-01 n:=3` (what the CLI accepts)."""
     return " ".join(
@@ -146,14 +142,6 @@ def _condition(value: object) -> str:
     if isinstance(value, dict):
         return json.dumps(value, ensure_ascii=False)
     return value_text(value)
-
-
-def when(stamp: object) -> str:
-    """`2019-01-01T12:00:00.123456Z` as `2019-01-01 12:00:00`: enough for a person."""
-    if stamp is None:
-        return "-"
-    text = str(stamp)
-    return text[:19].replace("T", " ") if len(text) >= 19 else text
 
 
 def status(value: object) -> Text:

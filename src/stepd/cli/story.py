@@ -20,9 +20,8 @@ from stepd.cli.render import (
     outcome,
     print_json,
     status,
-    value_text,
-    when,
 )
+from stepd.display import value_text, when
 
 
 def story(

@@ -22,9 +22,8 @@ from stepd.cli.render import (
     parse_params,
     print_json,
     status,
-    value_text,
-    when,
 )
+from stepd.display import value_text, when
 
 if TYPE_CHECKING:
     from stepd.client import Client

@@ -12,6 +12,8 @@ from importlib import resources
 
 from jinja2 import Environment, PackageLoader
 
+from stepd.display import value_text, when
+
 STATUS_CLASSES = {
     "SUCCESS": "ok",
     "PROCESSED": "ok",
@@ -34,19 +36,6 @@ OUTCOME_CLASSES = {
     "not_fired": "off",
 }
 STATIC_FILES = {"style.css": "text/css", "app.js": "text/javascript"}
-
-
-def value_text(value: object) -> str:
-    """A value as a person types it: strings bare, anything else as JSON."""
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-
-
-def when(stamp: object) -> str:
-    """`2019-01-01T12:00:00.123456Z` as `2019-01-01 12:00:00`: enough for a person."""
-    if stamp is None:
-        return "-"
-    text = str(stamp)
-    return text[:19].replace("T", " ") if len(text) >= 19 else text
 
 
 def condition(value: object) -> str:
