@@ -210,6 +210,9 @@ def test_another_users_token_cannot_change_or_delete_an_event_description(users:
     assert changed["result"]["optional_fields"] == ["n"]
     users.ok("bob", "PUT", "/api/v1/event_desc/bobs.day", {"description": "a day"})
     users.ok("bob", "DELETE", "/api/v1/event_desc/bobs.day")
+    users.ok("bob", "POST", "/api/v1/event_desc", body)
+    users.ok("admin", "DELETE", "/api/v1/event_desc/bobs.day")
+    assert users.call("bob", "GET", "/api/v1/event_desc/bobs.day").status_code == 404
 
 
 def test_a_name_others_send_cannot_be_described_by_someone_else(users: Users) -> None:
