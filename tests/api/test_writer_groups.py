@@ -19,6 +19,7 @@ from stepd.errors import Conflict, InvalidInput
 from stepd.services.event_descs import DescCache, EventDescService
 from stepd.services.events import EventBatch, EventService
 from stepd.store import Store, open_store
+from stepd.store.tokens import Principal
 from stepd.store.writer import Writer
 
 
@@ -83,7 +84,7 @@ def test_a_group_of_submissions_gets_distinct_ids_in_order(
 
 def test_one_invalid_submission_fails_alone(service: EventService, store: Store) -> None:
     EventDescService(store, cache=service.descs).create(
-        {"name": "described", "required_fields": ["date"]}, author="admin"
+        {"name": "described", "required_fields": ["date"]}, Principal(user="admin", is_admin=True)
     )
     batches = [_one(i=1), _one("described", other=1), _one(i=2)]
     results = asyncio.run(_all(service, batches))

@@ -193,6 +193,13 @@ def person_token(server: LiveServer) -> str:
     return server_token(server, PERSON)
 
 
+@pytest.fixture(scope="module")
+def person(server: LiveServer, person_token: str) -> Iterator[Client]:
+    """A client with the person's token: what it makes, the person may change."""
+    with Client(server.url, person_token) as c:
+        yield c
+
+
 def forget_token(browser: Any, url: str) -> None:
     """Open `url` with no token kept (the browser is shared by the module's tests)."""
     browser.get(url)
@@ -282,10 +289,10 @@ def test_without_a_token_the_write_buttons_are_disabled(
 
 
 def test_an_event_is_rejected_from_its_story(
-    server: LiveServer, client: Client, person_token: str, browser: Any
+    server: LiveServer, client: Client, person: Client, person_token: str, browser: Any
 ) -> None:
     name = unique("wrongEvent")
-    event_id = client.create_event(name, {"date": "2019-03-02"})
+    event_id = person.create_event(name, {"date": "2019-03-02"})  # only its author may reject
     sign_in(browser, f"{server.url}/ui/events/{event_id}", person_token)
     assert not browser.find_element("css selector", "#event-actions .needs-token").is_displayed()
     question = click_and_confirm(browser, "reject-event")
@@ -324,9 +331,9 @@ def test_an_event_is_sent_again_from_its_story(
 
 
 def test_a_running_task_is_stopped_and_restarted_from_its_page(
-    server: LiveServer, client: Client, person_token: str, browser: Any
+    server: LiveServer, client: Client, person: Client, person_token: str, browser: Any
 ) -> None:
-    task = client.create_task("UI_SLEEP", {"seconds": "120"})
+    task = person.create_task("UI_SLEEP", {"seconds": "120"})  # only its author may stop it
     url = f"{server.url}/ui/tasks/{task['id']}"
 
     def status(b: Any) -> str:
@@ -351,7 +358,21 @@ def test_a_running_task_is_stopped_and_restarted_from_its_page(
     )
     again = client.get_task(task["id"])
     assert again["status"] in {"ENQUEUED", "EXECUTING"}
-    client.stop_task(task["id"])
+    person.stop_task(task["id"])
+
+
+def test_rejecting_someone_elses_event_shows_the_apis_403(
+    server: LiveServer, client: Client, person_token: str, browser: Any
+) -> None:
+    event_id = client.create_event(unique("robotsOwn"), {"date": "2019-03-04"})
+    sign_in(browser, f"{server.url}/ui/events/{event_id}", person_token)
+    click_and_confirm(browser, "reject-event")
+    message = shown_message(browser)
+    assert message.startswith(
+        f"HTTP 403 forbidden: event {event_id} was sent by robot-crypta; only its author"
+    ), message
+    assert client.get_event(event_id)["state"] != "REJECTED"
+    assert browser.find_element("id", "reject-event").is_enabled()  # nothing changed
 
 
 def shown_message(browser: Any) -> str:

@@ -32,7 +32,7 @@ async def create_desc(
 ) -> dict[str, dict[str, object]]:
     c = ctx(request)
     body = await read_object(request, c.settings.max_body_bytes)
-    desc = await run_in_threadpool(c.event_descs.create, body, author=principal.user)
+    desc = await run_in_threadpool(c.event_descs.create, body, principal)
     return {"result": event_desc_json(desc)}
 
 
@@ -56,17 +56,17 @@ async def get_desc(
     "/event_desc/{name}", openapi_extra=_doc_body(EventDescIn), summary="Change the fields sent"
 )
 async def update_desc(
-    name: str, request: Request, _writer: Annotated[Principal, Depends(writer)]
+    name: str, request: Request, principal: Annotated[Principal, Depends(writer)]
 ) -> dict[str, dict[str, object]]:
     c = ctx(request)
     body = await read_object(request, c.settings.max_body_bytes)
-    desc = await run_in_threadpool(c.event_descs.update, name, body)
+    desc = await run_in_threadpool(c.event_descs.update, name, body, principal)
     return {"result": event_desc_json(desc)}
 
 
 @router.delete("/event_desc/{name}", summary="Remove an event description")
 async def delete_desc(
-    name: str, request: Request, _writer: Annotated[Principal, Depends(writer)]
+    name: str, request: Request, principal: Annotated[Principal, Depends(writer)]
 ) -> dict[str, str]:
-    await run_in_threadpool(ctx(request).event_descs.delete, name)
+    await run_in_threadpool(ctx(request).event_descs.delete, name, principal)
     return {"name": name}

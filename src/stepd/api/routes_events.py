@@ -176,12 +176,12 @@ async def get_event(event_id: str, request: Request) -> Response:
     "/reject_event", openapi_extra=_doc_body(RejectIn, form=True), summary="Reject an event"
 )
 async def reject_event(
-    request: Request, _writer: Annotated[Principal, Depends(writer)]
+    request: Request, principal: Annotated[Principal, Depends(writer)]
 ) -> dict[str, str]:
     c = ctx(request)
     body = await read_object(request, c.settings.max_body_bytes, allow_form=True)
     event_id = body.get("id")
     if not isinstance(event_id, str) or not event_id:
         raise InvalidInput("id is required: the _id of the event to reject", field="id")
-    event = await run_in_threadpool(c.events.reject, event_id)
+    event = await run_in_threadpool(c.events.reject, event_id, principal)
     return {"id": event.id}

@@ -67,16 +67,16 @@ async def task_logs(
 
 @router.post("/tasks/{task_id}/stop", summary="Stop a task")
 async def stop_task(
-    task_id: int, request: Request, _writer: Annotated[Principal, Depends(writer)]
+    task_id: int, request: Request, principal: Annotated[Principal, Depends(writer)]
 ) -> dict[str, dict[str, object]]:
-    return {"result": await run_in_threadpool(ctx(request).tasks.stop, task_id)}
+    return {"result": await run_in_threadpool(ctx(request).tasks.stop, task_id, principal)}
 
 
 @router.post("/tasks/{task_id}/restart", summary="Run a finished task again (a new attempt)")
 async def restart_task(
-    task_id: int, request: Request, _writer: Annotated[Principal, Depends(writer)]
+    task_id: int, request: Request, principal: Annotated[Principal, Depends(writer)]
 ) -> dict[str, dict[str, object]]:
-    return {"result": await run_in_threadpool(ctx(request).tasks.restart, task_id)}
+    return {"result": await run_in_threadpool(ctx(request).tasks.restart, task_id, principal)}
 
 
 @router.get("/task_types", summary="The task types this server knows")
@@ -108,16 +108,16 @@ async def get_semaphore(
     summary="Create a semaphore or set its capacity",
 )
 async def put_semaphore(
-    name: str, request: Request, _writer: Annotated[Principal, Depends(writer)]
+    name: str, request: Request, principal: Annotated[Principal, Depends(writer)]
 ) -> dict[str, dict[str, object]]:
     c = ctx(request)
     body = await read_object(request, c.settings.max_body_bytes)
-    return {"result": await run_in_threadpool(c.semaphores.put, name, body)}
+    return {"result": await run_in_threadpool(c.semaphores.put, name, body, principal)}
 
 
 @router.delete("/semaphores/{name}", tags=["semaphores"], summary="Delete an unused semaphore")
 async def delete_semaphore(
-    name: str, request: Request, _writer: Annotated[Principal, Depends(writer)]
+    name: str, request: Request, principal: Annotated[Principal, Depends(writer)]
 ) -> dict[str, str]:
-    await run_in_threadpool(ctx(request).semaphores.delete, name)
+    await run_in_threadpool(ctx(request).semaphores.delete, name, principal)
     return {"name": name}

@@ -387,6 +387,7 @@ def list_semaphores(
     table.add_column("capacity", justify="right", no_wrap=True)
     table.add_column("used", justify="right", no_wrap=True)
     table.add_column("auto", no_wrap=True)
+    table.add_column("owner", overflow="fold")
     table.add_column("updated", no_wrap=True)
     for item in found:
         used, capacity = int(item.get("used") or 0), int(item.get("capacity") or 0)
@@ -395,6 +396,7 @@ def list_semaphores(
             Text(str(capacity)),
             Text(str(used), style="yellow" if capacity and used >= capacity else ""),
             Text("yes" if item.get("auto") else "no"),
+            Text(str(item.get("owner") or "-")),
             when(item.get("updated")),
         )
     console().print(table)

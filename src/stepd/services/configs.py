@@ -10,7 +10,8 @@ from sqlalchemy.exc import IntegrityError
 
 from stepd.domain.configs import WRITABLE, ActionConfig, ConfigSpec, diff, parse_config
 from stepd.domain.events import parse_event_id
-from stepd.errors import Conflict, Forbidden, InvalidInput, NotFound, StepdError
+from stepd.errors import Conflict, InvalidInput, NotFound, StepdError
+from stepd.services import authz
 from stepd.store import configs as config_store
 from stepd.store import event_descs as desc_store
 from stepd.store import runs
@@ -111,11 +112,7 @@ class ConfigService:
 
     def _owned(self, conn: Connection, config_id: str, principal: Principal) -> ActionConfig:
         config = self._get(conn, config_id)
-        if config.author != principal.user and not principal.is_admin:
-            raise Forbidden(
-                f"config {config_id} belongs to {config.author}; only its author or an admin "
-                "may change it"
-            )
+        authz.change_config(principal, config)
         return config
 
     def _get(self, conn: Connection, config_id: str) -> ActionConfig:

@@ -13,8 +13,10 @@ from sqlalchemy.exc import IntegrityError
 from stepd.domain.event_desc import EventDesc
 from stepd.domain.events import name_problem
 from stepd.errors import Conflict, InvalidInput, NotFound
+from stepd.services import authz
 from stepd.store import event_descs as desc_store
 from stepd.store.engine import Store
+from stepd.store.tokens import Principal
 from stepd.timeutil import utcnow
 
 FIELDS = {"name", "description", "required_fields", "optional_fields", "public", "list_in_idm"}
@@ -118,7 +120,9 @@ class EventDescService:
     store: Store
     cache: DescCache = field(default_factory=DescCache)
 
-    def create(self, body: object, *, author: str | None) -> EventDesc:
+    def create(self, body: object, principal: Principal) -> EventDesc:
+        """Describe a new event name; refused (authz) when others already send it."""
+        author = principal.user
         checked = _check_fields(body)
         name = checked.get("name")
         if (problem := name_problem(name)) is not None:
@@ -145,6 +149,7 @@ class EventDescService:
                         f"/api/v1/event_desc/{name}",
                         field="name",
                     )
+                authz.create_event_desc(conn, principal, name)
                 desc_store.insert_desc(conn, desc)
         except IntegrityError as exc:
             self.cache.forget(name)
@@ -163,8 +168,10 @@ class EventDescService:
         with self.store.read() as conn:
             return desc_store.list_descs(conn)
 
-    def update(self, name: str, body: object) -> EventDesc:
-        """Change only the fields the body carries (the original client sends just those)."""
+    def update(self, name: str, body: object, principal: Principal) -> EventDesc:
+        """Change only the fields the body carries (the original client sends just those).
+
+        Its author or an admin may (authz)."""
         checked = _check_fields(body)
         if "name" in checked and checked["name"] != name:
             raise InvalidInput("name cannot change; create a new description", field="name")
@@ -172,13 +179,18 @@ class EventDescService:
             desc = desc_store.get_desc(conn, name)
             if desc is None:
                 raise NotFound(f"no event description {name!r}", field="name")
+            authz.change_event_desc(principal, desc, "change")
             new = replace(_apply(desc, checked), updated=utcnow())
             desc_store.replace_desc(conn, new)
         self.cache.forget(name)
         return new
 
-    def delete(self, name: str) -> None:
+    def delete(self, name: str, principal: Principal) -> None:
+        """Remove an event description: its author or an admin (authz)."""
         with self.store.write() as conn:
-            if not desc_store.delete_desc(conn, name):
+            desc = desc_store.get_desc(conn, name)
+            if desc is None:
                 raise NotFound(f"no event description {name!r}", field="name")
+            authz.change_event_desc(principal, desc, "delete")
+            desc_store.delete_desc(conn, name)
         self.cache.forget(name)

@@ -23,10 +23,12 @@ from stepd.domain.events import (
 )
 from stepd.domain.params import Params
 from stepd.errors import Conflict, InvalidInput, NotFound
+from stepd.services import authz
 from stepd.services.event_descs import DescCache
 from stepd.store import events as event_store
 from stepd.store.engine import Store
 from stepd.store.events import EventGroup, EventRow
+from stepd.store.tokens import Principal
 from stepd.store.writer import Writer
 from stepd.timeutil import utcnow
 
@@ -227,12 +229,16 @@ class EventService:
         with self.store.read() as conn:
             return event_store.query_events(conn, q)
 
-    def reject(self, event_id: str) -> Event:
-        """Mark an event REJECTED: it never counts as a dependency again."""
+    def reject(self, event_id: str, principal: Principal) -> Event:
+        """Mark an event REJECTED: it never counts as a dependency again.
+
+        Only its author, the owner of its event description or an admin may (authz).
+        """
         seq = parse_event_id(event_id)
         with self.store.write() as conn:
             event = None if seq is None else event_store.get_event(conn, seq)
             if event is None:
                 raise NotFound(f"no event with id {event_id!r}", field="id")
+            authz.reject_event(conn, principal, event)
             event_store.set_state(conn, event.seq, EventState.REJECTED)
         return event

@@ -6,13 +6,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import Connection, Row, delete, func, select, update
 
 from stepd.domain.configs import SemaphoreUse, parse_semaphores
 from stepd.domain.events import format_event_id, parse_event_id
 from stepd.domain.tasks import ACTIVE, Task, TaskStatus
 from stepd.errors import Conflict, InvalidInput, NotFound
 from stepd.runner.registry import TaskType
+from stepd.services import authz
 from stepd.store import runs
 from stepd.store import tasks as task_store
 from stepd.store import triggers as trigger_store
@@ -201,9 +202,11 @@ class TaskService:
             hook()
         return task_json(task)
 
-    def stop(self, task_id: int) -> dict[str, object]:
+    def stop(self, task_id: int, principal: Principal) -> dict[str, object]:
+        """Stop a task; its author, its config's author or an admin may (authz)."""
         with self.store.write() as conn:
             task = self._get(conn, task_id)
+            authz.control_task(conn, principal, task, "stop")
             status = runs.request_stop(conn, task_id, self.status_events, utcnow())
             if status is None:
                 raise Conflict(
@@ -211,9 +214,11 @@ class TaskService:
                 )
         return {"id": task_id, "status": status.value, "stop_requested": True}
 
-    def restart(self, task_id: int) -> dict[str, object]:
+    def restart(self, task_id: int, principal: Principal) -> dict[str, object]:
+        """Queue a finished task again; who may is as for `stop`."""
         with self.store.write() as conn:
             task = self._get(conn, task_id)
+            authz.control_task(conn, principal, task, "restart")
             if not runs.restart(conn, task_id, utcnow()):
                 raise Conflict(
                     f"task {task_id} is {task.status.value}; only a finished task can be restarted"
@@ -221,6 +226,15 @@ class TaskService:
         for hook in self.on_created:
             hook()
         return {"id": task_id, "status": TaskStatus.ENQUEUED.value}
+
+
+def _locked(conn: Connection, name: str) -> Row[tuple[str | None]] | None:
+    """Semaphore `name`'s (owner,) row, or None; on PostgreSQL the row stays locked until
+    the transaction ends, so two first claims take turns (SQLite writers already do)."""
+    stmt = select(semaphores.c.owner).where(semaphores.c.name == name)
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return conn.execute(stmt).first()
 
 
 @dataclass
@@ -244,6 +258,7 @@ class SemaphoreService:
                 "capacity": r.capacity,
                 "used": int(used.get(r.name) or 0),
                 "auto": bool(r.auto),
+                "owner": r.owner,
                 "updated": iso(r.updated),
             }
             for r in conn.execute(stmt)
@@ -260,7 +275,9 @@ class SemaphoreService:
             raise NotFound(f"no semaphore {name!r}", field="name")
         return found[0]
 
-    def put(self, name: str, body: Mapping[str, object]) -> dict[str, object]:
+    def put(self, name: str, body: Mapping[str, object], principal: Principal) -> dict[str, object]:
+        """Create a semaphore or set its capacity (authz: its owner, or a claim by one of
+        its users while it has none; the caller then becomes its owner)."""
         unknown = sorted(set(body) - {"capacity", "name"})
         if unknown:
             raise InvalidInput(
@@ -274,15 +291,23 @@ class SemaphoreService:
         now = utcnow()
         with self.store.write() as conn:
             runs.ensure_semaphores(conn, [name], now)
+            found = _locked(conn, name)
+            owner = None if found is None else found.owner
+            authz.change_semaphore(conn, principal, name, owner, "set")
             conn.execute(
                 update(semaphores)
                 .where(semaphores.c.name == name)
-                .values(capacity=capacity, auto=False, updated=now)
+                .values(capacity=capacity, auto=False, updated=now, owner=owner or principal.user)
             )
             return self._json(conn, name)[0]
 
-    def delete(self, name: str) -> None:
+    def delete(self, name: str, principal: Principal) -> None:
+        """Delete an unused semaphore: its owner or an admin (authz)."""
         with self.store.write() as conn:
+            found = _locked(conn, name)
+            if found is None:
+                raise NotFound(f"no semaphore {name!r}", field="name")
+            authz.change_semaphore(conn, principal, name, found.owner, "delete")
             held = conn.execute(
                 select(func.count())
                 .select_from(semaphore_holds)

@@ -228,6 +228,9 @@ semaphores = Table(
     Column("name", String(200), primary_key=True),
     Column("capacity", Integer, nullable=False),
     Column("auto", Boolean, nullable=False),  # made on first use, with capacity 1
+    # Who may change it besides an admin (migration 0007): who created it with PUT, or
+    # the first user of an auto one to set its capacity. None: not claimed yet.
+    Column("owner", String(200)),
     Column("updated", DateTime(timezone=True), nullable=False),
 )
 
