@@ -11,7 +11,8 @@ horse after the result, and the worker forks a fresh one for the next attempt.
 Reuse is what makes a short task cheap: forking a worker costs milliseconds.
 
 A command task runs as a child of the horse, without a shell: argv items are
-substituted one by one and stay one argument each.
+substituted one by one and stay one argument each, and a value that would start an
+item with `-` (read as an option) is refused unless the task type allows it.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from typing import Any, NoReturn
 import httpx
 
 from stepd.proctitle import set_process_name
-from stepd.runner.params import ParamsMismatch, call_args, substitute
+from stepd.runner.params import ParamsMismatch, call_args, command_argv, substitute
 from stepd.runner.registry import TaskFailure, TaskType
 
 PR_SET_PDEATHSIG = 1
@@ -96,7 +97,7 @@ def _run_http(task: TaskType, params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _run_command(task: TaskType, params: Mapping[str, Any]) -> dict[str, Any]:
-    argv = [substitute(item, params) for item in task.argv]
+    argv = command_argv(task.argv, params, allow_option_values=task.allow_option_values)
     env = {**os.environ, **{k: substitute(v, params) for k, v in task.env.items()}}
     cwd = substitute(task.cwd, params) if task.cwd else None
     print(f"$ {' '.join(argv)}", flush=True)
