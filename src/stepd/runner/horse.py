@@ -209,13 +209,17 @@ def horse_main(
     results_fd: int,
     log_fd: int,
     limits: HorseLimits,
+    *,
+    parent_pid: int,
 ) -> NoReturn:
-    """The forked child's whole life; never returns."""
+    """The forked child's whole life; never returns. `parent_pid`: the worker that forked it."""
     code = 0
     try:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent_pid:  # the worker died before the prctl: nobody would kill us
+            os._exit(0)
         os.setsid()
         set_process_name("stepd-horse")
-        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         # Orphans of a task's children become ours, so that _children() sees them all.
         _prctl(PR_SET_CHILD_SUBREAPER, 1)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
