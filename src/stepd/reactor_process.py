@@ -16,13 +16,12 @@ does that), so a restart after a crash is always safe.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 
-from stepd.childproc import begin_child
+from stepd.childproc import begin_child, spawn_context
 from stepd.reactor import Reactor, ReactorLoop
 from stepd.store import open_store
 from stepd.store.notify import EVENTS_CHANNEL, Listener
@@ -76,7 +75,7 @@ class ReactorProcess:
 
     def __init__(self, config: ReactorConfig, task_wakes: Sequence[WakePipe] = ()) -> None:
         self.config = config
-        self._ctx = multiprocessing.get_context("spawn")
+        self._ctx = spawn_context()  # a child that dies with this process, even at its start
         # Both outlive the reactor process: a restarted one is woken and stopped the same way.
         self.wake = WakePipe()
         self._stop = WakePipe()  # set once, at shutdown, and never cleared

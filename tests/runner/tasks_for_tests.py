@@ -167,6 +167,33 @@ cmd_exit = command_task(
     "T_CMD_EXIT", argv=[sys.executable, "-c", _EXIT_SCRIPT, "{token}", "{code}"]
 )
 
+# A program with an option that does something (as ssh's -oProxyCommand runs a command):
+# `--touch PATH` creates PATH. Its positional argument only prints.
+_OPTIONS_SCRIPT = (
+    "import argparse, pathlib\n"
+    "parser = argparse.ArgumentParser()\n"
+    "parser.add_argument('--touch')\n"
+    "parser.add_argument('name', nargs='?')\n"
+    "args = parser.parse_args()\n"
+    "if args.touch:\n"
+    "    pathlib.Path(args.touch).touch()\n"
+    "print('name=' + repr(args.name))\n"
+)
+cmd_options = command_task("T_CMD_OPTIONS", argv=[sys.executable, "-c", _OPTIONS_SCRIPT, "{name}"])
+cmd_options_after_dashes = command_task(
+    "T_CMD_OPTIONS_DASHES", argv=[sys.executable, "-c", _OPTIONS_SCRIPT, "--", "{name}"]
+)
+cmd_options_allowed = command_task(
+    "T_CMD_OPTIONS_ALLOWED",
+    argv=[sys.executable, "-c", _OPTIONS_SCRIPT, "{name}"],
+    allow_option_values=("name",),
+)
+cmd_options_embedded = command_task(
+    "T_CMD_OPTIONS_EMBEDDED",
+    argv=[sys.executable, "-c", _OPTIONS_SCRIPT, "--touch={path}"],
+    cwd="{dir}",
+)
+
 # Posts its params to the test's HTTP server, which answers with the status in the path.
 http_hook = http_task(
     "T_HTTP", url="http://127.0.0.1:{port}/{code}", method="POST", timeout_seconds=10

@@ -58,6 +58,53 @@ def test_command_task_passes_a_param_as_one_argument_and_never_through_a_shell(
             p.unlink(missing_ok=True)
 
 
+def test_command_task_refuses_a_param_that_would_be_read_as_an_option(
+    runner_server: RunnerServer, tmp_path: Path
+) -> None:
+    touched = tmp_path / unique("injected")
+    task = runner_server.run("T_CMD_OPTIONS", {"name": f"--touch={touched}"})
+
+    assert task["status"] == "EXCEPTION", task
+    assert "'name'" in task["error"] and "option" in task["error"], task["error"]
+    assert "'name'" in runner_server.log_text(task["id"])
+    assert not touched.exists()
+    # A value that does not start with '-' runs as before.
+    plain = runner_server.run("T_CMD_OPTIONS", {"name": "a-b"})
+    assert plain["status"] == "SUCCESS", plain
+    assert "name='a-b'" in runner_server.log_text(plain["id"])
+
+
+def test_command_task_passes_a_dash_value_after_a_literal_double_dash(
+    runner_server: RunnerServer, tmp_path: Path
+) -> None:
+    touched = tmp_path / unique("after-dashes")
+    task = runner_server.run("T_CMD_OPTIONS_DASHES", {"name": f"--touch={touched}"})
+
+    assert task["status"] == "SUCCESS", task
+    assert f"name='--touch={touched}'" in runner_server.log_text(task["id"])
+    assert not touched.exists()  # after `--` the program reads it as a name, not an option
+
+
+def test_command_task_passes_a_dash_value_of_a_param_its_type_allows(
+    runner_server: RunnerServer, tmp_path: Path
+) -> None:
+    touched = tmp_path / unique("allowed")
+    task = runner_server.run("T_CMD_OPTIONS_ALLOWED", {"name": f"--touch={touched}"})
+
+    assert task["status"] == "SUCCESS", task
+    assert touched.exists()  # the type opted in: the option reached the program
+
+
+def test_command_task_passes_a_dash_value_inside_an_item_that_starts_with_literal_text(
+    runner_server: RunnerServer, tmp_path: Path
+) -> None:
+    # `--touch={path}` is the type's own option; a path starting with '-' is its value.
+    task = runner_server.run("T_CMD_OPTIONS_EMBEDDED", {"path": "-dash", "dir": str(tmp_path)})
+
+    assert task["status"] == "SUCCESS", task
+    assert (tmp_path / "-dash").exists()
+
+
 @dataclass
 class Hook:
     """A tiny HTTP server: answers with the status named in the path, keeps what it got."""

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from stepd.runner.params import ParamsMismatch, call_args, substitute
+from stepd.runner.params import ParamsMismatch, call_args, command_argv, substitute
+from stepd.runner.registry import command_task
 
 
 class Secretive:
@@ -106,3 +107,51 @@ def test_call_args_unannotated_params_pass_through_unchanged() -> None:
         pass
 
     assert call_args(loose, {"anything": {"k": [1]}}) == {"anything": {"k": [1]}}
+
+
+@pytest.mark.parametrize(
+    ("argv", "params"),
+    [
+        (["ssh", "{host}", "uptime"], {"host": "-oProxyCommand=touch /tmp/x"}),
+        (["ls", "{a}{host}"], {"a": "", "host": "-l"}),  # an empty value before it
+        (["ls", "{host}.txt"], {"host": "--all"}),
+        (["ls", "x", "-", "{host}"], {"host": "-l"}),  # `-` is not `--`
+        (["ls", "x--", "{host}"], {"host": "-l"}),
+    ],
+)
+def test_command_argv_refuses_a_value_that_starts_an_item_with_a_dash(
+    argv: list[str], params: dict[str, Any]
+) -> None:
+    with pytest.raises(ParamsMismatch, match=r"param 'host'.*starts with '-'"):
+        command_argv(argv, params)
+
+
+@pytest.mark.parametrize(
+    ("argv", "params", "expected"),
+    [
+        (["ssh", "--", "{host}"], {"host": "-o"}, ["ssh", "--", "-o"]),
+        (["ssh", "-l", "{user}"], {"user": "bob"}, ["ssh", "-l", "bob"]),
+        (["ls", "--color={c}"], {"c": "-x"}, ["ls", "--color=-x"]),
+        (["ls", "{{{c}"], {"c": "-x"}, ["ls", "{-x"]),
+        (["ls", "{a}-x"], {"a": ""}, ["ls", "-x"]),  # the dash is the argv's own text
+    ],
+)
+def test_command_argv_passes_dash_values_after_double_dash_or_after_literal_text(
+    argv: list[str], params: dict[str, Any], expected: list[str]
+) -> None:
+    assert command_argv(argv, params) == expected
+
+
+def test_command_argv_passes_dash_values_of_the_params_a_type_allows() -> None:
+    params = {"host": "-o", "port": "-1"}
+    argv = ["ssh", "{host}", "{port}"]
+    assert command_argv(argv, params, allow_option_values=True) == ["ssh", "-o", "-1"]
+    with pytest.raises(ParamsMismatch, match="'port'"):
+        command_argv(argv, params, allow_option_values=frozenset({"host"}))
+
+
+def test_command_task_refuses_to_allow_a_param_its_argv_does_not_use() -> None:
+    with pytest.raises(ValueError, match="hots"):
+        command_task("T", argv=["ssh", "{host}"], allow_option_values=("hots",))
+    allowed = command_task("T", argv=["ssh", "{host}"], allow_option_values="host")
+    assert allowed.allow_option_values == frozenset({"host"})

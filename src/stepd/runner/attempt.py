@@ -84,11 +84,12 @@ class Horse:
         req_r, req_w = os.pipe()
         res_r, res_w = os.pipe()
         log_r, log_w = os.pipe()
+        worker = os.getpid()
         pid = os.fork()
         if pid == 0:  # the horse
             for fd in (req_w, res_r, log_r):
                 os.close(fd)
-            horse_main(self.types, req_r, res_w, log_w, self.limits)
+            horse_main(self.types, req_r, res_w, log_w, self.limits, parent_pid=worker)
         for fd in (req_r, res_w, log_w):
             os.close(fd)
         os.set_blocking(log_r, False)  # drained without waiting once the result is in

@@ -11,7 +11,8 @@ horse after the result, and the worker forks a fresh one for the next attempt.
 Reuse is what makes a short task cheap: forking a worker costs milliseconds.
 
 A command task runs as a child of the horse, without a shell: argv items are
-substituted one by one and stay one argument each.
+substituted one by one and stay one argument each, and a value that would start an
+item with `-` (read as an option) is refused unless the task type allows it.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from typing import Any, NoReturn
 import httpx
 
 from stepd.proctitle import set_process_name
-from stepd.runner.params import ParamsMismatch, call_args, substitute
+from stepd.runner.params import ParamsMismatch, call_args, command_argv, substitute
 from stepd.runner.registry import TaskFailure, TaskType
 
 PR_SET_PDEATHSIG = 1
@@ -96,7 +97,7 @@ def _run_http(task: TaskType, params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _run_command(task: TaskType, params: Mapping[str, Any]) -> dict[str, Any]:
-    argv = [substitute(item, params) for item in task.argv]
+    argv = command_argv(task.argv, params, allow_option_values=task.allow_option_values)
     env = {**os.environ, **{k: substitute(v, params) for k, v in task.env.items()}}
     cwd = substitute(task.cwd, params) if task.cwd else None
     print(f"$ {' '.join(argv)}", flush=True)
@@ -208,13 +209,17 @@ def horse_main(
     results_fd: int,
     log_fd: int,
     limits: HorseLimits,
+    *,
+    parent_pid: int,
 ) -> NoReturn:
-    """The forked child's whole life; never returns."""
+    """The forked child's whole life; never returns. `parent_pid`: the worker that forked it."""
     code = 0
     try:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent_pid:  # the worker died before the prctl: nobody would kill us
+            os._exit(0)
         os.setsid()
         set_process_name("stepd-horse")
-        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         # Orphans of a task's children become ours, so that _children() sees them all.
         _prctl(PR_SET_CHILD_SUBREAPER, 1)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -10,12 +10,11 @@ stopped beating.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import threading
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 
-from stepd.childproc import begin_child
+from stepd.childproc import begin_child, spawn_context
 from stepd.runner.registry import load_task_types
 from stepd.runner.worker import Worker, WorkerSettings, default_worker_name
 from stepd.store import open_store, runs
@@ -86,8 +85,8 @@ class LocalExecutor:
     def _spawn(self, slot: int) -> None:
         self._generation += 1
         name = default_worker_name(f"local-{slot}.{self._generation}")
-        ctx = multiprocessing.get_context("spawn")
-        proc = ctx.Process(
+        # Spawned with a boot program that makes it die with this process, even mid-start-up.
+        proc = spawn_context().Process(
             target=worker_process,
             args=(self.config, name, self._stop, self.wakes[slot]),
             name=f"stepd-worker-{slot}",

@@ -5,13 +5,13 @@ from __future__ import annotations
 import inspect
 import re
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
 from pydantic import TypeAdapter, ValidationError
 
-PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
+from stepd.runner.registry import PLACEHOLDER
 
 
 class ParamsMismatch(ValueError):
@@ -78,3 +78,54 @@ def substitute(template: str, params: Mapping[str, Any], *, quote_values: bool =
         return quote(text, safe="") if quote_values else text
 
     return PLACEHOLDER.sub(replace, template)
+
+
+def _leading_param(template: str, params: Mapping[str, Any]) -> str | None:
+    """The param whose value starts the substituted `template`; None when literal text does."""
+    at = 0
+    for match in PLACEHOLDER.finditer(template):
+        if match.start() > at:
+            return None  # literal text comes first
+        at = match.end()
+        name = match.group(1)
+        if name is None:
+            return None  # `{{`: a literal brace
+        if _text(params.get(name)):
+            return name
+    return None
+
+
+def command_argv(
+    template: Sequence[str],
+    params: Mapping[str, Any],
+    *,
+    allow_option_values: bool | Collection[str] = False,
+) -> list[str]:
+    """The argv of a command task: each item substituted, option-looking values refused.
+
+    A program reads an argument that starts with `-` as an option, so a param whose value
+    begins an argv item with `-` (`host="-oProxyCommand=..."` for `ssh {host}`) could
+    change what the program does. Such a value is refused, naming the param, unless the
+    item comes after a literal `--` item (the end of options for most programs) or the
+    task type allows it (`allow_option_values`: True, or the names of the params).
+    An item that starts with literal text (`--host={host}`) is never refused.
+    """
+    argv: list[str] = []
+    options_end = False
+    for item in template:
+        text = substitute(item, params)
+        if not options_end and text.startswith("-"):
+            name = _leading_param(item, params)
+            allowed = allow_option_values is True or (
+                not isinstance(allow_option_values, bool) and name in allow_option_values
+            )
+            if name is not None and not allowed:
+                raise ParamsMismatch(
+                    f"param {name!r}={_text(params[name])!r} starts with '-', so the program "
+                    f"would read it as an option; put a literal '--' item before {item!r} "
+                    f"in argv, or declare the task type with allow_option_values=({name!r},)"
+                )
+        if item == "--":
+            options_end = True
+        argv.append(text)
+    return argv

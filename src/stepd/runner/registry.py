@@ -11,7 +11,7 @@ import importlib
 import importlib.util
 import inspect
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -23,6 +23,8 @@ from stepd.pyfile import NotPython, import_file
 F = TypeVar("F", bound=Callable[..., Any])
 TYPE_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,200}$")
 MARK = "__stepd_task_type__"
+# `{name}` in an argv item, env value, cwd or URL is the param's value; `{{`, `}}` are braces.
+PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class TaskFailure(Exception):
@@ -39,6 +41,8 @@ class TaskType:
     argv: tuple[str, ...] = ()  # command: `{param}` in an item is replaced by its value
     env: Mapping[str, str] = field(default_factory=dict)  # command: added to the environment
     cwd: str | None = None  # command: working directory
+    # command: params whose value may start an argv item with `-` (True: any param)
+    allow_option_values: bool | frozenset[str] = False
     url: str = ""  # http: where to send the params (`{param}` replaced, URL-quoted)
     method: str = "POST"  # http
     headers: Mapping[str, str] = field(default_factory=dict)  # http
@@ -59,6 +63,9 @@ class TaskType:
             ]
         if self.kind == "command":
             body["argv"] = list(self.argv)
+            if self.allow_option_values:
+                allowed = self.allow_option_values
+                body["allow_option_values"] = allowed is True or sorted(allowed)
         if self.kind == "http":
             body["url"], body["method"] = self.url, self.method
         if self.description:
@@ -93,18 +100,36 @@ def command_task(
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
     description: str = "",
+    allow_option_values: bool | Collection[str] = False,
 ) -> TaskType:
-    """A task type that runs a command (never through a shell); exit code 0 is SUCCESS."""
+    """A task type that runs a command (never through a shell); exit code 0 is SUCCESS.
+
+    A param value that would start an argv item with `-` is refused (the program would
+    read it as an option) unless the item follows a literal `--` item, or the param is
+    named in `allow_option_values` (True allows it for every param).
+    """
     if not argv or not all(isinstance(a, str) for a in argv):
         raise ValueError("argv must be a non-empty list of strings")
     return TaskType(
         name=_check_name(name),
         kind="command",
         argv=tuple(argv),
+        allow_option_values=_option_params(allow_option_values, argv),
         env=dict(env or {}),
         cwd=cwd,
         description=description,
     )
+
+
+def _option_params(allowed: bool | Collection[str], argv: Sequence[str]) -> bool | frozenset[str]:
+    if isinstance(allowed, bool):
+        return allowed
+    names = frozenset([allowed] if isinstance(allowed, str) else allowed)
+    used = {m.group(1) for item in argv for m in PLACEHOLDER.finditer(item) if m.group(1)}
+    unknown = sorted(names - used)
+    if unknown:  # a typo would silently leave the param refused
+        raise ValueError(f"allow_option_values names {unknown}, which argv does not use")
+    return names
 
 
 def http_task(

@@ -112,7 +112,7 @@ class Worker:
                     runs.append_log(conn, task.id, task.attempt, chunk, text)
                     chunk += 1
                 if beat:
-                    stop = runs.heartbeat(conn, task.id, task.attempt, utcnow())
+                    stop = runs.heartbeat(conn, task.id, task.attempt)
             return stop
 
         if task_type is None:

@@ -16,10 +16,13 @@ from functools import cache
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     delete,
     func,
     insert,
+    literal,
+    literal_column,
     select,
     update,
 )
@@ -99,25 +102,62 @@ def _queue_head(sqlite: bool) -> str:
     )
 
 
+# Heartbeats are written and judged by the database's clock, never a host's: a worker
+# whose clock lags, or a reaper whose clock runs ahead, would otherwise see a live attempt
+# as lost. On SQLite (one machine) the clock is that machine's, read by SQLite itself and
+# written as SQLAlchemy's DateTime writes (microseconds; SQLite's %f has milliseconds).
+# On PostgreSQL it is the server's clock_timestamp(). Part of each statement: no extra
+# round trip.
+_SQLITE_NOW = "strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'"
+_PG_NOW = "clock_timestamp()"
+
+
+def _db_now(sqlite: bool) -> str:
+    """The database's current time as SQL, in the form a DateTime column stores."""
+    return _SQLITE_NOW if sqlite else _PG_NOW
+
+
+def _db_time_ago(conn: Connection, seconds: float) -> ColumnElement[Any]:
+    """The database's time `seconds` ago, to compare stored heartbeats with."""
+    if conn.dialect.name == "sqlite":
+        return func.strftime("%Y-%m-%d %H:%M:%f", "now", f"{-float(seconds)} seconds").op("||")(
+            literal("000")
+        )
+    return func.clock_timestamp() - timedelta(seconds=seconds)
+
+
+@cache
+def _take_and_start(sqlite: bool) -> str:
+    # (attempt, worker, now x3, id); a SET expression sees the row's old values, so each
+    # time is bound again rather than copied from another column.
+    return (
+        "UPDATE tasks SET attempts = ?, worker = ?, dispatched = ?, updated = ?,"
+        f" heartbeat = {_db_now(sqlite)}, started = ?, status = 'EXECUTING' WHERE id = ?"
+    )
+
+
+@cache
+def _take(sqlite: bool) -> str:
+    # (attempt, worker, now x2, id)
+    return (
+        "UPDATE tasks SET attempts = ?, worker = ?, dispatched = ?, updated = ?,"
+        f" heartbeat = {_db_now(sqlite)}, status = 'ENQUEUED' WHERE id = ?"
+    )
+
+
+@cache
+def _start(sqlite: bool) -> str:
+    # (now x2, worker, id, attempt)
+    return (
+        f"UPDATE tasks SET started = ?, heartbeat = {_db_now(sqlite)}, updated = ?, worker = ?,"
+        " status = 'EXECUTING'"
+        " WHERE id = ? AND attempts = ? AND status = 'ENQUEUED' AND dispatched IS NOT NULL"
+    )
+
+
 _MARK_WAITING = "UPDATE tasks SET status = 'WAIT_MUTEX', updated = ? WHERE id = ?"
-# (attempt, worker, now x4, id); a SET expression sees the row's old values, so each
-# time is bound again rather than copied from another column.
-_TAKE_AND_START = (
-    "UPDATE tasks SET attempts = ?, worker = ?, dispatched = ?, updated = ?, heartbeat = ?,"
-    " started = ?, status = 'EXECUTING' WHERE id = ?"
-)
-# (attempt, worker, now x3, id)
-_TAKE = (
-    "UPDATE tasks SET attempts = ?, worker = ?, dispatched = ?, updated = ?, heartbeat = ?,"
-    " status = 'ENQUEUED' WHERE id = ?"
-)
 _NEW_ATTEMPT = (
     "INSERT INTO task_attempts (task_id, attempt, worker, status, started) VALUES (?, ?, ?, ?, ?)"
-)
-# (now x3, worker, id, attempt)
-_START = (
-    "UPDATE tasks SET started = ?, heartbeat = ?, updated = ?, worker = ?, status = 'EXECUTING'"
-    " WHERE id = ? AND attempts = ? AND status = 'ENQUEUED' AND dispatched IS NOT NULL"
 )
 _START_ATTEMPT = (
     "UPDATE task_attempts SET started = ?, worker = ?, status = 'EXECUTING'"
@@ -273,7 +313,7 @@ def claim(
     r = dbapi.raw(conn)
     at = dbapi.time_param(r, now)
     head = _queue_head(r.sqlite)
-    take = _TAKE_AND_START if start else _TAKE
+    take = _take_and_start(r.sqlite) if start else _take(r.sqlite)
     status = (TaskStatus.EXECUTING if start else TaskStatus.ENQUEUED).value
     seen = 0
     # A short look first (the common case); a long one only when the head of the
@@ -291,7 +331,7 @@ def claim(
                     dbapi.execute(r, _MARK_WAITING, (at, task_id)).close()
                 continue
             attempt = int(attempts) + 1
-            times = (at, at, at, at) if start else (at, at, at)
+            times = (at, at, at) if start else (at, at)
             dbapi.execute(r, take, (attempt, worker, *times, task_id)).close()
             dbapi.execute(
                 r, _NEW_ATTEMPT, (task_id, attempt, worker, status, at if start else None)
@@ -317,7 +357,7 @@ def start(
     """A dispatched attempt begins on a worker; None if it is stale (already run or reaped)."""
     r = dbapi.raw(conn)
     at = dbapi.time_param(r, now)
-    cur = dbapi.execute(r, _START, (at, at, at, worker, task_id, attempt))
+    cur = dbapi.execute(r, _start(r.sqlite), (at, at, worker, task_id, attempt))
     started = cur.rowcount == 1
     cur.close()
     if not started:
@@ -335,8 +375,8 @@ def start(
     )
 
 
-def heartbeat(conn: Connection, task_id: int, attempt: int, now: datetime) -> bool:
-    """Record a sign of life; True when someone asked to stop the task."""
+def heartbeat(conn: Connection, task_id: int, attempt: int) -> bool:
+    """Record a sign of life, at the database's time; True when someone asked to stop the task."""
     conn.execute(
         update(tasks)
         .where(
@@ -344,7 +384,7 @@ def heartbeat(conn: Connection, task_id: int, attempt: int, now: datetime) -> bo
             tasks.c.attempts == attempt,
             tasks.c.status == TaskStatus.EXECUTING.value,
         )
-        .values(heartbeat=now)
+        .values(heartbeat=literal_column(_db_now(conn.dialect.name == "sqlite")))
     )
     row = conn.execute(
         select(tasks.c.stop_requested, tasks.c.status, tasks.c.attempts).where(
@@ -472,8 +512,12 @@ def reap(
     events: StatusEvents,
     worker: str | None = None,
 ) -> list[int]:
-    """End attempts whose worker stopped beating (or, with `worker`, that worker's at once)."""
-    stale = now - timedelta(seconds=heartbeat_timeout_seconds)
+    """End attempts whose worker stopped beating (or, with `worker`, that worker's at once).
+
+    "Stopped beating" is judged by the database's clock, as heartbeats are written by it:
+    `now` (this host's) only stamps the attempts' ends.
+    """
+    stale = _db_time_ago(conn, heartbeat_timeout_seconds)
     # Only started attempts beat; a dispatched one waiting in a broker queue is not lost.
     cond = tasks.c.status == TaskStatus.EXECUTING.value
     cond = cond & (tasks.c.worker == worker if worker is not None else tasks.c.heartbeat < stale)
