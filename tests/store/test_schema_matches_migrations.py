@@ -147,7 +147,7 @@ def autogenerate_diff(conn: Connection) -> list[Any]:
             "include_object": _other_dialects_index(conn.dialect.name),
         },
     )
-    diff = compare_metadata(context, metadata)
+    diff: list[Any] = list(compare_metadata(context, metadata))
     if conn.dialect.name == "sqlite":
         diff = _expression_index_pairs(diff)
     return diff
