@@ -54,6 +54,16 @@ def test_task_id_out_of_range_is_400_naming_task_id_and_in_range_is_404(
     assert_error(api.client.get(f"/api/v1/tasks/abc{suffix}"), 400, "task_id")
 
 
+def test_a_log_attempt_beyond_its_column_is_400_naming_attempt(api: Api) -> None:
+    made = api.client.post("/api/v1/tasks", json={"type": "anything"}, headers=api.auth)
+    task_id = made.json()["result"]["id"]
+    for attempt in (2**31, 2**40, 2**63):
+        response = api.client.get(f"/api/v1/tasks/{task_id}/logs", params={"attempt": attempt})
+        assert_error(response, 400, "attempt")
+    response = api.client.get(f"/api/v1/tasks/{task_id}/logs", params={"attempt": 2**31 - 1})
+    assert response.status_code == 200, response.text
+
+
 @pytest.mark.parametrize("action", ["stop", "restart"])
 def test_task_id_out_of_range_on_stop_and_restart_is_400(api: Api, action: str) -> None:
     for task_id in (str(BIG), "-5"):

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from stepd.api.body import read_object
 from stepd.api.context import ctx, reader, writer
 from stepd.api.routes_events import _doc_body
-from stepd.domain.limits import INT64_MAX
+from stepd.domain.limits import INT32_MAX, INT64_MAX
 from stepd.store.tokens import Principal
 
 router = APIRouter(prefix="/api/v1", tags=["tasks"])
@@ -63,7 +63,7 @@ async def task_logs(
     task_id: TaskId,
     request: Request,
     _reader: Annotated[Principal | None, Depends(reader)],
-    attempt: Annotated[int | None, Query(ge=1)] = None,
+    attempt: Annotated[int | None, Query(ge=1, le=INT32_MAX)] = None,  # an INTEGER column
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, dict[str, object]]:
     result = await run_in_threadpool(ctx(request).tasks.logs, task_id, attempt, offset)
