@@ -153,3 +153,10 @@ def test_rows_stored_before_the_migration_read_as_their_strings(
                 assert client.get(EVENTS, params={"source__task_id": "5"}).json()["result"] == []
         finally:
             store.close()
+
+
+def test_the_story_page_shows_an_object_source_as_json(api: Api) -> None:
+    [event_id] = send(api, event("a"), source={"task_id": 123})
+    page = api.client.get(f"/ui/events/{event_id}")
+    assert page.status_code == 200
+    assert "{&#34;task_id&#34;: 123}" in page.text
