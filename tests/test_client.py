@@ -245,6 +245,20 @@ def test_a_4xx_raises_the_servers_error_and_is_not_retried(
 # --- event descriptions ---------------------------------------------------------------
 
 
+def test_an_object_source_as_the_original_client_sends_it_is_sent_and_found(
+    client: Client, live_server: LiveServer
+) -> None:
+    name = unique("sandboxReport")
+    task_id = int(uuid.uuid4().int % 10**9)
+    source = {"task_id": task_id, "primary_task_id": "1", "statinfra_action_id": "a"}
+    ids = client.create_events([(name, {"x": "1"})], source_type="SANDBOX_TASK", source=source)
+    assert client.get_event(ids[0])["source"] == source
+    answer = httpx.get(
+        f"{live_server.url}/api/v1/events", params={"source__task_id": str(task_id)}
+    )
+    assert [e["_id"] for e in answer.json()["result"]] == ids
+
+
 def test_event_descs_are_created_read_changed_enforced_and_deleted(client: Client) -> None:
     name = unique("describedEvent")
     created = client.create_event_desc(

@@ -195,7 +195,7 @@ class Client:
         *,
         request_id: str | None = None,
         source_type: str | None = None,
-        source: str | None = None,
+        source: str | Mapping[str, Scalar] | None = None,
     ) -> list[str]:
         """Send a batch of events, stored all or nothing, and return their ids in order.
 
@@ -203,7 +203,9 @@ class Client:
         carries `request_id` (a new uuid4 when not given), repeated on every retry: the
         server answers a repeated `request_id` with the first call's ids, so a retry
         never stores an event twice. Pass your own `request_id` to make a resend after
-        a crash of your process safe too.
+        a crash of your process safe too. `source` says who sent the batch: a string,
+        or a flat object of scalars as the original client sends (`{"task_id": 123}`),
+        which `GET /api/v1/events?source__task_id=123` finds.
         """
         body: dict[str, Any] = {
             "request_id": request_id or str(uuid.uuid4()),
@@ -212,7 +214,7 @@ class Client:
         if source_type is not None:
             body["source_type"] = source_type
         if source is not None:
-            body["source"] = source
+            body["source"] = source if isinstance(source, str) else dict(source)
         answer = self._call("POST", "/api/v1/events", payload=body)
         return cast(list[str], answer["ids"])
 

@@ -13,10 +13,10 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import IntegrityError
 
 from stepd.domain.configs import ActionConfig, parse_config
@@ -33,7 +33,7 @@ from stepd.store import tokens as token_store
 from stepd.store import triggers as trigger_store
 from stepd.store.metrics import StoreMetrics
 from stepd.store.runs import Claimed
-from stepd.store.schema import semaphores
+from stepd.store.schema import semaphores, tasks
 from stepd.store.tokens import Principal, TokenInfo
 from stepd.store.triggers import Trigger
 
@@ -385,10 +385,21 @@ class Contract:
         with self._write() as conn:
             return runs.start(conn, task_id, attempt, worker, now) is not None
 
-    def heartbeat(self, task_id: int, attempt: int, now: datetime = T0) -> bool:
-        """True when the worker should stop."""
+    def heartbeat(self, task_id: int, attempt: int) -> bool:
+        """True when the worker should stop. Stamped by the database's clock (issue 9
+        item 11), so a test ages a heartbeat with `age_heartbeat` instead of passing a time."""
         with self._write() as conn:
-            return runs.heartbeat(conn, task_id, attempt, now)
+            return runs.heartbeat(conn, task_id, attempt)
+
+    def age_heartbeat(self, task_id: int, seconds: float) -> None:
+        """Move a task's last heartbeat `seconds` into the past (a worker gone silent)."""
+        with self._write() as conn:
+            row = conn.execute(select(tasks.c.heartbeat).where(tasks.c.id == task_id)).one()
+            conn.execute(
+                update(tasks)
+                .where(tasks.c.id == task_id)
+                .values(heartbeat=row.heartbeat - timedelta(seconds=seconds))
+            )
 
     def finish(
         self,

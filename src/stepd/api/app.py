@@ -23,6 +23,7 @@ from stepd.api import (
     routes_whoami,
 )
 from stepd.api.context import AppContext, ctx
+from stepd.api.urlcheck import RefuseNul
 from stepd.clock import Clock
 from stepd.errors import InvalidInput, StoreUnavailable
 from stepd.reactor import Reactor, ReactorLoop
@@ -188,6 +189,7 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
     )
     app.state.stepd = context
     errors.install(app)
+    app.add_middleware(RefuseNul)
     app.include_router(routes_events.router)
     app.include_router(routes_event_desc.router)
     app.include_router(routes_configs.router)

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from stepd.api.body import read_object
 from stepd.api.context import ctx, reader, writer
 from stepd.api.routes_events import _doc_body
+from stepd.domain.limits import INT32_MAX, INT64_MAX
 from stepd.store.tokens import Principal
 
 router = APIRouter(prefix="/api/v1", tags=["tasks"])
+
+# A task id as the store keys it (a BIGINT from 1): outside that, a 400 naming task_id
+# instead of an overflow in the database driver. Digits only, as the path is matched.
+TaskId = Annotated[int, Path(ge=1, le=INT64_MAX, description="The task's id (sandbox_task_id)")]
 
 
 class TaskIn(BaseModel):
@@ -48,17 +53,17 @@ async def create_task(
 
 @router.get("/tasks/{task_id}", summary="One task: params, status, attempts, output, origin")
 async def get_task(
-    task_id: int, request: Request, _reader: Annotated[Principal | None, Depends(reader)]
+    task_id: TaskId, request: Request, _reader: Annotated[Principal | None, Depends(reader)]
 ) -> dict[str, dict[str, object]]:
     return {"result": await run_in_threadpool(ctx(request).tasks.get, task_id)}
 
 
 @router.get("/tasks/{task_id}/logs", summary="A task's log (from `offset`, for following)")
 async def task_logs(
-    task_id: int,
+    task_id: TaskId,
     request: Request,
     _reader: Annotated[Principal | None, Depends(reader)],
-    attempt: Annotated[int | None, Query(ge=1)] = None,
+    attempt: Annotated[int | None, Query(ge=1, le=INT32_MAX)] = None,  # an INTEGER column
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, dict[str, object]]:
     result = await run_in_threadpool(ctx(request).tasks.logs, task_id, attempt, offset)
@@ -67,14 +72,14 @@ async def task_logs(
 
 @router.post("/tasks/{task_id}/stop", summary="Stop a task")
 async def stop_task(
-    task_id: int, request: Request, principal: Annotated[Principal, Depends(writer)]
+    task_id: TaskId, request: Request, principal: Annotated[Principal, Depends(writer)]
 ) -> dict[str, dict[str, object]]:
     return {"result": await run_in_threadpool(ctx(request).tasks.stop, task_id, principal)}
 
 
 @router.post("/tasks/{task_id}/restart", summary="Run a finished task again (a new attempt)")
 async def restart_task(
-    task_id: int, request: Request, principal: Annotated[Principal, Depends(writer)]
+    task_id: TaskId, request: Request, principal: Annotated[Principal, Depends(writer)]
 ) -> dict[str, dict[str, object]]:
     return {"result": await run_in_threadpool(ctx(request).tasks.restart, task_id, principal)}
 

@@ -13,6 +13,7 @@ from rich.text import Text
 from stepd.cli.common import DEFAULT_URL, TokenOption, UrlOption, err, out
 from stepd.cli.render import JsonOption, compact, console, parse_params, print_json
 from stepd.cli.render import client as cli_client
+from stepd.display import value_text
 
 app = typer.Typer(
     help="Send, list, show and reject events (talks to the server at STEPD_URL).",
@@ -138,7 +139,7 @@ def show(
     table.add_column("value", overflow="fold")
     for key in ("_id", "name", "state", "created", "author", "request_id", "source_type", "source"):
         value = event.get(key)
-        text = "-" if value is None else str(value)
+        text = "-" if value is None else value_text(value)  # an object source as JSON
         table.add_row(key, _state(text) if key == "state" else Text(text))
     params = event.get("params") or {}
     table.add_row("params", "" if params else "-")

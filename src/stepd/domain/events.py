@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import enum
+import json
 import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from stepd.domain.params import Params, is_scalar, param_text
+from stepd.domain.params import Params, Scalar, is_scalar, param_text
 from stepd.timeutil import iso
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]+$")
 MAX_NAME_LENGTH = 200
 MAX_PARAM_KEY_LENGTH = 200
 MAX_PARAMS = 100
+MAX_SOURCE_LENGTH = 1000  # characters of a string source
+MAX_SOURCE_BYTES = 4096  # of an object source, as compact JSON
+
+Source = str | dict[str, Scalar]
+"""Which client, host or task sent a batch: free text, or a flat object of JSON scalars
+such as the original client's `{"task_id": 123}` (stored and returned as sent)."""
 
 
 class EventState(enum.StrEnum):
@@ -71,7 +78,7 @@ class Event:
     author: str | None = None  # the token's user that sent it
     request_id: str | None = None  # the client's idempotency key for its batch
     source_type: str | None = None  # free-form: "api", "cli", "task", "luigi", ...
-    source: str | None = None  # free-form: which client, host or task sent it
+    source: Source | None = None  # which client, host or task sent it
     extra: dict[str, object] = field(default_factory=dict)  # reserved
 
     @property
@@ -150,4 +157,37 @@ def param_texts(params: object) -> list[tuple[str, str]]:
                 f"param {key!r} must be a JSON scalar (string, number, boolean or null), "
                 f"not {type(value).__name__}"
             )
+    return texts
+
+
+def source_texts(source: object) -> list[tuple[str, str]]:
+    """Check a batch's `source`; the (key, param_text) of an object's non-null values to
+    index (none for a string). Raises ParamsProblem saying what is wrong with it."""
+    if isinstance(source, str):
+        if len(source) > MAX_SOURCE_LENGTH:
+            raise ParamsProblem(f"source is longer than {MAX_SOURCE_LENGTH} characters")
+        return []
+    if not isinstance(source, dict):
+        raise ParamsProblem(
+            "source must be a string or an object of string keys to JSON scalars, "
+            f"not {type(source).__name__}"
+        )
+    texts: list[tuple[str, str]] = []
+    for key, value in source.items():
+        if not key or len(key) > MAX_PARAM_KEY_LENGTH:
+            raise ParamsProblem(
+                f"source key {key!r} must be 1 to {MAX_PARAM_KEY_LENGTH} characters"
+            )
+        if not is_scalar(value):
+            raise ParamsProblem(
+                f"source.{key} must be a JSON scalar (string, number, boolean or null), "
+                f"not {type(value).__name__}"
+            )
+        if (text := param_text(value)) is not None:
+            texts.append((key, text))
+    encoded = json.dumps(source, ensure_ascii=False, separators=(",", ":")).encode()
+    if len(encoded) > MAX_SOURCE_BYTES:
+        raise ParamsProblem(
+            f"source is {len(encoded)} bytes as JSON; an object source may have {MAX_SOURCE_BYTES}"
+        )
     return texts

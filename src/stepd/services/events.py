@@ -16,10 +16,12 @@ from stepd.domain.events import (
     Event,
     EventState,
     ParamsProblem,
+    Source,
     format_event_ids,
     name_problem,
     param_texts,
     parse_event_id,
+    source_texts,
 )
 from stepd.domain.params import Params
 from stepd.errors import Conflict, InvalidInput, NotFound
@@ -33,7 +35,6 @@ from stepd.store.writer import Writer
 from stepd.timeutil import utcnow
 
 MAX_REQUEST_ID_LENGTH = 200
-MAX_SOURCE_LENGTH = 1000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,7 +44,7 @@ class EventBatch:
     events: Sequence[object]  # raw [{name, params}], validated by `submit`
     request_id: str | None = None
     source_type: str | None = None
-    source: str | None = None
+    source: Source | None = None  # raw: checked by `submit` (a string or a flat object)
 
 
 _EVENT_FIELDS = frozenset(("name", "params"))
@@ -89,11 +90,21 @@ def _check_text(value: object, what: str, limit: int) -> str | None:
     return value
 
 
+def _check_source(value: object) -> Source | None:
+    if value is None:
+        return None
+    try:
+        source_texts(value)
+    except ParamsProblem as exc:
+        raise InvalidInput(str(exc), field="source") from None
+    return value  # type: ignore[return-value]  # source_texts refuses anything else
+
+
 def _digest(
     valid: list[tuple[str, Params, EventRow]],
     author: str | None,
     source_type: str | None,
-    source: str | None,
+    source: Source | None,
 ) -> str:
     """What a request sent, so that a request_id reused for something else is caught."""
     body = [author, source_type, source, [[name, params] for name, params, _row in valid]]
@@ -182,7 +193,7 @@ class EventService:
             )
         request_id = _check_text(batch.request_id, "request_id", MAX_REQUEST_ID_LENGTH)
         source_type = _check_text(batch.source_type, "source_type", MAX_REQUEST_ID_LENGTH)
-        source = _check_text(batch.source, "source", MAX_SOURCE_LENGTH)
+        source = _check_source(batch.source)
         valid = [_validate_one(item, i) for i, item in enumerate(raw)]
         digest = _digest(valid, author, source_type, source) if request_id is not None else ""
         names = {name for name, _params, _row in valid}

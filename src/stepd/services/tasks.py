@@ -10,6 +10,7 @@ from sqlalchemy import Connection, Row, delete, func, select, update
 
 from stepd.domain.configs import SemaphoreUse, parse_semaphores
 from stepd.domain.events import format_event_id, parse_event_id
+from stepd.domain.limits import check_int32
 from stepd.domain.tasks import ACTIVE, Task, TaskStatus
 from stepd.errors import Conflict, InvalidInput, NotFound
 from stepd.runner.registry import TaskType
@@ -78,9 +79,8 @@ def _number(body: Mapping[str, object], key: str, default: int | None, *, low: i
     value = body.get(key, default)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise InvalidInput(f"{key} must be an integer of at least {low}, not {value!r}", field=key)
-    return value
+    # The tasks table keeps these in INTEGER columns (32 bits on PostgreSQL).
+    return check_int32(key, value, low=low)
 
 
 @dataclass
@@ -283,9 +283,7 @@ class SemaphoreService:
             raise InvalidInput(
                 f"unknown field {unknown[0]!r}; a semaphore has capacity", field=unknown[0]
             )
-        capacity = body.get("capacity")
-        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 0:
-            raise InvalidInput("capacity must be an integer of at least 0", field="capacity")
+        capacity = check_int32("capacity", body.get("capacity"), low=0)
         if not name or len(name) > 200:
             raise InvalidInput("name must be 1 to 200 characters", field="name")
         now = utcnow()

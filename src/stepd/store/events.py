@@ -27,10 +27,10 @@ from sqlalchemy import (
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
-from stepd.domain.events import Event, EventState
+from stepd.domain.events import Event, EventState, Source
 from stepd.domain.params import Params, param_text
 from stepd.store.notify import notify_events
-from stepd.store.schema import event_params, event_requests, events
+from stepd.store.schema import event_params, event_requests, event_sources, events
 from stepd.timeutil import as_utc
 
 # Values longer than this are indexed by their hash: equality lookups stay exact
@@ -55,7 +55,7 @@ class NewEvent:
     author: str | None = None
     request_id: str | None = None
     source_type: str | None = None
-    source: str | None = None
+    source: Source | None = None
     state: EventState = EventState.NEW
 
 
@@ -121,7 +121,7 @@ def insert_rows(
     author: str | None,
     request_id: str | None = None,
     source_type: str | None = None,
-    source: str | None = None,
+    source: Source | None = None,
     state: EventState = EventState.NEW,
     group: EventGroup | None = None,
 ) -> Sequence[int]:
@@ -144,14 +144,30 @@ def insert_rows(
     return seqs
 
 
-_Shared = tuple[datetime, str | None, str | None, str | None, str | None, EventState]
+_Shared = tuple[datetime, str | None, str | None, str | None, Source | None, EventState]
 
 _SQLITE_EVENTS = (
-    "INSERT INTO events"
-    " (seq, name, params, state, created, author, request_id, source_type, source)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO events (seq, name, params, state, created, author, request_id,"
+    " source_type, source, source_object) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _SQLITE_PARAMS = "INSERT INTO event_params (name, key, value, event_seq) VALUES (?, ?, ?, ?)"
+_SQLITE_SOURCES = "INSERT INTO event_sources (key, value, event_seq) VALUES (?, ?, ?)"
+
+
+def source_columns(source: Source | None) -> tuple[str | None, str | None, list[tuple[str, str]]]:
+    """(the `source` column, the `source_object` column, the event_sources (key, value)
+    rows) of a batch's source: a string stays in `source`; an object is kept as its JSON
+    (see migration 0008) and its non-null scalars indexed as params are."""
+    if source is None or isinstance(source, str):
+        return source, None, []
+    index = [
+        (key, index_value(text))
+        for key, value in source.items()
+        if (text := param_text(value)) is not None
+    ]
+    return None, params_json(source), index
+
+
 # AUTOINCREMENT's own rule: past the largest seq ever handed out and the largest present.
 _SQLITE_NEXT_SEQ = (
     "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0),"
@@ -187,6 +203,7 @@ class EventGroup:
         self._next: int | None = None
         self._events: list[tuple[object, ...]] = []
         self._params: list[tuple[str, str, str, int]] = []
+        self._sources: list[tuple[str, str, int]] = []
 
     def add(self, rows: Sequence[EventRow], fields: _Shared) -> range:
         if self._next is None:
@@ -194,13 +211,29 @@ class EventGroup:
         first = self._next
         self._next = first + len(rows)
         created, author, request_id, source_type, source, state = fields
+        source_text, source_object, source_index = source_columns(source)
         stamp = _sqlite_time(created)
         state_text = state.value
         # Comprehensions: a batch of 1,000 events has up to 100,000 index rows.
         self._events += [
-            (seq, name, params_text, state_text, stamp, author, request_id, source_type, source)
+            (
+                seq,
+                name,
+                params_text,
+                state_text,
+                stamp,
+                author,
+                request_id,
+                source_type,
+                source_text,
+                source_object,
+            )
             for seq, (name, params_text, _texts) in enumerate(rows, first)
         ]
+        if source_index:
+            self._sources += [
+                (key, value, seq) for seq in range(first, self._next) for key, value in source_index
+            ]
         self._params += [
             (name, key, text if len(text) <= MAX_INDEXED_VALUE else index_value(text), seq)
             for seq, (name, _params_text, texts) in enumerate(rows, first)
@@ -216,10 +249,14 @@ class EventGroup:
         if self._params:
             self._db.executemany(_SQLITE_PARAMS, self._params)
             self._params = []
+        if self._sources:
+            self._db.executemany(_SQLITE_SOURCES, self._sources)
+            self._sources = []
 
 
 def _insert_generic(conn: Connection, rows: Sequence[EventRow], fields: _Shared) -> list[int]:
     created, author, request_id, source_type, source, state = fields
+    source_text, source_object, source_index = source_columns(source)
     values = [
         {
             "name": name,
@@ -229,7 +266,8 @@ def _insert_generic(conn: Connection, rows: Sequence[EventRow], fields: _Shared)
             "author": author,
             "request_id": request_id,
             "source_type": source_type,
-            "source": source,
+            "source": source_text,
+            "source_object": source_object,
         }
         for name, params_text, _index in rows
     ]
@@ -244,6 +282,11 @@ def _insert_generic(conn: Connection, rows: Sequence[EventRow], fields: _Shared)
     ]
     if index_rows:
         conn.execute(insert(event_params), index_rows)
+    if source_index:
+        conn.execute(
+            insert(event_sources),
+            [{"key": k, "value": v, "event_seq": seq} for seq in seqs for k, v in source_index],
+        )
     return seqs
 
 
@@ -258,7 +301,8 @@ def row_to_event(row: Row[Any] | Mapping[Any, Any]) -> Event:
         author=m["author"],
         request_id=m["request_id"],
         source_type=m["source_type"],
-        source=m["source"],
+        # A row stores one or the other (migration 0008); old rows only `source`.
+        source=m["source"] if m["source_object"] is None else json.loads(m["source_object"]),
     )
 
 
@@ -284,6 +328,7 @@ class EventQuery:
 
     name: str | None = None
     params: Mapping[str, str] = field(default_factory=dict)  # key -> canonical text
+    source: Mapping[str, str] = field(default_factory=dict)  # an object source's key -> text
     state: EventState | None = None
     skip: int = 0
     limit: int = 30
@@ -303,7 +348,8 @@ def _param_match(key: str, text: str, name_col: Any, seq_col: Any) -> Exists:
 
 
 _EVENT_COLUMNS = (
-    "e.seq, e.name, e.params, e.state, e.created, e.author, e.request_id, e.source_type, e.source"
+    "e.seq, e.name, e.params, e.state, e.created, e.author, e.request_id, e.source_type,"
+    " e.source, e.source_object"
 )
 
 
@@ -333,6 +379,7 @@ def _by_param_statement(n_params: int, with_state: bool, newest_first: bool) -> 
         events.c.request_id,
         events.c.source_type,
         events.c.source,
+        events.c.source_object,
     )
 
 
@@ -345,6 +392,8 @@ def query_events(conn: Connection, q: EventQuery) -> list[Event]:
     """
     stmt: Select[tuple[object, ...]]
     items = list(q.params.items())
+    if q.source:
+        return _query_by_source(conn, q)
     if q.name is not None and items:
         # The hot shape (the original's own curl): one prepared statement per shape.
         binds: dict[str, object] = {"name": q.name, "skip": q.skip, "limit": q.limit}
@@ -365,6 +414,40 @@ def query_events(conn: Connection, q: EventQuery) -> list[Event]:
         stmt = stmt.where(events.c.state == q.state.value)
     stmt = stmt.order_by(order_col.desc() if q.newest_first else order_col.asc())
     stmt = stmt.offset(q.skip).limit(q.limit)
+    return [row_to_event(row) for row in conn.execute(stmt)]
+
+
+def _query_by_source(conn: Connection, q: EventQuery) -> list[Event]:
+    """Events whose object source has every `q.source` value (and the rest of `q`).
+
+    Driven by the event_sources index on the first of them: the rows read are those of
+    the events sent with that source value (a task's few reports, say), whatever the
+    size of the store; every other filter is checked on those rows by its index.
+    """
+    (key, text), *rest = q.source.items()
+    s = event_sources.alias("s")
+    stmt = (
+        select(events)
+        .select_from(s.join(events, events.c.seq == s.c.event_seq))
+        .where(s.c.key == key, s.c.value == index_value(text))
+    )
+    for other_key, other_text in rest:
+        o = event_sources.alias()
+        stmt = stmt.where(
+            exists().where(
+                o.c.key == other_key,
+                o.c.value == index_value(other_text),
+                o.c.event_seq == s.c.event_seq,
+            )
+        )
+    if q.name is not None:
+        stmt = stmt.where(events.c.name == q.name)
+    for param_key, param_value in q.params.items():
+        stmt = stmt.where(_param_match(param_key, param_value, events.c.name, events.c.seq))
+    if q.state is not None:
+        stmt = stmt.where(events.c.state == q.state.value)
+    order = s.c.event_seq.desc() if q.newest_first else s.c.event_seq.asc()
+    stmt = stmt.order_by(order).offset(q.skip).limit(q.limit)
     return [row_to_event(row) for row in conn.execute(stmt)]
 
 

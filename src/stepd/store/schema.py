@@ -34,7 +34,8 @@ events = Table(
     Column("author", String(200)),
     Column("request_id", String(200)),
     Column("source_type", String(200)),
-    Column("source", Text),
+    Column("source", Text),  # a string source (NULL when it is an object)
+    Column("source_object", Text),  # an object source, its compact JSON (migration 0008)
     Index("ix_events_name_seq", "name", "seq"),
     # By state: PostgreSQL indexes (state, seq); SQLite only the NEW and the REJECTED
     # events (migration 0006: the reactor's marking is cheaper). SQLite plans a query
@@ -54,6 +55,16 @@ event_params = Table(
     "event_params",
     metadata,
     Column("name", String(200), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("value", String(300), primary_key=True),  # see store.events.index_value
+    Column("event_seq", Seq, primary_key=True),
+    sqlite_with_rowid=False,
+)
+
+# One row per (event, scalar of its object source): the index behind `source__k=v`.
+event_sources = Table(
+    "event_sources",
+    metadata,
     Column("key", String(200), primary_key=True),
     Column("value", String(300), primary_key=True),  # see store.events.index_value
     Column("event_seq", Seq, primary_key=True),

@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from stepd.api.context import AppContext, ctx, reader
 from stepd.domain.events import EventState
+from stepd.domain.limits import INT64_MAX
 from stepd.domain.tasks import TaskStatus
 from stepd.errors import InvalidInput, NotFound, StepdError, Unauthorized
 from stepd.store.events import EventQuery
@@ -31,6 +32,7 @@ MAX_SKIP = 1_000_000
 MAX_LOG_CHARS = 200_000  # the tail of a log shown on a task page; the rest is in log.txt
 ACTIVE_TASKS = {"ENQUEUED", "WAIT_MUTEX", "EXECUTING"}
 EVENT_ID = re.compile(r"^[0-9a-f]{24}$")
+TASK_ID = re.compile(r"[0-9]+")  # fullmatch, ASCII: str.isdigit takes "²", which int() refuses
 
 _env = make_env()
 
@@ -132,8 +134,12 @@ async def find(request: Request, id: str = "") -> Response:
     wanted = id.strip()
     if EVENT_ID.match(wanted):
         return RedirectResponse(f"/ui/events/{wanted}", status_code=303)
-    if wanted.isdigit():
-        return RedirectResponse(f"/ui/tasks/{int(wanted)}", status_code=303)
+    if TASK_ID.fullmatch(wanted):
+        try:
+            number = _task_id(wanted)
+        except StepdError as exc:
+            return _error(exc)
+        return RedirectResponse(f"/ui/tasks/{number}", status_code=303)
     return _error(
         NotFound(
             f"{wanted!r} is neither an event id (24 hex digits, e.g. 00000000000000000000000b) "
@@ -192,9 +198,20 @@ def _page_of(found: list[T], skip: int) -> tuple[list[T], dict[str, int | None]]
 
 
 def _task_id(text: str) -> int:
-    if not text.isdigit():
+    """The task id in a page's address: digits from 1 to the store's largest key."""
+    if not TASK_ID.fullmatch(text):
         raise NotFound(f"no task with id {text!r}: task ids are integers", field="id")
-    return int(text)
+    # Checked as text: int() refuses more than 4,300 digits, and the store's key has 19.
+    digits = text.lstrip("0")
+    if not digits or len(digits) > len(str(INT64_MAX)) or int(digits) > INT64_MAX:
+        raise InvalidInput(
+            f"{_shorten(text)} is not a task id: task ids are from 1 to {INT64_MAX}", field="id"
+        )
+    return int(digits)
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} digits)"
 
 
 @router.get("/ui/tasks")
