@@ -294,3 +294,15 @@ def test_the_largest_values_in_range_are_accepted_and_fire(api: Api) -> None:
         10 * 365 * 86400,
         1000,
     )
+
+
+def test_the_story_of_an_event_a_broken_stored_config_cannot_evaluate_says_so(api: Api) -> None:
+    # The event was evaluated before the config existed: the story evaluates it afresh.
+    send(api, OTHER)
+    first = send(api, EVENT)
+    react(api.store)
+    bad = create_config(api, dep(EVENT), dep(OTHER), task_type=BAD_TYPE)
+    _stored_body(api.store, bad, window="99999999999999999999d")
+    entry = config_entry(story(api, first), bad)
+    assert entry["outcome"] == "failed", entry
+    assert "evaluation failed: OverflowError" in entry["note"], entry
