@@ -90,6 +90,8 @@ class Reactor:
     # Items (evaluations, firings) whose failure aborted a transaction: run under a
     # savepoint until their batch commits.
     _suspects: set[Hashable] = field(default_factory=set)
+    # limit_problem per config version: asked by every firing, the same answer each time
+    _limits: dict[tuple[int, int], str | None] = field(default_factory=dict)
 
     def run_once(self, *, known_pending: bool = False) -> int:
         """Evaluate up to `batch_size` NEW events; return how many were evaluated."""
@@ -306,14 +308,21 @@ class Reactor:
         created = dbapi.time_param(conn, utcnow())
         binding_json = dbapi.to_json(firing.binding)
         deps = [e.seq for e in firing.events]
-        try:
-            # Everything that can fail on the config's values, before any write: the
-            # params (templates), and numbers a task row cannot hold (a config stored
-            # before they were refused at save).
-            spec = config.spec
+        # Everything that can fail on the config's values, before any write: numbers a
+        # task row cannot hold (a config stored before they were refused at save), and
+        # the params (templates).
+        spec = config.spec
+        version = (config.seq, config.version)
+        if version not in self._limits:
+            if len(self._limits) > 100_000:
+                self._limits.clear()
             problem = limit_problem(spec)
-            if problem is not None:
-                raise problem
+            self._limits[version] = None if problem is None else problem.message
+        if (error := self._limits[version]) is not None:
+            return self._record(
+                conn, config, event, firing.binding_key, binding_json, deps, error, created
+            )
+        try:
             params = task_params_for(spec, firing, event)
             # without task_params, the params are the binding: the same JSON
             params_json = dbapi.to_json(params) if spec.task_params else binding_json

@@ -183,6 +183,15 @@ def limit_problem(spec: ConfigSpec) -> InvalidInput | None:
     the limits existed records an error on its trigger instead of failing the insert.
     Only the columns' own bound applies: what fired before keeps firing.
     """
+    top = INT_COLUMN_MAX
+    if (
+        -top <= spec.priority <= top
+        and (spec.kill_timeout is None or -top <= spec.kill_timeout <= top)
+        and -top <= spec.max_retries <= top
+        and all(s.weight <= top for s in spec.semaphores)
+        and len(spec.task_type) <= MAX_TASK_TYPE
+    ):
+        return None  # every firing asks: the common answer without building a list
     for key, value in (
         ("priority", spec.priority),
         ("kill_timeout", spec.kill_timeout),
