@@ -21,6 +21,7 @@ from reactor_helpers import (
     create_config,
     dep,
     event_state,
+    get_config,
     react,
     send,
     set_event_state,
@@ -73,6 +74,8 @@ def _stored_out_of_range(**changes: object) -> Callable[[Api], str]:
     def make(api: Api) -> str:
         config_id = create_config(api, dep(EVENT), task_type=BAD_TYPE)
         _stored_body(api.store, config_id, **changes)
+        # Such a config still loads: the API reads it back as stored.
+        assert {k: get_config(api, config_id)[k] for k in changes} == changes
         return config_id
 
     return make
