@@ -6,6 +6,13 @@ its firings and creates their tasks. A crash anywhere rolls all of that back,
 so the batch is simply evaluated again: no event is lost and, thanks to the
 unique key on (config, event, binding), no task is doubled. On PostgreSQL an
 advisory lock makes reactors on several servers take turns.
+
+One config can never stop the others: an evaluation or a firing that fails for a
+reason of its own (a template that raises, a number a task row cannot hold, a
+window too long for a date) is recorded as an error on its trigger, makes no task,
+and the batch goes on. Only an error of the database itself fails the batch. On
+PostgreSQL a failed statement aborts the transaction; the batch is then evaluated
+again with the item that failed under a SAVEPOINT, so the hot path needs none.
 """
 
 from __future__ import annotations
@@ -14,19 +21,21 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from typing import ParamSpec, TypeVar
 
 from sqlalchemy import Connection, select
 
 from stepd.catalog import Catalog, Snapshot
 from stepd.domain.config_index import ConfigIndex
-from stepd.domain.configs import ActionConfig
-from stepd.domain.events import EventState
+from stepd.domain.configs import ActionConfig, limit_problem
+from stepd.domain.events import EventState, format_event_id
 from stepd.domain.firing import task_params_for
-from stepd.domain.matching import Firing, MatchEvent, evaluate
+from stepd.domain.matching import Evaluation, Firing, MatchEvent, binding_key, evaluate
 from stepd.domain.templates import TemplateProblem
-from stepd.store import dbapi
+from stepd.errors import StepdError
+from stepd.store import dbapi, faults
 from stepd.store import lookup as event_lookup
 from stepd.store import tasks as task_store
 from stepd.store import triggers as trigger_store
@@ -38,6 +47,34 @@ from stepd.wakeup import Wakeup
 log = logging.getLogger(__name__)
 
 REACTOR_LOCK = 7210002  # PostgreSQL advisory lock key: one evaluator at a time
+MAX_AGAIN = 100  # batches evaluated again in one run_once, each with one more item isolated
+MAX_ERROR_TEXT = 2000  # characters of an error kept on a trigger
+NO_BINDING = binding_key({})  # the binding an evaluation that failed is recorded under
+_T = TypeVar("_T")
+_P = ParamSpec("_P")
+
+
+class _Again(Exception):
+    """An item failed in a way that aborted the transaction: evaluate the batch again,
+    that item under a savepoint."""
+
+
+class _ItemFailed(Exception):
+    """One evaluation or firing failed for a reason of its own; `message` says why."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, StepdError):
+        text = exc.message
+    elif isinstance(exc, TemplateProblem):
+        text = str(exc)
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= MAX_ERROR_TEXT else text[: MAX_ERROR_TEXT - 1] + "…"
 
 
 @dataclass
@@ -50,9 +87,24 @@ class Reactor:
     catalog: Catalog = field(default_factory=Catalog)
     _estimate_cache: event_lookup.Estimates = field(default_factory=dict)
     _estimated_at: float = field(default_factory=time.monotonic)
+    # Items (evaluations, firings) whose failure aborted a transaction: run under a
+    # savepoint until their batch commits.
+    _suspects: set[Hashable] = field(default_factory=set)
+    # limit_problem per config version: asked by every firing, the same answer each time
+    _limits: dict[tuple[int, int], str | None] = field(default_factory=dict)
 
     def run_once(self, *, known_pending: bool = False) -> int:
         """Evaluate up to `batch_size` NEW events; return how many were evaluated."""
+        for _ in range(MAX_AGAIN):
+            try:
+                evaluated = self._run_once(known_pending=known_pending)
+            except _Again:
+                continue  # rolled back; the item that failed is isolated next time
+            self._suspects.clear()
+            return evaluated
+        raise RuntimeError(f"{MAX_AGAIN} items of one batch failed; the batch is retried")
+
+    def _run_once(self, *, known_pending: bool) -> int:
         if not known_pending:
             with self.store.read() as conn:
                 # A cheap read first: an idle poll must not take SQLite's write lock.
@@ -113,9 +165,7 @@ class Reactor:
                 and not event_lookup.any_rejected(raw, plan.used_seqs())
             ):
                 return None
-            made = sum(
-                self._fire(raw, config, event, firing) for config, event, firing in plan.firings
-            )
+            made = self._write_plan(raw, plan)
             event_lookup.mark_processed(raw, [row.seq for row in plan.rows], whole_range=True)
         return len(plan.rows), made
 
@@ -152,17 +202,77 @@ class Reactor:
                 spec = config.spec
                 if not spec.enabled:
                     continue
-                result = evaluate(
-                    spec.event_deps,
-                    event,
-                    lookup,
-                    window_seconds=spec.window_seconds,
-                    nothing_newer=event.seq > plan.newest,
-                    explain=False,
-                )
+                try:
+                    result = self._guard(
+                        raw,
+                        ("evaluate", config.seq, event.seq),
+                        self._evaluate_one,
+                        config,
+                        event,
+                        lookup,
+                        plan.newest,
+                    )
+                except _ItemFailed as failed:
+                    plan.failures.append((config, event, f"evaluation failed: {failed.message}"))
+                    continue
                 plan.firings += [(config, event, firing) for firing in result.firings]
             evaluated.setdefault(event.name, []).append(event)
         return plan
+
+    @staticmethod
+    def _evaluate_one(
+        config: ActionConfig, event: MatchEvent, lookup: event_lookup.StoredEvents, newest: int
+    ) -> Evaluation:
+        spec = config.spec
+        return evaluate(
+            spec.event_deps,
+            event,
+            lookup,
+            window_seconds=spec.window_seconds,
+            nothing_newer=event.seq > newest,
+            explain=False,
+        )
+
+    def _guard(
+        self,
+        conn: dbapi.Raw,
+        key: Hashable,
+        action: Callable[_P, _T],
+        *args: _P.args,
+        **kwargs: _P.kwargs,
+    ) -> _T:
+        """`action()`, or _ItemFailed when it fails for a reason of its own.
+
+        A transient database error propagates (the batch fails, to be retried). A
+        failure that aborted the transaction raises _Again, and the next evaluation of
+        the batch runs this item under a savepoint; only suspects pay for one.
+        """
+        if key in self._suspects:
+            return self._isolated(conn, action, *args, **kwargs)
+        try:
+            return action(*args, **kwargs)
+        except Exception as exc:
+            if faults.is_transient(exc):
+                raise
+            if faults.transaction_failed(conn.driver, sqlite=conn.sqlite):
+                self._suspects.add(key)
+                raise _Again from exc
+            raise _ItemFailed(_describe(exc)) from exc
+
+    @staticmethod
+    def _isolated(
+        conn: dbapi.Raw, action: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs
+    ) -> _T:
+        dbapi.execute(conn, "SAVEPOINT stepd_item").close()
+        try:
+            result = action(*args, **kwargs)
+        except Exception as exc:
+            if faults.is_transient(exc):
+                raise
+            dbapi.execute(conn, "ROLLBACK TO SAVEPOINT stepd_item").close()
+            raise _ItemFailed(_describe(exc)) from exc
+        dbapi.execute(conn, "RELEASE SAVEPOINT stepd_item").close()
+        return result
 
     def _batch(self, conn: Connection, configs: ConfigIndex[ActionConfig]) -> tuple[int, int]:
         """Evaluate one batch in `conn`'s transaction; (events evaluated, tasks made)."""
@@ -170,7 +280,7 @@ class Reactor:
         plan = self._evaluate(raw, configs)
         if not plan.rows:
             return 0, 0
-        made = sum(self._fire(raw, config, event, firing) for config, event, firing in plan.firings)
+        made = self._write_plan(raw, plan)
         # Under SQLite's write lock the batch is every NEW event in its seq range: one
         # range update. On PostgreSQL a late commit may have put another in the range.
         event_lookup.mark_processed(raw, [row.seq for row in plan.rows], whole_range=raw.sqlite)
@@ -184,57 +294,155 @@ class Reactor:
             self._estimate_cache, self._estimated_at = {}, now
         return self._estimate_cache
 
+    def _write_plan(self, conn: dbapi.Raw, plan: _Plan) -> int:
+        """Record the plan's failed evaluations and its firings; how many tasks it made."""
+        if plan.failures:
+            created = dbapi.time_param(conn, utcnow())
+            for config, event, error in plan.failures:
+                self._record(conn, config, event, NO_BINDING, "{}", (), error, created)
+        return sum(self._fire(conn, config, event, f) for config, event, f in plan.firings)
+
     def _fire(
         self, conn: dbapi.Raw, config: ActionConfig, event: MatchEvent, firing: Firing
     ) -> int:
-        spec = config.spec
         created = dbapi.time_param(conn, utcnow())
         binding_json = dbapi.to_json(firing.binding)
+        deps = [e.seq for e in firing.events]
+        # Everything that can fail on the config's values, before any write: numbers a
+        # task row cannot hold (a config stored before they were refused at save), and
+        # the params (templates).
+        spec = config.spec
+        version = (config.seq, config.version)
+        if version not in self._limits:
+            if len(self._limits) > 100_000:
+                self._limits.clear()
+            problem = limit_problem(spec)
+            self._limits[version] = None if problem is None else problem.message
+        if (error := self._limits[version]) is not None:
+            return self._record(
+                conn, config, event, firing.binding_key, binding_json, deps, error, created
+            )
         try:
             params = task_params_for(spec, firing, event)
-            error = None
-        except TemplateProblem as exc:
+            # without task_params, the params are the binding: the same JSON
+            params_json = dbapi.to_json(params) if spec.task_params else binding_json
+        except Exception as exc:
             # Recorded on the trigger, so the story says why no task was made.
-            params, error = None, str(exc)
-        task_id = None
-        if params is not None:
-            task_id = task_store.insert_encoded(
-                conn,
-                type=spec.task_type,
-                # without task_params, the params are the binding: the same JSON
-                params_json=dbapi.to_json(params) if spec.task_params else binding_json,
-                author=config.author,
-                priority=spec.priority,
-                semaphores_json=json.dumps(
-                    [{"name": s.name, "weight": s.weight} for s in spec.semaphores]
-                ),
-                kill_timeout=spec.kill_timeout,
-                max_retries=spec.max_retries,
-                config_seq=config.seq,
-                config_version=config.version,
-                event_seq=event.seq,
-                created=created,
+            return self._record(
+                conn, config, event, firing.binding_key, binding_json, deps, _describe(exc), created
             )
-        trigger_id = trigger_store.insert_trigger(
+        try:
+            return self._guard(
+                conn,
+                ("fire", config.seq, event.seq, firing.binding_key),
+                self._write,
+                conn,
+                config,
+                event,
+                firing,
+                params_json,
+                binding_json,
+                created,
+            )
+        except _ItemFailed as failed:
+            error = f"the task could not be stored: {failed.message}"
+            return self._record(
+                conn, config, event, firing.binding_key, binding_json, deps, error, created
+            )
+
+    def _write(
+        self,
+        conn: dbapi.Raw,
+        config: ActionConfig,
+        event: MatchEvent,
+        firing: Firing,
+        params_json: str,
+        binding_json: str,
+        created: object,
+    ) -> int:
+        """Insert the firing's task and trigger; 1, or 0 when it had fired already."""
+        spec = config.spec
+        task_id = task_store.insert_encoded(
             conn,
+            type=spec.task_type,
+            params_json=params_json,
+            author=config.author,
+            priority=spec.priority,
+            semaphores_json=json.dumps(
+                [{"name": s.name, "weight": s.weight} for s in spec.semaphores]
+            ),
+            kill_timeout=spec.kill_timeout,
+            max_retries=spec.max_retries,
             config_seq=config.seq,
             config_version=config.version,
             event_seq=event.seq,
-            binding_key=firing.binding_key,
-            binding_json=binding_json,
-            dep_events=[e.seq for e in firing.events],
-            task_id=task_id,
-            error=error,
             created=created,
         )
+        try:
+            trigger_id = trigger_store.insert_trigger(
+                conn,
+                config_seq=config.seq,
+                config_version=config.version,
+                event_seq=event.seq,
+                binding_key=firing.binding_key,
+                binding_json=binding_json,
+                dep_events=[e.seq for e in firing.events],
+                task_id=task_id,
+                error=None,
+                created=created,
+            )
+        except Exception:
+            # SQLite undid the failed insert only: the task must go too.
+            if not faults.transaction_failed(conn.driver, sqlite=conn.sqlite):
+                task_store.delete_unfired(conn, task_id)
+            raise
         if trigger_id is None:
             # This event already fired this config for this binding (a second evaluation):
             # the task just made is not one to run. Deleted in the same transaction, no
             # one ever sees it.
-            if task_id is not None:
-                task_store.delete_unfired(conn, task_id)
+            task_store.delete_unfired(conn, task_id)
             return 0
-        return 0 if task_id is None else 1
+        return 1
+
+    def _record(
+        self,
+        conn: dbapi.Raw,
+        config: ActionConfig,
+        event: MatchEvent,
+        key: str,
+        binding_json: str,
+        deps: list[int] | tuple[()],
+        error: str,
+        created: object,
+    ) -> int:
+        """Record a trigger with `error` and no task (once per config, event, binding)."""
+        log.warning(
+            "config %s (%s) on event %s: %s",
+            config.id,
+            config.spec.name,
+            format_event_id(event.seq),
+            error,
+        )
+        try:
+            self._guard(
+                conn,
+                ("record", config.seq, event.seq, key),
+                trigger_store.insert_trigger,
+                conn,
+                config_seq=config.seq,
+                config_version=config.version,
+                event_seq=event.seq,
+                binding_key=key,
+                binding_json=binding_json,
+                dep_events=deps,
+                task_id=None,
+                error=error,
+                created=created,
+            )
+        except _ItemFailed as failed:
+            # Not even the error could be stored: the event is evaluated all the same.
+            log.error("the error could not be recorded either: %s", failed.message)
+        return 0
 
 
 @dataclass
@@ -244,6 +452,8 @@ class _Plan:
     rows: list[event_lookup.NewRow]
     newest: int  # the newest PROCESSED seq the evaluation saw
     firings: list[tuple[ActionConfig, MatchEvent, Firing]] = field(default_factory=list)
+    # evaluations that failed, and why: each recorded as a trigger with an error
+    failures: list[tuple[ActionConfig, MatchEvent, str]] = field(default_factory=list)
 
     def used_seqs(self) -> list[int]:
         """The stored (PROCESSED) events the firings depend on."""

@@ -103,6 +103,13 @@ def store_families(out: Exposition, m: store_metrics.StoreMetrics, now: datetime
     )
     out.one("stepd_configs", "gauge", "Configs stored.", m.configs)
     out.one("stepd_configs_enabled", "gauge", "Configs stored and enabled.", m.configs_enabled)
+    out.one(
+        "stepd_trigger_errors_total",
+        "counter",
+        "Firings that made no task because they failed (a template that raised, a value a "
+        "task cannot hold, an evaluation that raised): the triggers recording an error.",
+        m.trigger_errors,
+    )
 
 
 def process_families(out: Exposition) -> None:

@@ -18,6 +18,20 @@ MAX_CONFIG_NAME = 200
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.:@/ -]+$")
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX_TASK_TYPE = 200  # the tasks table's `type` column
+
+# What a config's numbers may be. The task columns they are copied into are 32-bit on
+# PostgreSQL (64-bit on SQLite): both stores get the same, narrower, bound, so that a
+# config that saves on one fires on the other. Beyond the column, each is bounded by
+# its meaning: nothing sane waits ten years, retries a thousand times, or ranks above
+# the priorities a person would write.
+INT_COLUMN_MAX = 2**31 - 1
+TEN_YEARS_SECONDS = 10 * 365 * 86400
+PRIORITY_RANGE = (-1_000_000, 1_000_000)
+KILL_TIMEOUT_RANGE = (1, TEN_YEARS_SECONDS)
+MAX_RETRIES_RANGE = (0, 1000)
+WEIGHT_RANGE = (1, INT_COLUMN_MAX)
+MAX_WINDOW_SECONDS = TEN_YEARS_SECONDS
 
 WRITABLE = {
     "name",
@@ -38,17 +52,30 @@ WRITABLE = {
 READ_ONLY = {"_id", "id", "author", "version", "created", "updated"}
 
 
-def parse_duration(text: object, *, field: str) -> float:
-    """Seconds in a duration such as `7d`, `12h`, `30m`, `90s` (or a number of seconds)."""
-    if isinstance(text, int | float) and not isinstance(text, bool) and text > 0:
-        return float(text)
-    match = DURATION.match(text) if isinstance(text, str) else None
-    if match is None or float(match.group(1)) <= 0:
+def parse_duration(text: object, *, field: str, limit: float | None = None) -> float:
+    """Seconds in a duration such as `7d`, `12h`, `30m`, `90s` (or a number of seconds).
+
+    With `limit`, a duration longer than `limit` seconds is refused too.
+    """
+    seconds: float | None = None
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        try:
+            seconds = float(text)
+        except OverflowError:  # an integer of hundreds of digits
+            seconds = float("inf")
+    elif isinstance(text, str) and (match := DURATION.match(text)) is not None:
+        seconds = float(match.group(1)) * UNIT_SECONDS[match.group(2)]
+    # `not seconds > 0` also refuses NaN
+    if seconds is None or not seconds > 0:
         raise InvalidInput(
             f"{field} must be a positive duration such as 30m, 12h or 7d, not {text!r}",
             field=field,
         )
-    return float(match.group(1)) * UNIT_SECONDS[match.group(2)]
+    if limit is not None and not seconds <= limit:
+        raise InvalidInput(
+            f"{field} must be at most {limit:g} seconds (10 years), not {text!r}", field=field
+        )
+    return seconds
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,16 +146,72 @@ class ActionConfig:
         }
 
 
-def _int(body: Mapping[str, Any], key: str, default: int | None, *, low: int) -> int | None:
+def _shown(value: object) -> str:
+    # An integer of thousands of digits is neither worth showing nor cheap to print.
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f"an integer of {value.bit_length()} bits"
+    return repr(value)
+
+
+def _int(
+    body: Mapping[str, Any],
+    key: str,
+    default: int | None,
+    *,
+    bounds: tuple[int, int],
+    limits: bool,
+) -> int | None:
     value = body.get(key, default)
     if value is None:
         return None
+    low, high = bounds
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise InvalidInput(f"{key} must be an integer of at least {low}, not {value!r}", field=key)
+        raise InvalidInput(
+            f"{key} must be an integer of at least {low}, not {_shown(value)}", field=key
+        )
+    if limits and value > high:
+        raise InvalidInput(
+            f"{key} must be an integer from {low} to {high}, not {_shown(value)}", field=key
+        )
     return value
 
 
-def parse_semaphores(value: object) -> tuple[SemaphoreUse, ...]:
+def limit_problem(spec: ConfigSpec) -> InvalidInput | None:
+    """Why a stored config's numbers could not go into a task row (None: they fit).
+
+    The reactor asks before it writes a firing's task, so that a config stored before
+    the limits existed records an error on its trigger instead of failing the insert.
+    Only the columns' own bound applies: what fired before keeps firing.
+    """
+    top = INT_COLUMN_MAX
+    if (
+        -top <= spec.priority <= top
+        and (spec.kill_timeout is None or -top <= spec.kill_timeout <= top)
+        and -top <= spec.max_retries <= top
+        and all(s.weight <= top for s in spec.semaphores)
+        and len(spec.task_type) <= MAX_TASK_TYPE
+    ):
+        return None  # every firing asks: the common answer without building a list
+    for key, value in (
+        ("priority", spec.priority),
+        ("kill_timeout", spec.kill_timeout),
+        ("max_retries", spec.max_retries),
+        *((f"semaphores[{i}].weight", s.weight) for i, s in enumerate(spec.semaphores)),
+    ):
+        if value is not None and not -INT_COLUMN_MAX <= value <= INT_COLUMN_MAX:
+            return InvalidInput(
+                f"{key} is {_shown(value)}, beyond what a task can hold "
+                f"(±{INT_COLUMN_MAX}); change the config",
+                field=key,
+            )
+    if len(spec.task_type) > MAX_TASK_TYPE:
+        return InvalidInput(
+            f"task_type is longer than {MAX_TASK_TYPE} characters", field="task_type"
+        )
+    return None
+
+
+def parse_semaphores(value: object, *, limits: bool = True) -> tuple[SemaphoreUse, ...]:
     if value is None:
         return ()
     if isinstance(value, dict) and set(value) == {"acquires"}:
@@ -149,6 +232,11 @@ def parse_semaphores(value: object) -> tuple[SemaphoreUse, ...]:
             raise InvalidInput(
                 f"{where}.weight must be a positive integer", field=f"{where}.weight"
             )
+        if limits and weight > WEIGHT_RANGE[1]:
+            raise InvalidInput(
+                f"{where}.weight must be at most {WEIGHT_RANGE[1]}, not {_shown(weight)}",
+                field=f"{where}.weight",
+            )
         uses.append(SemaphoreUse(name=name, weight=weight))
     return tuple(uses)
 
@@ -167,8 +255,14 @@ def _text(body: Mapping[str, Any], key: str, default: str | None) -> str | None:
     return value
 
 
-def parse_config(body: object) -> ConfigSpec:
-    """Validate a config as a client sends it; InvalidInput names the first bad field."""
+def parse_config(body: object, *, stored: bool = False) -> ConfigSpec:
+    """Validate a config as a client sends it; InvalidInput names the first bad field.
+
+    `stored`: the body of a config already in the store, read back. The ranges of its
+    numbers are not checked again: a config saved before they existed must still load
+    (the reactor then records why it cannot fire, see `limit_problem`).
+    """
+    limits = not stored
     if not isinstance(body, dict):
         raise InvalidInput("a config must be a JSON object")
     unknown = sorted(set(body) - WRITABLE - READ_ONLY)
@@ -195,6 +289,10 @@ def parse_config(body: object) -> ConfigSpec:
     task_type = _text(body, "task_type", None) or action_params.get("task_type")
     if not isinstance(task_type, str) or not task_type:
         raise InvalidInput("task_type is required: the task type to launch", field="task_type")
+    if limits and len(task_type) > MAX_TASK_TYPE:
+        raise InvalidInput(
+            f"task_type must be at most {MAX_TASK_TYPE} characters", field="task_type"
+        )
     name = _text(body, "name", None) or task_type
     if len(name) > MAX_CONFIG_NAME or not NAME_PATTERN.match(name):
         raise InvalidInput(
@@ -210,7 +308,11 @@ def parse_config(body: object) -> ConfigSpec:
     if not isinstance(enabled, bool):
         raise InvalidInput("enabled must be true or false", field="enabled")
     window = body.get("window")
-    window_seconds = None if window is None else parse_duration(window, field="window")
+    window_seconds = (
+        None
+        if window is None
+        else parse_duration(window, field="window", limit=MAX_WINDOW_SECONDS if limits else None)
+    )
     return ConfigSpec(
         name=name,
         description=_text(body, "description", "") or "",
@@ -220,10 +322,10 @@ def parse_config(body: object) -> ConfigSpec:
         task_type=task_type,
         task_params=task_params,
         action_params=action_params,
-        semaphores=parse_semaphores(body.get("semaphores")),
-        priority=_int(body, "priority", 0, low=-1_000_000) or 0,
-        kill_timeout=_int(body, "kill_timeout", None, low=1),
-        max_retries=_int(body, "max_retries", 0, low=0) or 0,
+        semaphores=parse_semaphores(body.get("semaphores"), limits=limits),
+        priority=_int(body, "priority", 0, bounds=PRIORITY_RANGE, limits=limits) or 0,
+        kill_timeout=_int(body, "kill_timeout", None, bounds=KILL_TIMEOUT_RANGE, limits=limits),
+        max_retries=_int(body, "max_retries", 0, bounds=MAX_RETRIES_RANGE, limits=limits) or 0,
         window=None if window is None else str(window),
         window_seconds=window_seconds,
     )

@@ -3,7 +3,9 @@
 Event params are untrusted: a template sees plain data (the binding, the matched
 events) in an immutable sandbox, and anything undefined is an error rather than
 an empty string, so a typo shows up on the story instead of launching a task with
-a blank parameter.
+a blank parameter. The sandbox is bounded too (template_limits.py): no template can
+make a value over MAX_RENDERED_LENGTH characters, an integer of thousands of digits,
+or loop without end, and whatever goes wrong in a render is a TemplateProblem.
 """
 
 from __future__ import annotations
@@ -12,9 +14,15 @@ from collections.abc import Mapping
 from functools import lru_cache
 
 from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-MAX_RENDERED_LENGTH = 100_000
+from stepd.domain.template_limits import (
+    MAX_OUTPUT,
+    BoundedEnvironment,
+    end_loop_budget,
+    loop_budget,
+)
+
+MAX_RENDERED_LENGTH = MAX_OUTPUT
 
 
 class TemplateProblem(ValueError):
@@ -27,8 +35,8 @@ class TemplateProblem(ValueError):
 
 
 @lru_cache(maxsize=1)
-def _env() -> ImmutableSandboxedEnvironment:
-    return ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+def _env() -> BoundedEnvironment:
+    return BoundedEnvironment(undefined=StrictUndefined, autoescape=False)
 
 
 @lru_cache(maxsize=4096)
@@ -55,17 +63,36 @@ def check_templates(task_params: Mapping[str, object], *, path: str = "task_para
             raise TemplateProblem(field, f"template does not parse: {exc.message}") from exc
 
 
+def _render_text(source: str, context: Mapping[str, object], path: str) -> str:
+    # Streamed, so that output past the cap is never gathered: a loop printing a little
+    # each time stops at the cap, not after it built the whole text.
+    parts: list[str] = []
+    size = 0
+    budget = loop_budget()
+    try:
+        for part in _compile(source).generate(context):
+            size += len(part)
+            if size > MAX_RENDERED_LENGTH:
+                raise TemplateProblem(
+                    path, f"rendered value is over {MAX_RENDERED_LENGTH} characters"
+                )
+            parts.append(part)
+    except TemplateProblem:
+        raise
+    except TemplateError as exc:
+        raise TemplateProblem(path, f"template failed: {exc}") from exc
+    except Exception as exc:  # 1/0, int('x'), a limit: anything a template can raise
+        raise TemplateProblem(path, f"template failed: {type(exc).__name__}: {exc}") from exc
+    finally:
+        end_loop_budget(budget)
+    return "".join(parts)
+
+
 def _render(value: object, context: Mapping[str, object], path: str) -> object:
     if isinstance(value, str):
         if "{" not in value:
             return value  # no template syntax: skip the engine on the common case
-        try:
-            text = _compile(value).render(context)
-        except TemplateError as exc:
-            raise TemplateProblem(path, f"template failed: {exc}") from exc
-        if len(text) > MAX_RENDERED_LENGTH:
-            raise TemplateProblem(path, f"rendered value is over {MAX_RENDERED_LENGTH} characters")
-        return text
+        return _render_text(value, context, path)
     if isinstance(value, dict):
         return {k: _render(v, context, f"{path}.{k}") for k, v in value.items()}
     if isinstance(value, list):

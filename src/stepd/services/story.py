@@ -126,13 +126,18 @@ class _Teller:
         if not config.spec.enabled:
             entry["outcome"] = "disabled"
             return entry
-        result = evaluate(
-            config.spec.event_deps,
-            event,
-            StoredEvents(self.conn, before_seq=event.seq),
-            window_seconds=config.spec.window_seconds,
-            nothing_newer=True,  # the lookup holds only events before this one
-        )
+        try:
+            result = evaluate(
+                config.spec.event_deps,
+                event,
+                StoredEvents(self.conn, before_seq=event.seq),
+                window_seconds=config.spec.window_seconds,
+                nothing_newer=True,  # the lookup holds only events before this one
+            )
+        except Exception as exc:  # a stored config the reactor could not evaluate either
+            entry["outcome"] = "failed"
+            entry["note"] = f"evaluation failed: {type(exc).__name__}: {exc}"
+            return entry
         entry["outcome"] = result.outcome
         if result.outcome == "not_matched":
             entry["not_matched"] = _mismatches(result)

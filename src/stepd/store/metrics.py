@@ -8,7 +8,9 @@ events, 100,000 tasks): nothing counts a whole table that grows with history.
   and the rejected events, both small next to the processed history);
 - active tasks by status: ranges of `ix_tasks_status_priority_id`, index only;
 - ended tasks: only among the newest `RECENT_TASKS` tasks, a range of the primary key;
-- semaphores, configs: small tables (at most `MAX_SEMAPHORES` semaphores are read).
+- semaphores, configs: small tables (at most `MAX_SEMAPHORES` semaphores are read);
+- failed firings: the triggers without a task, a range of `ix_triggers_task_id` (every
+  firing that made its task has one, so the range holds the failed ones only).
 
 The caller owns the transaction: one read transaction, so every figure is of the
 same snapshot. Raw driver statements (store/dbapi.py), `?` placeholders.
@@ -57,6 +59,8 @@ _SEMAPHORES = (
     " (SELECT coalesce(sum(h.weight), 0) FROM semaphore_holds h WHERE h.name = s.name)"
     " FROM semaphores s ORDER BY s.name LIMIT ?"
 )
+# A trigger has no task exactly when its firing failed (and its error says why).
+_TRIGGER_ERRORS = "SELECT count(*) FROM triggers WHERE task_id IS NULL"
 _CONFIGS = "SELECT count(*), coalesce(sum(CASE WHEN enabled THEN 1 ELSE 0 END), 0) FROM configs"
 
 
@@ -83,6 +87,7 @@ class StoreMetrics:
     semaphores_truncated: bool  # there are more than MAX_SEMAPHORES
     configs: int
     configs_enabled: int
+    trigger_errors: int  # firings and evaluations that failed: triggers with an error, no task
 
 
 def _one(conn: dbapi.Conn, sql: str, params: tuple[object, ...] = ()) -> tuple[object, ...]:
@@ -132,6 +137,7 @@ def read(conn: Connection) -> StoreMetrics:
 
     semaphore_rows = _all(r, _SEMAPHORES, (MAX_SEMAPHORES + 1,))
     configs, enabled = _one(r, _CONFIGS)
+    (trigger_errors,) = _one(r, _TRIGGER_ERRORS)
     return StoreMetrics(
         events_stored=_int(stored),
         events_pending=_int(pending),
@@ -148,4 +154,5 @@ def read(conn: Connection) -> StoreMetrics:
         semaphores_truncated=len(semaphore_rows) > MAX_SEMAPHORES,
         configs=_int(configs),
         configs_enabled=_int(enabled),
+        trigger_errors=_int(trigger_errors),
     )
