@@ -1,5 +1,8 @@
 """Store functions of the runner: claim by priority and semaphores, start, finish, retry, reap.
 
+What an attempt's end means (retry or end, the backoff, the status event, the holds
+to give back) is decided in `stepd.domain.lifecycle`; these functions read the task,
+ask `lifecycle.decide`, and apply its `Transition` in the caller's transaction.
 Every transition is one guarded UPDATE (`WHERE status = ... AND attempts = ...`),
 so a stale worker (reaped, or a redelivered message) can never overwrite a newer
 state, and semaphore holds are inserted and deleted in the same transaction as
@@ -12,8 +15,8 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
-from typing import Any, NamedTuple
+from functools import cache, lru_cache
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -27,6 +30,10 @@ from sqlalchemy import (
     update,
 )
 
+from stepd.domain import lifecycle
+from stepd.domain.lifecycle import Outcome as Outcome  # re-exported: the runner's vocabulary
+from stepd.domain.lifecycle import StatusEvents as StatusEvents
+from stepd.domain.lifecycle import backoff_seconds as backoff_seconds
 from stepd.domain.tasks import ACTIVE, TaskStatus
 from stepd.errors import InvalidInput
 from stepd.store import dbapi
@@ -35,9 +42,6 @@ from stepd.store.schema import semaphore_holds, semaphores, task_attempts, task_
 
 CLAIM_FIRST_SCAN = 20
 CLAIM_SCAN = 500  # queued tasks looked at per claim (those waiting on a semaphore are skipped)
-RETRY_BASE_SECONDS = 1.0
-RETRY_MAX_SECONDS = 600.0
-MAX_PARAMS_IN_EVENT = 50
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,23 +53,6 @@ class Claimed:
     type: str
     params: Mapping[str, Any]
     kill_timeout: int | None
-
-
-@dataclass(frozen=True, kw_only=True)
-class Outcome:
-    """How an attempt ended."""
-
-    status: TaskStatus
-    output: object = None
-    error: str | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class StatusEvents:
-    """How finished tasks report themselves as events."""
-
-    name: str = "taskEvent"
-    environment: str = "stable"
 
 
 # The hot path of every task (claim, start, finish) runs on the driver's cursor
@@ -165,7 +152,7 @@ _START_ATTEMPT = (
 )
 _STARTED = "SELECT type, params, kill_timeout FROM tasks WHERE id = ?"
 _ACTIVE_TASK = (
-    "SELECT id, type, params, author, max_retries, stop_requested FROM tasks"
+    "SELECT type, params, author, status, max_retries, stop_requested FROM tasks"
     " WHERE id = ? AND attempts = ? AND status IN ('ENQUEUED', 'WAIT_MUTEX', 'EXECUTING')"
 )
 _RELEASE = "DELETE FROM semaphore_holds WHERE task_id = ?"
@@ -181,15 +168,6 @@ _END = (
     " dispatched = NULL, heartbeat = NULL WHERE id = ?"
 )
 _LINK_EVENT = "INSERT INTO task_events (task_id, event_seq) VALUES (?, ?)"
-
-
-class _ActiveTask(NamedTuple):
-    id: int
-    type: str
-    params: str  # JSON
-    author: str | None
-    max_retries: int
-    stop_requested: bool
 
 
 def _locked(conn: Connection, stmt: Any) -> Any:
@@ -430,38 +408,23 @@ def attempts(conn: Connection, task_id: int) -> list[dict[str, Any]]:
     return [dict(r._mapping) for r in rows]
 
 
-def backoff_seconds(attempt: int) -> float:
-    return float(min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** max(0, attempt - 1)))
+@lru_cache(maxsize=16)
+def _policy(events: StatusEvents) -> lifecycle.Policy:
+    # One per deployment's StatusEvents: not rebuilt on every attempt's end.
+    return lifecycle.Policy(events=events)
 
 
-def _status_event(
-    task: Any, status: TaskStatus, events: StatusEvents, now: datetime
-) -> event_store.NewEvent:
-    params: dict[str, Any] = {}
-    for key, value in list(json.loads(task.params).items())[:MAX_PARAMS_IN_EVENT]:
-        if value is None or isinstance(value, str | int | float | bool):
-            params[key] = value
-    params.update(
-        taskType=task.type,
-        taskStatus=status.value,
-        taskId=str(task.id),
-        environment=events.environment,
-    )
-    return event_store.NewEvent(
-        name=events.name,
-        params=params,
+def _emit(conn: Connection, task_id: int, event: lifecycle.StatusEvent, now: datetime) -> int:
+    new = event_store.NewEvent(
+        name=event.name,
+        params=event.params,
         created=now,
-        author=task.author,
+        author=event.author,
         source_type="task",
-        source=str(task.id),
+        source=event.source,
     )
-
-
-def _emit(
-    conn: Connection, task: Any, status: TaskStatus, events: StatusEvents, now: datetime
-) -> int:
-    (seq,) = event_store.insert_events(conn, [_status_event(task, status, events, now)])
-    dbapi.execute(conn, _LINK_EVENT, (task.id, seq)).close()
+    (seq,) = event_store.insert_events(conn, [new])
+    dbapi.execute(conn, _LINK_EVENT, (task_id, seq)).close()
     return seq
 
 
@@ -473,7 +436,7 @@ def finish(
     events: StatusEvents,
     now: datetime,
 ) -> TaskStatus | None:
-    """End attempt `attempt`: retry it, or make the task terminal and report it as an event.
+    """End attempt `attempt` as `lifecycle.decide` says: retry it, or end the task and report it.
 
     Returns the task's new status, or None when the attempt was no longer current.
     """
@@ -483,25 +446,35 @@ def finish(
     cur.close()
     if found is None:
         return None
-    row = _ActiveTask(*found)
-    at = dbapi.time_param(r, now)
-    release(r, task_id)
-    dbapi.execute(
-        r, _END_ATTEMPT, (outcome.status.value, at, outcome.error, task_id, attempt)
-    ).close()
-    retry = (
-        outcome.status in (TaskStatus.FAILURE, TaskStatus.EXCEPTION)
-        and attempt <= int(row.max_retries)
-        and not row.stop_requested
+    type_, params, author, status, max_retries, stop_requested = found
+    task = lifecycle.TaskState(
+        id=task_id,
+        type=type_,
+        params=json.loads(params),
+        author=author,
+        status=TaskStatus(status),
+        attempt=attempt,
+        max_retries=int(max_retries),
+        stop_requested=bool(stop_requested),
+        held=True,
     )
-    output = None if outcome.output is None else json.dumps(outcome.output, default=str)
-    if retry:
-        not_before = dbapi.time_param(r, now + timedelta(seconds=backoff_seconds(attempt)))
-        dbapi.execute(r, _RETRY, (not_before, at, outcome.error, output, task_id)).close()
-        return TaskStatus.ENQUEUED
-    dbapi.execute(r, _END, (outcome.status.value, at, at, output, outcome.error, task_id)).close()
-    _emit(conn, row, outcome.status, events, now)
-    return outcome.status
+    t = lifecycle.decide(task, outcome, _policy(events))
+    at = dbapi.time_param(r, now)
+    if t.release_holds:
+        release(r, task_id)
+    if t.attempt_status is not None:
+        dbapi.execute(
+            r, _END_ATTEMPT, (t.attempt_status.value, at, t.error, task_id, attempt)
+        ).close()
+    output = None if t.output is None else json.dumps(t.output, default=str)
+    if t.retry_after_seconds is not None:
+        not_before = dbapi.time_param(r, now + timedelta(seconds=t.retry_after_seconds))
+        dbapi.execute(r, _RETRY, (not_before, at, t.error, output, task_id)).close()
+    else:
+        dbapi.execute(r, _END, (t.status.value, at, at, output, t.error, task_id)).close()
+    if t.event is not None:
+        _emit(conn, task_id, t.event, now)
+    return t.status
 
 
 def reap(
@@ -529,16 +502,8 @@ def reap(
     ).all()
     reaped = []
     for row in rows:
-        seen = "" if row.heartbeat is None else f" (last heartbeat {row.heartbeat})"
-        error = f"worker {row.worker} was lost{seen}; the attempt was abandoned"
-        if finish(
-            conn,
-            row.id,
-            row.attempts,
-            Outcome(status=TaskStatus.EXCEPTION, error=error),
-            events,
-            now,
-        ):
+        outcome = lifecycle.worker_lost(row.worker, row.heartbeat)
+        if finish(conn, row.id, row.attempts, outcome, events, now):
             reaped.append(int(row.id))
     return reaped
 
@@ -550,20 +515,36 @@ def request_stop(
     row = conn.execute(select(tasks).where(tasks.c.id == task_id)).first()
     if row is None or TaskStatus(row.status) not in ACTIVE:
         return None
-    if row.dispatched is None:
+    task = lifecycle.TaskState(
+        id=task_id,
+        type=row.type,
+        params=json.loads(row.params),
+        author=row.author,
+        status=TaskStatus(row.status),
+        attempt=int(row.attempts),
+        max_retries=int(row.max_retries),
+        stop_requested=bool(row.stop_requested),
+        held=row.dispatched is not None,
+    )
+    t = lifecycle.stop(task, _policy(events))
+    if t is not None:
+        # No attempt runs: the task's row alone changes (its output stays).
+        if t.release_holds:
+            release(conn, task_id)
         conn.execute(
             update(tasks)
             .where(tasks.c.id == task_id)
             .values(
-                status=TaskStatus.STOPPED.value,
+                status=t.status.value,
                 finished=now,
                 updated=now,
                 stop_requested=True,
-                error="stopped before it started",
+                error=t.error,
             )
         )
-        _emit(conn, row, TaskStatus.STOPPED, events, now)
-        return TaskStatus.STOPPED
+        if t.event is not None:
+            _emit(conn, task_id, t.event, now)
+        return t.status
     conn.execute(
         update(tasks).where(tasks.c.id == task_id).values(stop_requested=True, updated=now)
     )
