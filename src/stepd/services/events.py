@@ -31,6 +31,8 @@ from stepd.store.writer import Writer
 from stepd.timeutil import utcnow
 
 MAX_REQUEST_ID_LENGTH = 200
+# params__ filters one GET /events may combine: each costs an index probe per candidate.
+MAX_PARAM_FILTERS = 20
 MAX_SOURCE_LENGTH = 1000
 
 
@@ -129,6 +131,7 @@ class EventService:
     descs: DescCache = field(default_factory=DescCache)  # share the EventDescService's
     on_stored: list[Callable[[], None]] = field(default_factory=list)
     writer: Writer | None = None  # SQLite: the process's writer thread
+    max_param_filters: int = MAX_PARAM_FILTERS
 
     def submit(self, batch: EventBatch, *, author: str | None) -> list[str]:
         """Validate and store a batch, all or nothing; return the ids in order.
@@ -224,6 +227,13 @@ class EventService:
         raise NotFound(f"no event with id {event_id!r}", field="id")
 
     def query(self, q: event_store.EventQuery) -> list[Event]:
+        """The events matching `q`; more than `max_param_filters` params__ filters is a 400."""
+        if len(q.params) > self.max_param_filters:
+            raise InvalidInput(
+                f"{len(q.params)} params__ filters; a query may combine at most "
+                f"{self.max_param_filters}",
+                field="params",
+            )
         with self.store.read() as conn:
             return event_store.query_events(conn, q)
 
