@@ -347,25 +347,27 @@ def _by_param_statement(n_params: int, with_state: bool, newest_first: bool) -> 
 
 # PostgreSQL turns each EXISTS above into a semi-join and searches the orders of joining
 # them: time exponential in the number of filters (80 filters: over 100 s on 58 events).
-# There the other filters are one correlated count instead: an aggregate is never pulled
-# up into a join, so the plan is one index range (the rarest filter's) plus, per entry,
-# one probe of the primary key per other filter.
+# There each other filter is a scalar subquery instead: PostgreSQL never pulls one up into
+# a join, so the plan joins two tables whatever the number of filters, and each filter is
+# a subplan with one possible plan, a probe of the whole primary key (name, key, value,
+# seq), run per candidate until one fails. (One count(*) over all the filters would let
+# the planner scan every entry of the name per candidate: it did, on a fresh schema.)
 
 
-def _matches(first: int, n_params: int, seq_col: str, name_col: str) -> str:
-    """The condition that the event `seq_col` has the params k{first}..k{n_params-1}."""
-    arms = " OR ".join(f"(q.key = :k{i} AND q.value = :v{i})" for i in range(first, n_params))
-    return (
-        f"(SELECT count(*) FROM event_params q WHERE q.name = {name_col}"
-        f" AND q.event_seq = {seq_col} AND ({arms})) = {n_params - first}"
-    )
+def _has_params(first: int, n_params: int, seq_col: str, name_col: str) -> list[str]:
+    """Conditions that the event `seq_col` has the params k{first}..k{n_params-1}."""
+    return [
+        f"(SELECT 1 FROM event_params q{i} WHERE q{i}.name = {name_col} AND q{i}.key = :k{i}"
+        f" AND q{i}.value = :v{i} AND q{i}.event_seq = {seq_col}) IS NOT NULL"
+        for i in range(first, n_params)
+    ]
 
 
 @functools.cache
-def _by_param_counted(n_params: int, with_state: bool, newest_first: bool) -> TextualSelect:
-    """`_by_param_statement` for PostgreSQL: k0 leads, the others are counted per entry."""
+def _by_param_probed(n_params: int, with_state: bool, newest_first: bool) -> TextualSelect:
+    """`_by_param_statement` for PostgreSQL: k0 leads, the others are probed per entry."""
     where = ["p.name = :name", "p.key = :k0", "p.value = :v0"]
-    where.append(_matches(1, n_params, "p.event_seq", "p.name"))
+    where += _has_params(1, n_params, "p.event_seq", "p.name")
     if with_state:
         where.append("e.state = :state")
     order = "DESC" if newest_first else "ASC"
@@ -377,9 +379,9 @@ def _by_param_counted(n_params: int, with_state: bool, newest_first: bool) -> Te
 
 
 @functools.cache
-def _any_name_counted(n_params: int, with_state: bool, newest_first: bool) -> TextualSelect:
-    """PostgreSQL, params without a name: each event in seq order, its params counted."""
-    where = [_matches(0, n_params, "e.seq", "e.name")]
+def _any_name_probed(n_params: int, with_state: bool, newest_first: bool) -> TextualSelect:
+    """PostgreSQL, params without a name: each event in seq order, its params probed."""
+    where = _has_params(0, n_params, "e.seq", "e.name")
     if with_state:
         where.append("e.state = :state")
     order = "DESC" if newest_first else "ASC"
@@ -451,7 +453,7 @@ def query_events(conn: Connection, q: EventQuery) -> list[Event]:
 
 
 def _query_postgres(conn: Connection, q: EventQuery, given: list[tuple[str, str]]) -> list[Event]:
-    """`query_events` with two or more param filters on PostgreSQL (see _matches)."""
+    """`query_events` with two or more param filters on PostgreSQL (see _has_params)."""
     items = [(key, index_value(text)) for key, text in given]
     binds: dict[str, object] = {"skip": q.skip, "limit": q.limit}
     if q.state is not None:
@@ -459,9 +461,9 @@ def _query_postgres(conn: Connection, q: EventQuery, given: list[tuple[str, str]
     if q.name is not None:
         binds["name"] = q.name
         _rarest_first(conn, q.name, items)
-        shape = _by_param_counted(len(items), q.state is not None, q.newest_first)
+        shape = _by_param_probed(len(items), q.state is not None, q.newest_first)
     else:
-        shape = _any_name_counted(len(items), q.state is not None, q.newest_first)
+        shape = _any_name_probed(len(items), q.state is not None, q.newest_first)
     for i, (key, value) in enumerate(items):
         binds[f"k{i}"], binds[f"v{i}"] = key, value
     return [row_to_event(row) for row in conn.execute(shape, binds)]
