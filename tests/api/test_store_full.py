@@ -73,7 +73,8 @@ def _batch(i: int) -> list[dict[str, object]]:
 def _fill_until_full(client: TestClient, headers: dict[str, str]) -> tuple[int, object]:
     """Batches until one is refused: (how many were accepted, the refusal)."""
     for i in range(2000):
-        response = client.post("/api/v1/events", json={"events": _batch(i)}, headers=headers)
+        body = {"events": _batch(i), "request_id": f"fill-{i}"}
+        response = client.post("/api/v1/events", json=body, headers=headers)
         if response.status_code != 200:
             return i, response
     raise AssertionError("the store never filled up")
@@ -119,6 +120,15 @@ def test_sqlite_full_disk_is_a_507_and_healthz_reports_it(
             again = client.post("/api/v1/events", json={"events": _batch(9999)}, headers=headers)
             assert_error(again, 507, "out of space")
             assert client.get("/healthz").status_code == 503
+            # A retry of a stored batch is answered from the store (it writes nothing):
+            # still degraded.
+            retry = client.post(
+                "/api/v1/events",
+                json={"events": _batch(0), "request_id": "fill-0"},
+                headers=headers,
+            )
+            assert retry.status_code == 200, retry.text
+            assert client.get("/healthz").status_code == 503
             # Space freed: the next write commits and the store is healthy again.
             lift()
             ok = client.post("/api/v1/events", json={"events": _batch(10_000)}, headers=headers)
@@ -135,6 +145,8 @@ def test_postgres_disk_full_is_a_507_and_healthz_reports_it(api: Api) -> None:
     # PostgreSQL says SQLSTATE 53100 (disk_full) when it cannot extend a file. A trigger
     # raises exactly that from the server, so the error comes through psycopg and
     # SQLAlchemy as a real one would.
+    before = post_events(api, {"name": "e", "params": {"a": 0}}, request_id="before")
+    assert before.status_code == 200, before.text
     with api.store.write() as conn:
         conn.execute(
             text(
@@ -166,8 +178,11 @@ def test_postgres_disk_full_is_a_507_and_healthz_reports_it(api: Api) -> None:
                 conn.execute(text("DROP FUNCTION stepd_test_disk_full()"))
         finally:
             other.close()
-    assert all_events(api) == []  # nothing half-written
+    assert [e["params"] for e in all_events(api)] == [{"a": 0}]  # nothing half-written
     assert api.client.get("/healthz").status_code == 503  # until a write commits
+    retry = post_events(api, {"name": "e", "params": {"a": 0}}, request_id="before")
+    assert retry.json() == before.json()  # answered from the store, nothing written
+    assert api.client.get("/healthz").status_code == 503
     ok = post_events(api, {"name": "e", "params": {"a": 1}})
     assert ok.status_code == 200, ok.text
     assert api.client.get("/healthz").json() == {"status": "ok", "store": "postgresql"}

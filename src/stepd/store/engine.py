@@ -86,11 +86,18 @@ class Store:
 
         `on`: a connection from `write_connection` that the caller keeps open across
         transactions (the writer thread), instead of one from the pool each time.
-        A full disk raises StoreFull and sets `problem` until a write commits again.
+        A full disk raises StoreFull and sets `problem` until a transaction that wrote
+        something commits again.
         """
+        degraded = self.problem is not None
+        wrote = False
         try:
             with self._write(on) as conn:
+                # Only while degraded (rare): did this transaction change anything? One
+                # that only read (a request_id seen before) commits even on a full disk.
+                before = _changes(conn) if degraded and self.is_sqlite else 0
                 yield conn
+                wrote = degraded and _wrote(conn, before)
         except (DBAPIError, sqlite3.Error) as exc:
             mapped = failures.classify(exc)
             if mapped is None:
@@ -98,7 +105,7 @@ class Store:
             if isinstance(mapped, StoreFull):
                 self.problem = failures.OUT_OF_SPACE
             raise mapped from exc
-        if self.problem is not None:
+        if wrote:
             self.problem = None
 
     @contextmanager
@@ -199,6 +206,19 @@ class Store:
         self.engine.dispose()
         if self._write_turn is not None:
             self._write_turn.close()
+
+
+def _changes(conn: Connection) -> int:
+    """SQLite: the rows this connection has changed since it opened."""
+    return int(conn.connection.driver_connection.total_changes)  # type: ignore[union-attr]
+
+
+def _wrote(conn: Connection, changes_before: int) -> bool:
+    """Whether the open write transaction on `conn` changed anything."""
+    if conn.dialect.name == "sqlite":
+        return _changes(conn) > changes_before
+    # A transaction gets an id when it first writes.
+    return conn.exec_driver_sql("SELECT txid_current_if_assigned()").scalar() is not None
 
 
 def _set_statement_timeout(engine: Engine, seconds: float) -> None:
