@@ -78,3 +78,20 @@ class StoreUnavailable(StepdError):
 
     status_code = 503
     code = "store_unavailable"
+
+
+# --- The store's own limits: not the client's fault, and not a bug either ----------------------
+
+
+class StoreFull(StoreUnavailable):
+    """The store is out of space (SQLite: SQLITE_FULL; PostgreSQL: SQLSTATE 53100)."""
+
+    status_code = 507
+    code = "store_full"
+
+
+class QueryTimeout(StoreUnavailable):
+    """A statement ran past the store's statement timeout and was cancelled."""
+
+    status_code = 503
+    code = "query_timeout"

@@ -36,6 +36,9 @@ class Settings:
     environment: str = "stable"  # the `environment` param of those events
     heartbeat_timeout_seconds: float = 30.0  # a worker silent this long has lost its task
     horse_max_tasks: int = 100  # attempts a clean work horse runs; 1: a fresh process each
+    # the server's own store: a statement (PostgreSQL) or read (SQLite) running longer is
+    # cancelled and answered 503 query_timeout
+    api_statement_timeout_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -53,6 +56,10 @@ class Settings:
             values["broker_url"] = env["STEPD_BROKER_URL"]
         if "STEPD_REACTOR_PROCESS" in env:
             values["reactor_process"] = env["STEPD_REACTOR_PROCESS"].lower() in {"1", "true", "yes"}
+        if "STEPD_API_STATEMENT_TIMEOUT_SECONDS" in env:
+            values["api_statement_timeout_seconds"] = float(
+                env["STEPD_API_STATEMENT_TIMEOUT_SECONDS"]
+            )
         if "STEPD_SQLITE_SYNCHRONOUS" in env:
             values["sqlite_synchronous"] = env["STEPD_SQLITE_SYNCHRONOUS"].upper()
         values.update({k: v for k, v in overrides.items() if v is not None})

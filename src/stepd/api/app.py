@@ -50,7 +50,9 @@ from stepd.wakepipe import WakePipe
 
 def build_context(settings: Settings, store: Store | None = None) -> AppContext:
     store = store or open_store(
-        settings.database_url, sqlite_synchronous=settings.sqlite_synchronous
+        settings.database_url,
+        sqlite_synchronous=settings.sqlite_synchronous,
+        statement_timeout_seconds=settings.api_statement_timeout_seconds,
     )
     task_types = load_task_types(settings.tasks)
     descs = DescCache()
@@ -200,12 +202,22 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
     app.include_router(routes_metrics.router)
     app.include_router(ui_routes.router)
 
-    @app.get("/healthz", tags=["operations"], summary="200 when the store answers")
+    @app.get("/healthz", tags=["operations"], summary="200 when the store answers and has room")
     async def healthz(request: Request) -> JSONResponse:
+        store = ctx(request).store
         try:
-            await run_in_threadpool(ctx(request).store.ping)
+            await run_in_threadpool(store.ping)
         except StoreUnavailable as exc:
             return JSONResponse({"status": "unavailable", "message": exc.message}, 503)
-        return JSONResponse({"status": "ok", "store": ctx(request).store.dialect})
+        if store.problem is not None:
+            # A write failed for want of space and none has committed since.
+            body = {
+                "status": "degraded",
+                "store": store.dialect,
+                "problem": store.problem,
+                "message": f"the store is {store.problem}: writes fail until space is freed",
+            }
+            return JSONResponse(body, 503)
+        return JSONResponse({"status": "ok", "store": store.dialect})
 
     return app

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
 from stepd.errors import StepdError
+from stepd.store import failures
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +54,27 @@ def install(app: FastAPI) -> None:
         log.debug("client disconnected before its request body was read")
         return JSONResponse({"error": "client_disconnected", "message": "gone"}, status_code=400)
 
+    _install_store_failures(app)
+
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error")
         body = {"error": "internal_error", "message": f"{type(exc).__name__}: {exc}"}
         return JSONResponse(body, status_code=500)
+
+
+def _install_store_failures(app: FastAPI) -> None:
+    """A driver error that says the store is full or a statement was cancelled, escaping
+    outside Store.read/write (which translate it themselves): the same 507/503 JSON."""
+
+    async def _store_failure(_request: Request, exc: Exception) -> JSONResponse:
+        mapped = failures.classify(exc)
+        if mapped is None:
+            log.exception("unexpected error")
+            body = {"error": "internal_error", "message": f"{type(exc).__name__}: {exc}"}
+            return JSONResponse(body, status_code=500)
+        log.error("request failed: %s", mapped.message)
+        return JSONResponse(mapped.to_json(), status_code=mapped.status_code)
+
+    app.add_exception_handler(DBAPIError, _store_failure)
+    app.add_exception_handler(sqlite3.Error, _store_failure)

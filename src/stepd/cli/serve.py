@@ -75,6 +75,14 @@ def serve(
             help="Evaluate events in a process of its own (another core) or a thread here.",
         ),
     ] = True,
+    statement_timeout: Annotated[
+        float,
+        typer.Option(
+            envvar="STEPD_API_STATEMENT_TIMEOUT_SECONDS",
+            help="Seconds a query of the server may run before it is cancelled (503).",
+            min=0.001,
+        ),
+    ] = 30.0,
     log_level: Annotated[str, typer.Option(envvar="STEPD_LOG_LEVEL")] = "info",
     access_log: Annotated[
         bool, typer.Option("--access-log/--no-access-log", envvar="STEPD_ACCESS_LOG")
@@ -109,6 +117,7 @@ def serve(
         horse_max_tasks=horse_max_tasks,
         clock=clock,
         reactor_process=reactor_process,
+        api_statement_timeout_seconds=statement_timeout,
     )
     try:
         app = create_app(settings)

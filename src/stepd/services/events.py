@@ -35,6 +35,8 @@ from stepd.store.writer import Writer
 from stepd.timeutil import utcnow
 
 MAX_REQUEST_ID_LENGTH = 200
+# params__ filters one GET /events may combine: each costs an index probe per candidate.
+MAX_PARAM_FILTERS = 20
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -142,6 +144,7 @@ class EventService:
     descs: DescCache = field(default_factory=DescCache)  # share the EventDescService's
     on_stored: list[Callable[[], None]] = field(default_factory=list)
     writer: Writer | None = None  # SQLite: the process's writer thread
+    max_param_filters: int = MAX_PARAM_FILTERS
 
     def submit(self, batch: EventBatch, *, author: str | None) -> list[str]:
         """Validate and store a batch, all or nothing; return the ids in order.
@@ -237,6 +240,20 @@ class EventService:
         raise NotFound(f"no event with id {event_id!r}", field="id")
 
     def query(self, q: event_store.EventQuery) -> list[Event]:
+        """The events matching `q`; more than `max_param_filters` params__ filters (or as
+        many source__ filters) is a 400: each is one more index probe per candidate."""
+        if len(q.params) > self.max_param_filters:
+            raise InvalidInput(
+                f"{len(q.params)} params__ filters; a query may combine at most "
+                f"{self.max_param_filters}",
+                field="params",
+            )
+        if len(q.source) > self.max_param_filters:
+            raise InvalidInput(
+                f"{len(q.source)} source__ filters; a query may combine at most "
+                f"{self.max_param_filters}",
+                field="source",
+            )
         with self.store.read() as conn:
             return event_store.query_events(conn, q)
 

@@ -5,6 +5,12 @@ Dialect differences live here and nowhere else: SQLite gets WAL, a busy timeout,
 (store/filelock.py), so that writers queue on a lock instead of sleeping in
 SQLite's busy handler;
 PostgreSQL gets psycopg 3 and a connection pool.
+
+A store opened with a statement timeout (the API server's) bounds every statement
+on PostgreSQL (`statement_timeout` on each connection) and every read on SQLite (a
+progress handler that interrupts it past its deadline). A cancelled statement raises
+QueryTimeout, a full disk StoreFull (store/failures.py); `problem` says "out of space"
+from a full-disk failure until a write commits again.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
@@ -20,13 +27,18 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from stepd.errors import InvalidInput, StoreUnavailable
+from stepd.errors import InvalidInput, StoreFull, StoreUnavailable
+from stepd.store import failures
 from stepd.store.checkpoint import FALLBACK_PAGES
 from stepd.store.filelock import WriteTurn
 
 log = logging.getLogger(__name__)
 
 _WRITE_OPTION = "stepd_write"
+# SQLite calls the read deadline's check every this many virtual machine instructions
+# (about a tenth of a millisecond): an indexed read of a few rows never reaches it.
+_PROGRESS_STEPS = 10_000
+_DEADLINE = "stepd_read_deadline"  # a connection record's info: [monotonic deadline or None]
 
 
 def normalize_url(url: str) -> str:
@@ -54,6 +66,10 @@ class Store:
         self.dialect = engine.dialect.name  # "sqlite" or "postgresql"
         self._write_lock = threading.Lock() if self.is_sqlite else None
         self._write_turn = write_turn  # SQLite file: writers of all processes take turns
+        # SQLite: how long a read may run before it is interrupted (None: unbounded).
+        self.read_timeout_seconds: float | None = None
+        # Why the store cannot take writes now ("out of space"), or None; see `write`.
+        self.problem: str | None = None
 
     @property
     def url(self) -> str:
@@ -70,7 +86,30 @@ class Store:
 
         `on`: a connection from `write_connection` that the caller keeps open across
         transactions (the writer thread), instead of one from the pool each time.
+        A full disk raises StoreFull and sets `problem` until a transaction that wrote
+        something commits again.
         """
+        degraded = self.problem is not None
+        wrote = False
+        try:
+            with self._write(on) as conn:
+                # Only while degraded (rare): did this transaction change anything? One
+                # that only read (a request_id seen before) commits even on a full disk.
+                before = _changes(conn) if degraded and self.is_sqlite else 0
+                yield conn
+                wrote = degraded and _wrote(conn, before)
+        except (DBAPIError, sqlite3.Error) as exc:
+            mapped = failures.classify(exc)
+            if mapped is None:
+                raise
+            if isinstance(mapped, StoreFull):
+                self.problem = failures.OUT_OF_SPACE
+            raise mapped from exc
+        if wrote:
+            self.problem = None
+
+    @contextmanager
+    def _write(self, on: Connection | None) -> Iterator[Connection]:
         if self._write_lock is None:
             if on is not None:
                 with on.begin():
@@ -114,15 +153,33 @@ class Store:
 
         SQLite's deferred transaction in WAL mode is a snapshot from its first read;
         PostgreSQL needs REPEATABLE READ for that (READ COMMITTED would let a story
-        see an event as NEW and the task its evaluation made).
+        see an event as NEW and the task its evaluation made). A statement cancelled
+        by the statement timeout raises QueryTimeout.
         """
-        with self._connect() as conn:
-            if not self.is_sqlite:
-                conn = conn.execution_options(
-                    isolation_level="REPEATABLE READ", postgresql_readonly=True
-                )
-            with conn.begin():
-                yield conn
+        try:
+            with self._connect() as conn:
+                if not self.is_sqlite:
+                    conn = conn.execution_options(
+                        isolation_level="REPEATABLE READ", postgresql_readonly=True
+                    )
+                with conn.begin():
+                    if self.read_timeout_seconds is None:
+                        yield conn
+                    else:
+                        # SQLite: the connection's progress handler (see _sqlite_engine)
+                        # interrupts the read past this deadline; cleared before the
+                        # connection serves anyone else, so a writer is never interrupted.
+                        due: list[float | None] = conn.connection.info[_DEADLINE]
+                        due[0] = time.monotonic() + self.read_timeout_seconds
+                        try:
+                            yield conn
+                        finally:
+                            due[0] = None
+        except (DBAPIError, sqlite3.Error) as exc:
+            mapped = failures.classify(exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
 
     @contextmanager
     def _connect(self, *, write: bool = False) -> Iterator[Connection]:
@@ -151,7 +208,37 @@ class Store:
             self._write_turn.close()
 
 
-def _sqlite_engine(url: str, *, synchronous: str) -> Engine:
+def _changes(conn: Connection) -> int:
+    """SQLite: the rows this connection has changed since it opened."""
+    return int(conn.connection.driver_connection.total_changes)  # type: ignore[union-attr]
+
+
+def _wrote(conn: Connection, changes_before: int) -> bool:
+    """Whether the open write transaction on `conn` changed anything."""
+    if conn.dialect.name == "sqlite":
+        return _changes(conn) > changes_before
+    # A transaction gets an id when it first writes.
+    return conn.exec_driver_sql("SELECT txid_current_if_assigned()").scalar() is not None
+
+
+def _set_statement_timeout(engine: Engine, seconds: float) -> None:
+    """PostgreSQL: `statement_timeout` on every connection the pool opens from now on."""
+    milliseconds = max(1, round(seconds * 1000))
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Session-wide (is_local false), and committed: SQLAlchemy rolls back whatever
+        # a connection's first transaction left open, a SET with it.
+        dbapi_conn.execute(
+            "SELECT set_config('statement_timeout', %s, false)", (f"{milliseconds}ms",)
+        )
+        dbapi_conn.commit()
+
+    # Connections opened before (the migration's) would go on without the timeout.
+    engine.dispose()
+
+
+def _sqlite_engine(url: str, *, synchronous: str, bounded_reads: bool = False) -> Engine:
     if synchronous not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
         raise InvalidInput(
             f"sqlite synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}"
@@ -161,7 +248,7 @@ def _sqlite_engine(url: str, *, synchronous: str) -> Engine:
     )
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+    def _on_connect(dbapi_conn: Any, record: Any) -> None:
         # Let SQLAlchemy's "begin" hook below decide how transactions start.
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
@@ -172,6 +259,17 @@ def _sqlite_engine(url: str, *, synchronous: str) -> Engine:
         # The server's checkpointer thread copies the log back (store/checkpoint.py).
         cursor.execute(f"PRAGMA wal_autocheckpoint={FALLBACK_PAGES}")
         cursor.close()
+        if bounded_reads:
+            # Installed once per connection; a read sets the deadline (a list cell,
+            # cheaper than installing a handler per read).
+            deadline: list[float | None] = [None]
+            record.info[_DEADLINE] = deadline
+
+            def past_deadline() -> bool:
+                due = deadline[0]
+                return due is not None and time.monotonic() > due
+
+            dbapi_conn.set_progress_handler(past_deadline, _PROGRESS_STEPS)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
@@ -189,8 +287,23 @@ def _sqlite_engine(url: str, *, synchronous: str) -> Engine:
     return engine
 
 
-def open_store(url: str, *, migrate: bool = True, sqlite_synchronous: str = "NORMAL") -> Store:
-    """Open the database at `url`, bringing its schema up to date unless told not to."""
+def open_store(
+    url: str,
+    *,
+    migrate: bool = True,
+    sqlite_synchronous: str = "NORMAL",
+    statement_timeout_seconds: float | None = None,
+) -> Store:
+    """Open the database at `url`, bringing its schema up to date unless told not to.
+
+    `statement_timeout_seconds` (the API server's): cancel any statement (PostgreSQL)
+    or read (SQLite) that runs longer; the migration itself is not bounded.
+    """
+    if statement_timeout_seconds is not None and not statement_timeout_seconds > 0:
+        raise InvalidInput(
+            f"the statement timeout must be a positive number of seconds, "
+            f"not {statement_timeout_seconds!r}"
+        )
     url = normalize_url(url)
     try:
         parsed = make_url(url)
@@ -200,7 +313,11 @@ def open_store(url: str, *, migrate: bool = True, sqlite_synchronous: str = "NOR
     write_turn = None
     sqlite_path = None
     if backend == "sqlite":
-        engine = _sqlite_engine(url, synchronous=sqlite_synchronous)
+        engine = _sqlite_engine(
+            url,
+            synchronous=sqlite_synchronous,
+            bounded_reads=statement_timeout_seconds is not None,
+        )
         path = parsed.database or ""
         if path and not path.startswith(":memory:") and parsed.query.get("mode") != "memory":
             write_turn = WriteTurn(path + "-writer.lock")
@@ -221,4 +338,9 @@ def open_store(url: str, *, migrate: bool = True, sqlite_synchronous: str = "NOR
         from stepd.store.migrate import upgrade
 
         upgrade(store)
+    if statement_timeout_seconds is not None:
+        if store.is_sqlite:
+            store.read_timeout_seconds = statement_timeout_seconds
+        else:
+            _set_statement_timeout(engine, statement_timeout_seconds)
     return store

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Connection,
     Exists,
     Select,
+    TextClause,
     TextualSelect,
     and_,
     exists,
@@ -335,13 +336,14 @@ class EventQuery:
     newest_first: bool = False
 
 
-def _param_match(key: str, text: str, name_col: Any, seq_col: Any) -> Exists:
+def _param_match(key: str, value: str, name_col: Any, seq_col: Any) -> Exists:
+    """`value`: the param's index_value."""
     p = event_params.alias()
     return exists().where(
         and_(
             p.c.name == name_col,
             p.c.key == key,
-            p.c.value == index_value(text),
+            p.c.value == value,
             p.c.event_seq == seq_col,
         )
     )
@@ -353,9 +355,27 @@ _EVENT_COLUMNS = (
 )
 
 
+_EVENT_TYPES = (
+    events.c.seq,
+    events.c.name,
+    events.c.params,
+    events.c.state,
+    events.c.created,
+    events.c.author,
+    events.c.request_id,
+    events.c.source_type,
+    events.c.source,
+    events.c.source_object,
+)
+
+
 @functools.cache
 def _by_param_statement(n_params: int, with_state: bool, newest_first: bool) -> TextualSelect:
-    """Events of a name with params: walk the param index from one end, stop at the limit."""
+    """Events of a name with params: walk the param index from one end, stop at the limit.
+
+    SQLite runs each EXISTS as a subquery per index entry (its planner does not turn
+    them into joins), so the cost grows with the number of filters, not faster.
+    """
     where = ["p.name = :name", "p.key = :k0", "p.value = :v0"]
     where += [
         f"EXISTS (SELECT 1 FROM event_params q{i} WHERE q{i}.name = :name AND q{i}.key = :k{i}"
@@ -369,18 +389,79 @@ def _by_param_statement(n_params: int, with_state: bool, newest_first: bool) -> 
         f"SELECT {_EVENT_COLUMNS} FROM event_params p JOIN events e ON e.seq = p.event_seq"
         f" WHERE {' AND '.join(where)} ORDER BY p.event_seq {order} LIMIT :limit OFFSET :skip"
     )
-    return text(sql).columns(
-        events.c.seq,
-        events.c.name,
-        events.c.params,
-        events.c.state,
-        events.c.created,
-        events.c.author,
-        events.c.request_id,
-        events.c.source_type,
-        events.c.source,
-        events.c.source_object,
+    return text(sql).columns(*_EVENT_TYPES)
+
+
+# PostgreSQL turns each EXISTS above into a semi-join and searches the orders of joining
+# them: time exponential in the number of filters (80 filters: over 100 s on 58 events).
+# There each other filter is a scalar subquery instead: PostgreSQL never pulls one up into
+# a join, so the plan joins two tables whatever the number of filters, and each filter is
+# a subplan with one possible plan, a probe of the whole primary key (name, key, value,
+# seq), run per candidate until one fails. (One count(*) over all the filters would let
+# the planner scan every entry of the name per candidate: it did, on a fresh schema.)
+
+
+def _has_params(first: int, n_params: int, seq_col: str, name_col: str) -> list[str]:
+    """Conditions that the event `seq_col` has the params k{first}..k{n_params-1}."""
+    return [
+        f"(SELECT 1 FROM event_params q{i} WHERE q{i}.name = {name_col} AND q{i}.key = :k{i}"
+        f" AND q{i}.value = :v{i} AND q{i}.event_seq = {seq_col}) IS NOT NULL"
+        for i in range(first, n_params)
+    ]
+
+
+@functools.cache
+def _by_param_probed(n_params: int, with_state: bool, newest_first: bool) -> TextualSelect:
+    """`_by_param_statement` for PostgreSQL: k0 leads, the others are probed per entry."""
+    where = ["p.name = :name", "p.key = :k0", "p.value = :v0"]
+    where += _has_params(1, n_params, "p.event_seq", "p.name")
+    if with_state:
+        where.append("e.state = :state")
+    order = "DESC" if newest_first else "ASC"
+    sql = (
+        f"SELECT {_EVENT_COLUMNS} FROM event_params p JOIN events e ON e.seq = p.event_seq"
+        f" WHERE {' AND '.join(where)} ORDER BY p.event_seq {order} LIMIT :limit OFFSET :skip"
     )
+    return text(sql).columns(*_EVENT_TYPES)
+
+
+@functools.cache
+def _any_name_probed(n_params: int, with_state: bool, newest_first: bool) -> TextualSelect:
+    """PostgreSQL, params without a name: each event in seq order, its params probed."""
+    where = _has_params(0, n_params, "e.seq", "e.name")
+    if with_state:
+        where.append("e.state = :state")
+    order = "DESC" if newest_first else "ASC"
+    sql = (
+        f"SELECT {_EVENT_COLUMNS} FROM events e"
+        f" WHERE {' AND '.join(where)} ORDER BY e.seq {order} LIMIT :limit OFFSET :skip"
+    )
+    return text(sql).columns(*_EVENT_TYPES)
+
+
+# How far to count a filter's index entries when choosing the one to lead with.
+LEAD_ESTIMATE_CAP = 1000
+
+
+@functools.cache
+def _estimates_statement(n_params: int) -> TextClause:
+    """Each filter's index entries, counted up to the cap: one row, one column per filter."""
+    counts = ", ".join(
+        f"(SELECT count(*) FROM (SELECT 1 FROM event_params WHERE name = :name"
+        f" AND key = :k{i} AND value = :v{i} LIMIT :cap) AS s{i})"
+        for i in range(n_params)
+    )
+    return text(f"SELECT {counts}")
+
+
+def _rarest_first(conn: Connection, name: str, items: list[tuple[str, str]]) -> None:
+    """Put first the filter with the fewest index entries: the range the query walks."""
+    binds: dict[str, object] = {"name": name, "cap": LEAD_ESTIMATE_CAP}
+    for i, (key, value) in enumerate(items):
+        binds[f"k{i}"], binds[f"v{i}"] = key, value
+    row = conn.execute(_estimates_statement(len(items)), binds).one()
+    rarest = min(range(len(items)), key=lambda i: int(row[i]))
+    items.insert(0, items.pop(rarest))
 
 
 def query_events(conn: Connection, q: EventQuery) -> list[Event]:
@@ -388,12 +469,15 @@ def query_events(conn: Connection, q: EventQuery) -> list[Event]:
 
     With a name and a param filter the query walks the param index backwards
     (or forwards) and stops after `skip + limit` rows, so its cost does not grow
-    with the number of stored events.
+    with the number of stored events; on PostgreSQL the rarest filter's entries are
+    walked. On both stores the cost grows linearly with the number of filters.
     """
     stmt: Select[tuple[object, ...]]
     items = list(q.params.items())
     if q.source:
         return _query_by_source(conn, q)
+    if len(items) > 1 and conn.dialect.name != "sqlite":
+        return _query_postgres(conn, q, items)
     if q.name is not None and items:
         # The hot shape (the original's own curl): one prepared statement per shape.
         binds: dict[str, object] = {"name": q.name, "skip": q.skip, "limit": q.limit}
@@ -409,7 +493,7 @@ def query_events(conn: Connection, q: EventQuery) -> list[Event]:
         if q.name is not None:
             stmt = stmt.where(events.c.name == q.name)
         for key, text in items:
-            stmt = stmt.where(_param_match(key, text, events.c.name, events.c.seq))
+            stmt = stmt.where(_param_match(key, index_value(text), events.c.name, events.c.seq))
     if q.state is not None:
         stmt = stmt.where(events.c.state == q.state.value)
     stmt = stmt.order_by(order_col.desc() if q.newest_first else order_col.asc())
@@ -449,6 +533,23 @@ def _query_by_source(conn: Connection, q: EventQuery) -> list[Event]:
     order = s.c.event_seq.desc() if q.newest_first else s.c.event_seq.asc()
     stmt = stmt.order_by(order).offset(q.skip).limit(q.limit)
     return [row_to_event(row) for row in conn.execute(stmt)]
+
+
+def _query_postgres(conn: Connection, q: EventQuery, given: list[tuple[str, str]]) -> list[Event]:
+    """`query_events` with two or more param filters on PostgreSQL (see _has_params)."""
+    items = [(key, index_value(text)) for key, text in given]
+    binds: dict[str, object] = {"skip": q.skip, "limit": q.limit}
+    if q.state is not None:
+        binds["state"] = q.state.value
+    if q.name is not None:
+        binds["name"] = q.name
+        _rarest_first(conn, q.name, items)
+        shape = _by_param_probed(len(items), q.state is not None, q.newest_first)
+    else:
+        shape = _any_name_probed(len(items), q.state is not None, q.newest_first)
+    for i, (key, value) in enumerate(items):
+        binds[f"k{i}"], binds[f"v{i}"] = key, value
+    return [row_to_event(row) for row in conn.execute(shape, binds)]
 
 
 def set_state(
