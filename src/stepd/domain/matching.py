@@ -9,7 +9,6 @@ objects (`in`, `prefix`, `regex`, `exists`, `not`) filter without binding.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -18,6 +17,7 @@ from typing import Literal, Protocol, cast
 
 from stepd.domain.events import MAX_PARAM_KEY_LENGTH, MAX_PARAMS, name_problem
 from stepd.domain.params import Params, Scalar, is_scalar, param_text
+from stepd.domain.regex import RegexRefused, UserRegex
 
 FREE = "~"
 """The value of a free param in a dependency (JSON null means the same)."""
@@ -55,14 +55,15 @@ class ParamCondition:
     key: str  # the event param it constrains
     kind: ConditionKind  # how it is compared
     value: Scalar | tuple[Scalar, ...]  # the operand ("~"/None when free, a tuple for `in`)
-    # compiled once, because one config is checked against many events
-    pattern: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
+    # compiled once, because one config is checked against many events; by RE2, so that
+    # no pattern can take more than linear time in the value (see stepd.domain.regex)
+    pattern: UserRegex | None = field(default=None, init=False, repr=False, compare=False)
     # the texts an `eq`, `in` or `not` compares with, so all agree with `param_text`
     texts: frozenset[str | None] = field(default=frozenset(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.kind == "regex":
-            object.__setattr__(self, "pattern", re.compile(str(self.value)))
+            object.__setattr__(self, "pattern", UserRegex(str(self.value)))
         values = self.value if isinstance(self.value, tuple) else (self.value,)
         object.__setattr__(self, "texts", frozenset(param_text(v) for v in values))
 
@@ -92,7 +93,7 @@ class ParamCondition:
             return None if found else "wrong prefix"
         if self.kind == "regex" and self.pattern is not None:
             # fullmatch: a pattern says what the whole value looks like, as `eq` does
-            found = text is not None and self.pattern.fullmatch(text) is not None
+            found = text is not None and self.pattern.fullmatch(text)
             return None if found else "no regex match"
         return None  # free: any present value matches
 
@@ -187,9 +188,9 @@ def _parse_condition(key: object, value: object, path: str) -> ParamCondition:
         raise DependencySpecError(path, f'"{op}" takes a string')
     if op == "regex":
         try:
-            re.compile(operand)
-        except re.error as exc:
-            raise DependencySpecError(path, f"invalid regex {operand!r}: {exc}") from None
+            return ParamCondition(key=key, kind="regex", value=operand)  # compiles it
+        except RegexRefused as exc:
+            raise DependencySpecError(path, f"regex: {exc}") from None
     if op == "exists" and not isinstance(operand, bool):
         raise DependencySpecError(path, '"exists" takes true or false')
     if op == "not" and not is_scalar(operand):
