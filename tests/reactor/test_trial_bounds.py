@@ -96,6 +96,27 @@ def test_stored_events_tried_count_toward_the_bound(bounded: Api) -> None:
     assert "1 of 10 event(s) tried" in cut["message"]
 
 
+def test_a_join_whose_search_multiplies_stored_events_stops_and_says_so(bounded: Api) -> None:
+    # Deps that share no free param: every b joins every c, 8 x 8 = 64 bindings from 16
+    # stored events, a product that grows with the store.
+    def product(b: str, c: str) -> dict[str, object]:
+        return config_body(dep("a", x="~"), dep(b, y="~"), dep(c, z="~"))
+
+    for b, c, n in (("b", "c", 8), ("b4", "c4", 4)):
+        store_events(bounded, [{"name": b, "params": {"y": i}} for i in range(n)])
+        store_events(bounded, [{"name": c, "params": {"z": i}} for i in range(n)])
+    a = {"name": "a", "params": {"x": 1}}
+    result = trial(bounded, {"config": product("b", "c"), "event": a})
+    assert result["truncated"] is True and result["events"] == []
+    assert result["scanned"] == 16  # within the bound of 50: the search stopped it
+    assert "stopped after 50 steps of one event's join search" in result["message"]
+    # Four of each (1 + 4 + 16 steps) are answered in full.
+    small = trial(bounded, {"config": product("b4", "c4"), "event": a})
+    assert small["truncated"] is False
+    [entry] = small["events"]
+    assert len(entry["would_fire"]) == 16
+
+
 def test_the_cli_sends_its_token_and_says_when_a_trial_needs_one(tmp_path: Path) -> None:
     with served("sqlite", tmp_path, "--executor", "none", "--no-clock") as server:
         clean = {k: v for k, v in os.environ.items() if not k.startswith("STEPD_")}

@@ -28,6 +28,10 @@ NOT_A_CONDITION = 'must be a JSON scalar, "~" or null (free), or an operator suc
 NOT_AN_OPERATOR = "an operator is an object with exactly one key: in, prefix, regex, exists or not"
 
 
+class SearchLimitReached(Exception):
+    """A join search took more than its `max_steps` (see `evaluate`)."""
+
+
 class DependencySpecError(ValueError):
     """A dependency spec is invalid; `field` is its path, e.g. `event_deps[1].params.date`."""
 
@@ -288,6 +292,7 @@ def evaluate(
     window_seconds: float | None = None,
     nothing_newer: bool = False,
     explain: bool = True,
+    max_steps: int | None = None,
 ) -> Evaluation:
     """Every distinct binding that `trigger` completes for a config with `deps`.
 
@@ -304,6 +309,10 @@ def evaluate(
 
     With `explain=False` (the reactor, which only fires) the evaluation leaves out what
     it would tell a story: `waiting` and `mismatches` are empty.
+
+    `max_steps` bounds the join search (partial bindings tried): configs whose dependencies
+    share no free param join every event of one with every event of the others, a product
+    that grows with the store. Past it, SearchLimitReached. None (the reactor): unbounded.
     """
     if nothing_newer and len(deps) == 1 and deps[0].name == trigger.name:
         # One dependency, filled by the trigger, the newest event there is: the general
@@ -314,7 +323,7 @@ def evaluate(
             return Evaluation(
                 firings=(Firing(binding=binding, events=(trigger,)),), waiting=(), mismatches=()
             )
-    search = _Search(deps, trigger, lookup, window_seconds)
+    search = _Search(deps, trigger, lookup, window_seconds, max_steps)
     slots = [i for i, d in enumerate(deps) if d.name == trigger.name and d.matches(trigger.params)]
     if not slots:
         if not explain:
@@ -365,8 +374,10 @@ class _Search:
         trigger: MatchEvent,
         lookup: EventLookup,
         window: float | None,
+        max_steps: int | None = None,
     ) -> None:
         self.deps, self.trigger, self.lookup = deps, trigger, lookup
+        self.steps, self.max_steps = 0, max_steps  # calls of complete(), and their bound
         self.earliest = None if window is None else trigger.created - timedelta(seconds=window)
         self.found: dict[tuple[str, Query], list[MatchEvent]] = {}  # lookup results, by query
         self.valid: dict[tuple[int, Query], list[MatchEvent]] = {}  # those satisfying dep j
@@ -425,6 +436,9 @@ class _Search:
         self, binding: dict[str, Scalar], chosen: dict[int, MatchEvent], open_slots: frozenset[int]
     ) -> Iterator[Partial]:
         """Every way to fill `open_slots` consistently with `binding` (backtracking)."""
+        self.steps += 1
+        if self.max_steps is not None and self.steps > self.max_steps:
+            raise SearchLimitReached(f"a join search of more than {self.max_steps} steps")
         if not open_slots:
             yield binding, chosen
             return

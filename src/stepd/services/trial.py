@@ -22,7 +22,7 @@ from stepd.domain.events import (
     params_problem,
 )
 from stepd.domain.firing import task_params_for
-from stepd.domain.matching import Evaluation, evaluate
+from stepd.domain.matching import Evaluation, SearchLimitReached, evaluate
 from stepd.domain.params import param_text
 from stepd.domain.templates import TemplateProblem
 from stepd.errors import InvalidInput
@@ -87,19 +87,26 @@ class TrialService:
                         lookup,
                         window_seconds=spec.window_seconds,
                         nothing_newer=True,  # the lookup holds only events before this one
+                        # a join of deps that share no free param multiplies their events
+                        max_steps=self.scan_limit,
                     )
                     results.append(self._describe(spec, event, result))
-            except ScanLimitReached:
+            except (ScanLimitReached, SearchLimitReached) as exc:
                 # Only events whose evaluation finished are answered: a partial one could
                 # say `waiting` where the events it did not read would have fired.
+                why = (
+                    f"reading {self.scan_limit} stored events"
+                    if isinstance(exc, ScanLimitReached)
+                    else f"{self.scan_limit} steps of one event's join search"
+                )
                 return {
                     "config": spec.to_json(),
                     "events": results,
                     "scanned": budget.used,
                     "truncated": True,
                     "message": (
-                        f"stopped after reading {self.scan_limit} stored events, the bound of"
-                        f" a trial: {len(results)} of {len(targets)} event(s) tried; try fewer"
+                        f"stopped after {why}, the bound of a trial:"
+                        f" {len(results)} of {len(targets)} event(s) tried; try fewer"
                         " events (events.limit, events.params) or a narrower config"
                     ),
                 }
