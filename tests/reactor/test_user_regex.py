@@ -5,6 +5,7 @@ a measured time, are what fail."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -15,8 +16,12 @@ import pytest
 from conftest import Api, served, server_token
 from reactor_helpers import config_body, config_entry, create_config, dep, post_config, react, send
 from reactor_helpers import story as story_of
+from sqlalchemy import select, update
 
+from stepd.domain.matching import DependencySpecError, RegexNotRunnable, parse_dependencies
+from stepd.domain.params import Params
 from stepd.domain.regex import MAX_PATTERN_LENGTH, UserRegex
+from stepd.store.schema import configs
 
 EVIL = "^(a+)+$"  # nested quantifiers: exponential backtracking in a backtracking engine
 NEAR_MISS = "a" * 100 + "!"  # Python's re would need about 2**100 steps to refuse it
@@ -92,6 +97,53 @@ def test_a_pattern_too_long_or_too_large_for_re2_memory_is_refused(api: Api) -> 
     assert api.client.get("/api/v1/configs").json()["result"] == []
     # The longest pattern allowed is taken.
     create_config(api, dep("build", status={"regex": "a" * MAX_PATTERN_LENGTH}))
+
+
+def test_a_config_stored_before_regexes_ran_in_re2_still_loads_and_says_why_not(
+    api: Api,
+) -> None:
+    # A config saved by an older stepd, whose regex RE2 refuses: written into the store.
+    config_id = create_config(api, dep("build", status={"regex": "a"}), name="legacy")
+    with api.store.write() as conn:
+        body = json.loads(conn.execute(select(configs.c.body)).scalar_one())
+        body["event_deps"][0]["params"]["status"] = {"regex": "a(?=b)"}
+        conn.execute(update(configs).values(body=json.dumps(body)))
+    # It lists and shows as stored, instead of breaking every read of the configs.
+    [listed] = api.client.get("/api/v1/configs").json()["result"]
+    assert listed["event_deps"] == [dep("build", status={"regex": "a(?=b)"})]
+    assert api.client.get(f"/api/v1/configs/{config_id}").status_code == 200
+    # Evaluating it is a clear error naming the param, not a wrong answer.
+    tried = api.client.post(
+        "/api/v1/configs/test",
+        json={"config_id": config_id, "event": {"name": "build", "params": {"status": "a"}}},
+        headers=api.auth,
+    )
+    assert tried.status_code == 400, tried.text
+    assert tried.json()["field"] == "status"
+    assert (
+        "the regex of param 'status' cannot run: `(?=` is not supported by RE2"
+        in (tried.json()["message"])
+    )
+    # Its owner fixes it as any config, and then it runs.
+    fixed = config_body(dep("build", status={"regex": "a+"}), name="legacy")
+    put = api.client.put(f"/api/v1/configs/{config_id}", json=fixed, headers=api.auth)
+    assert put.status_code == 200, put.text
+    again = api.client.post(
+        "/api/v1/configs/test",
+        json={"config_id": config_id, "event": {"name": "build", "params": {"status": "aa"}}},
+        headers=api.auth,
+    )
+    assert again.json()["result"]["events"][0]["outcome"] == "fired", again.text
+
+
+def test_only_a_stored_dependency_takes_a_regex_re2_refuses() -> None:
+    deps = [dep("build", status={"regex": r"(a)\1"})]
+    with pytest.raises(DependencySpecError, match="not supported by RE2"):
+        parse_dependencies(deps)
+    [stored] = parse_dependencies(deps, stored=True)
+    params: Params = {"status": "aa"}
+    with pytest.raises(RegexNotRunnable, match="save the config again"):
+        stored.matches(params)
 
 
 @pytest.mark.timeout(90)

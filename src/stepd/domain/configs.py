@@ -167,8 +167,13 @@ def _text(body: Mapping[str, Any], key: str, default: str | None) -> str | None:
     return value
 
 
-def parse_config(body: object) -> ConfigSpec:
-    """Validate a config as a client sends it; InvalidInput names the first bad field."""
+def parse_config(body: object, *, stored: bool = False) -> ConfigSpec:
+    """Validate a config as a client sends it; InvalidInput names the first bad field.
+
+    `stored`: the body of a config already in the store, read back. A regex that RE2
+    refuses is taken then (see `parse_dependencies`): a config saved before regexes ran
+    in RE2 must still load, list and be fixed.
+    """
     if not isinstance(body, dict):
         raise InvalidInput("a config must be a JSON object")
     unknown = sorted(set(body) - WRITABLE - READ_ONLY)
@@ -181,7 +186,7 @@ def parse_config(body: object) -> ConfigSpec:
             "event_deps is required: a non-empty list of {name, params}", field="event_deps"
         )
     try:
-        deps = parse_dependencies(body["event_deps"])
+        deps = parse_dependencies(body["event_deps"], stored=stored)
     except DependencySpecError as exc:
         raise InvalidInput(str(exc), field=exc.field) from exc
     action_type = _text(body, "action_type", "SANDBOX_TASK")

@@ -21,7 +21,7 @@ def _to_config(m: Mapping[Any, Any]) -> ActionConfig:
         seq=seq,
         author=str(m["author"]),
         version=int(m["version"]),
-        spec=parse_config(json.loads(str(m["body"]))),
+        spec=parse_config(json.loads(str(m["body"])), stored=True),
         created=as_utc(m["created"]),
         updated=as_utc(m["updated"]),
     )
