@@ -3,6 +3,7 @@ and it reads at most `Settings.trial_scan_limit` stored events, saying so when i
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from fastapi.testclient import TestClient
 from reactor_helpers import config_body, create_config, dep
 
 from stepd.api.app import build_context, create_app
+from stepd.client import ApiError, Client
 from stepd.settings import Settings
 from stepd.store.engine import Store
 
@@ -117,7 +119,7 @@ def test_a_join_whose_search_multiplies_stored_events_stops_and_says_so(bounded:
     assert len(entry["would_fire"]) == 16
 
 
-def test_the_cli_sends_its_token_and_says_when_a_trial_needs_one(tmp_path: Path) -> None:
+def test_the_cli_and_the_client_send_their_token_when_a_trial_needs_one(tmp_path: Path) -> None:
     with served("sqlite", tmp_path, "--executor", "none", "--no-clock") as server:
         clean = {k: v for k, v in os.environ.items() if not k.startswith("STEPD_")}
         env = {**clean, "STEPD_URL": server.url}
@@ -129,9 +131,18 @@ def test_the_cli_sends_its_token_and_says_when_a_trial_needs_one(tmp_path: Path)
         assert anonymous.returncode == 1, anonymous
         assert "needs 'Authorization: OAuth <token>'" in anonymous.stderr
         assert "set STEPD_TOKEN or pass --token" in anonymous.stderr
-        tried = run_stepd(*args, env={**env, "STEPD_TOKEN": server_token(server)})
+        token = server_token(server)
+        tried = run_stepd(*args, env={**env, "STEPD_TOKEN": token})
         assert tried.returncode == 0, tried.stderr
         assert "would fire" in tried.stdout
+        # The Python client likewise: its token goes with the trial.
+        config = json.loads(draft.read_text())
+        with Client(server.url) as anonymous, pytest.raises(ApiError) as refused:
+            anonymous.test_config(config=config, event=SOUP)
+        assert refused.value.status_code == 401
+        with Client(server.url, token) as client:
+            result = client.test_config(config=config, event=SOUP)
+        assert result["events"][0]["outcome"] == "fired" and result["truncated"] is False
 
 
 def test_a_saved_config_is_tried_with_a_token(api: Api) -> None:
