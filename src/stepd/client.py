@@ -358,7 +358,9 @@ class Client:
         either a hypothetical `event` (`{"name": ..., "params": {...}}`, not stored) or
         `events`, a filter of stored events (`{"name": ..., "params": {...}, "limit": N}`).
         Returns `{"config": ..., "events": [{event, outcome, would_fire, waiting,
-        not_matched}]}`.
+        not_matched}], "scanned": N, "truncated": bool}`, and a `message` when the server
+        stopped at its bound of stored events read. Needs the client's token (ApiError
+        401 without one): a trial computes on the server.
         """
         if (config is None) == (config_id is None):
             raise ValueError("give config or config_id (one of them)")

@@ -18,6 +18,8 @@ class Settings:
     private_reads: bool = False  # when True, reads need a token too
     max_body_bytes: int = 1024 * 1024  # larger request bodies get 413
     max_events_per_request: int = 1000
+    # stored events POST /configs/test reads at most (for its targets and their joins)
+    trial_scan_limit: int = 10_000
     token_cache_seconds: float = 5.0  # how long a checked token is trusted without the store
     reactor: bool = True  # evaluate events against configs (started by this server)
     # in a process of its own (another core, not the API's GIL); False: a thread here

@@ -71,7 +71,7 @@ def build_context(settings: Settings, store: Store | None = None) -> AppContext:
         event_descs=EventDescService(store, cache=descs),
         configs=configs,
         stories=StoryService(store),
-        trial=TrialService(store, configs),
+        trial=TrialService(store, configs, scan_limit=settings.trial_scan_limit),
         tasks=TaskService(store, status_events, task_types),
         semaphores=SemaphoreService(store),
         task_types=task_types,

@@ -11,6 +11,8 @@ from starlette.concurrency import run_in_threadpool
 from stepd.api.body import read_object
 from stepd.api.context import ctx, reader, writer
 from stepd.api.routes_events import _doc_body
+from stepd.errors import Unauthorized
+from stepd.services.auth import token_from_header
 from stepd.store.tokens import Principal
 
 router = APIRouter(prefix="/api/v1", tags=["configs"])
@@ -104,11 +106,24 @@ async def validate_configs(
     }
 
 
+async def computer(request: Request) -> Principal:
+    """The caller of a trial: it writes nothing but runs the matcher on stored events, work
+    that an anonymous caller must not be able to ask for; so a token, as for a write."""
+    if token_from_header(request.headers.get("authorization")) is None:
+        raise Unauthorized(
+            "POST /configs/test runs the matcher on stored events and needs"
+            " 'Authorization: OAuth <token>'; create a token with `stepd tokens create USER`"
+        )
+    return await writer(request)
+
+
 @router.post(
-    "/configs/test", openapi_extra=_doc_body(ConfigTestIn), summary="What a config would fire"
+    "/configs/test",
+    openapi_extra=_doc_body(ConfigTestIn),
+    summary="What a config would fire (needs a token; reads at most trial_scan_limit events)",
 )
 async def test_config(
-    request: Request, _reader: Annotated[Principal | None, Depends(reader)]
+    request: Request, _caller: Annotated[Principal, Depends(computer)]
 ) -> dict[str, object]:
     c = ctx(request)
     body = await read_object(request, c.settings.max_body_bytes)

@@ -303,8 +303,14 @@ def test(
         return
     out = console()
     tried: list[dict[str, Any]] = result.get("events") or []
+    if result.get("truncated"):
+        # The server stopped at its scan bound: say so before the events it did try.
+        out.print(str(result.get("message")), style="yellow", highlight=False, markup=False)
     if not tried:
-        out.print(f"no stored {events} events match", style="dim", highlight=False, markup=False)
+        if not result.get("truncated"):
+            out.print(
+                f"no stored {events} events match", style="dim", highlight=False, markup=False
+            )
         return
     spec: Mapping[str, Any] = result.get("config") or {}
     out.print(

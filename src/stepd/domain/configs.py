@@ -259,8 +259,9 @@ def parse_config(body: object, *, stored: bool = False) -> ConfigSpec:
     """Validate a config as a client sends it; InvalidInput names the first bad field.
 
     `stored`: the body of a config already in the store, read back. The ranges of its
-    numbers are not checked again: a config saved before they existed must still load
-    (the reactor then records why it cannot fire, see `limit_problem`).
+    numbers are not checked again, and a regex that RE2 refuses is taken (see
+    `parse_dependencies`): a config saved before either rule existed must still load,
+    list and be fixed (the reactor then records why it cannot fire, see `limit_problem`).
     """
     limits = not stored
     if not isinstance(body, dict):
@@ -275,7 +276,7 @@ def parse_config(body: object, *, stored: bool = False) -> ConfigSpec:
             "event_deps is required: a non-empty list of {name, params}", field="event_deps"
         )
     try:
-        deps = parse_dependencies(body["event_deps"])
+        deps = parse_dependencies(body["event_deps"], stored=stored)
     except DependencySpecError as exc:
         raise InvalidInput(str(exc), field=exc.field) from exc
     action_type = _text(body, "action_type", "SANDBOX_TASK")

@@ -9,7 +9,6 @@ objects (`in`, `prefix`, `regex`, `exists`, `not`) filter without binding.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -18,6 +17,8 @@ from typing import Literal, Protocol, cast
 
 from stepd.domain.events import MAX_PARAM_KEY_LENGTH, MAX_PARAMS, name_problem
 from stepd.domain.params import Params, Scalar, is_scalar, param_text
+from stepd.domain.regex import RegexRefused, UserRegex
+from stepd.errors import InvalidInput
 
 FREE = "~"
 """The value of a free param in a dependency (JSON null means the same)."""
@@ -26,6 +27,15 @@ ConditionKind = Literal["eq", "free", "in", "prefix", "regex", "exists", "not"]
 OPERATORS = ("in", "prefix", "regex", "exists", "not")
 NOT_A_CONDITION = 'must be a JSON scalar, "~" or null (free), or an operator such as {"in": [...]}'
 NOT_AN_OPERATOR = "an operator is an object with exactly one key: in, prefix, regex, exists or not"
+
+
+class SearchLimitReached(Exception):
+    """A join search took more than its `max_steps` (see `evaluate`)."""
+
+
+class RegexNotRunnable(InvalidInput):
+    """A stored config's regex that RE2 refuses (saved before regexes ran in RE2): its
+    evaluation fails with this error, which names the param, rather than match wrongly."""
 
 
 class DependencySpecError(ValueError):
@@ -55,14 +65,20 @@ class ParamCondition:
     key: str  # the event param it constrains
     kind: ConditionKind  # how it is compared
     value: Scalar | tuple[Scalar, ...]  # the operand ("~"/None when free, a tuple for `in`)
-    # compiled once, because one config is checked against many events
-    pattern: re.Pattern[str] | None = field(default=None, init=False, repr=False, compare=False)
+    # compiled once, because one config is checked against many events; by RE2, so that
+    # no pattern can take more than linear time in the value (see stepd.domain.regex)
+    pattern: UserRegex | None = field(default=None, init=False, repr=False, compare=False)
+    # why RE2 refused the pattern (then `pattern` is None): see `parse_dependencies(stored=)`
+    refused: str | None = field(default=None, init=False, repr=False, compare=False)
     # the texts an `eq`, `in` or `not` compares with, so all agree with `param_text`
     texts: frozenset[str | None] = field(default=frozenset(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.kind == "regex":
-            object.__setattr__(self, "pattern", re.compile(str(self.value)))
+            try:
+                object.__setattr__(self, "pattern", UserRegex(str(self.value)))
+            except RegexRefused as exc:
+                object.__setattr__(self, "refused", str(exc))
         values = self.value if isinstance(self.value, tuple) else (self.value,)
         object.__setattr__(self, "texts", frozenset(param_text(v) for v in values))
 
@@ -90,9 +106,15 @@ class ParamCondition:
         if self.kind == "prefix":
             found = text is not None and text.startswith(str(self.value))
             return None if found else "wrong prefix"
-        if self.kind == "regex" and self.pattern is not None:
+        if self.kind == "regex":
+            if self.pattern is None:
+                raise RegexNotRunnable(
+                    f"the regex of param {self.key!r} cannot run: {self.refused}; it was stored"
+                    " before regexes ran in RE2: change it and save the config again",
+                    field=self.key,
+                )
             # fullmatch: a pattern says what the whole value looks like, as `eq` does
-            found = text is not None and self.pattern.fullmatch(text) is not None
+            found = text is not None and self.pattern.fullmatch(text)
             return None if found else "no regex match"
         return None  # free: any present value matches
 
@@ -105,11 +127,14 @@ class Dependency:
     conditions: tuple[ParamCondition, ...]  # in the order the user wrote them
 
     @classmethod
-    def from_json(cls, obj: object, *, path: str = "event_deps[0]") -> Dependency:
+    def from_json(
+        cls, obj: object, *, path: str = "event_deps[0]", stored: bool = False
+    ) -> Dependency:
         """Validate and build a dependency from `{name, params}`.
 
         `params` may be omitted (it then matches every event of that name); any
         other key is an error, since a misspelt `params` would match everything.
+        `stored`: see `parse_dependencies`.
         """
         if not isinstance(obj, dict):
             raise DependencySpecError(path, "a dependency must be an object {name, params}")
@@ -125,7 +150,8 @@ class Dependency:
         if len(params) > MAX_PARAMS:
             raise DependencySpecError(f"{path}.params", f"more than {MAX_PARAMS} params")
         conditions = tuple(
-            _parse_condition(key, value, f"{path}.params.{key}") for key, value in params.items()
+            _parse_condition(key, value, f"{path}.params.{key}", stored=stored)
+            for key, value in params.items()
         )
         return cls(name=obj["name"], conditions=conditions)
 
@@ -167,7 +193,9 @@ class Dependency:
         return {key: params[key] for key in self.free}
 
 
-def _parse_condition(key: object, value: object, path: str) -> ParamCondition:
+def _parse_condition(
+    key: object, value: object, path: str, *, stored: bool = False
+) -> ParamCondition:
     if not isinstance(key, str) or not key or len(key) > MAX_PARAM_KEY_LENGTH:
         raise DependencySpecError(path, f"a param key must be 1 to {MAX_PARAM_KEY_LENGTH} chars")
     if value is None or value == FREE:
@@ -186,10 +214,10 @@ def _parse_condition(key: object, value: object, path: str) -> ParamCondition:
     if op in ("prefix", "regex") and not isinstance(operand, str):
         raise DependencySpecError(path, f'"{op}" takes a string')
     if op == "regex":
-        try:
-            re.compile(operand)
-        except re.error as exc:
-            raise DependencySpecError(path, f"invalid regex {operand!r}: {exc}") from None
+        condition = ParamCondition(key=key, kind="regex", value=operand)  # compiles it
+        if condition.refused is not None and not stored:
+            raise DependencySpecError(path, f"regex: {condition.refused}")
+        return condition
     if op == "exists" and not isinstance(operand, bool):
         raise DependencySpecError(path, '"exists" takes true or false')
     if op == "not" and not is_scalar(operand):
@@ -197,11 +225,20 @@ def _parse_condition(key: object, value: object, path: str) -> ParamCondition:
     return ParamCondition(key=key, kind=cast(ConditionKind, op), value=operand)
 
 
-def parse_dependencies(obj: object, *, path: str = "event_deps") -> tuple[Dependency, ...]:
-    """Validate a config's `event_deps`: a non-empty list of dependencies."""
+def parse_dependencies(
+    obj: object, *, path: str = "event_deps", stored: bool = False
+) -> tuple[Dependency, ...]:
+    """Validate a config's `event_deps`: a non-empty list of dependencies.
+
+    `stored`: the dependencies of a config read back from the store. A regex that RE2
+    refuses (a config saved before regexes ran in RE2) is then taken, so that the config
+    still loads, lists and can be fixed; evaluating it raises RegexNotRunnable.
+    """
     if not isinstance(obj, list) or not obj:
         raise DependencySpecError(path, "must be a non-empty list of {name, params}")
-    return tuple(Dependency.from_json(d, path=f"{path}[{i}]") for i, d in enumerate(obj))
+    return tuple(
+        Dependency.from_json(d, path=f"{path}[{i}]", stored=stored) for i, d in enumerate(obj)
+    )
 
 
 class MatchEvent(Protocol):
@@ -287,6 +324,7 @@ def evaluate(
     window_seconds: float | None = None,
     nothing_newer: bool = False,
     explain: bool = True,
+    max_steps: int | None = None,
 ) -> Evaluation:
     """Every distinct binding that `trigger` completes for a config with `deps`.
 
@@ -303,6 +341,10 @@ def evaluate(
 
     With `explain=False` (the reactor, which only fires) the evaluation leaves out what
     it would tell a story: `waiting` and `mismatches` are empty.
+
+    `max_steps` bounds the join search (partial bindings tried): configs whose dependencies
+    share no free param join every event of one with every event of the others, a product
+    that grows with the store. Past it, SearchLimitReached. None (the reactor): unbounded.
     """
     if nothing_newer and len(deps) == 1 and deps[0].name == trigger.name:
         # One dependency, filled by the trigger, the newest event there is: the general
@@ -313,7 +355,7 @@ def evaluate(
             return Evaluation(
                 firings=(Firing(binding=binding, events=(trigger,)),), waiting=(), mismatches=()
             )
-    search = _Search(deps, trigger, lookup, window_seconds)
+    search = _Search(deps, trigger, lookup, window_seconds, max_steps)
     slots = [i for i, d in enumerate(deps) if d.name == trigger.name and d.matches(trigger.params)]
     if not slots:
         if not explain:
@@ -364,8 +406,10 @@ class _Search:
         trigger: MatchEvent,
         lookup: EventLookup,
         window: float | None,
+        max_steps: int | None = None,
     ) -> None:
         self.deps, self.trigger, self.lookup = deps, trigger, lookup
+        self.steps, self.max_steps = 0, max_steps  # calls of complete(), and their bound
         self.earliest = None if window is None else trigger.created - timedelta(seconds=window)
         self.found: dict[tuple[str, Query], list[MatchEvent]] = {}  # lookup results, by query
         self.valid: dict[tuple[int, Query], list[MatchEvent]] = {}  # those satisfying dep j
@@ -424,6 +468,9 @@ class _Search:
         self, binding: dict[str, Scalar], chosen: dict[int, MatchEvent], open_slots: frozenset[int]
     ) -> Iterator[Partial]:
         """Every way to fill `open_slots` consistently with `binding` (backtracking)."""
+        self.steps += 1
+        if self.max_steps is not None and self.steps > self.max_steps:
+            raise SearchLimitReached(f"a join search of more than {self.max_steps} steps")
         if not open_slots:
             yield binding, chosen
             return

@@ -1,8 +1,14 @@
-"""Trying a config before saving it: what it would fire on an event, and why, launching nothing."""
+"""Trying a config before saving it: what it would fire on an event, and why, launching nothing.
+
+A trial reads stored events (the events it tries, and those their joins look up) under one
+`ScanBudget`: at most `scan_limit` per request, so that a trial against a store of millions
+cannot hold a server's worker and database for minutes. Past it the trial stops, answers the
+events it finished and says so (`truncated`, `message`).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Connection
@@ -16,17 +22,18 @@ from stepd.domain.events import (
     params_problem,
 )
 from stepd.domain.firing import task_params_for
-from stepd.domain.matching import Evaluation, evaluate
+from stepd.domain.matching import Evaluation, SearchLimitReached, evaluate
 from stepd.domain.params import param_text
 from stepd.domain.templates import TemplateProblem
 from stepd.errors import InvalidInput
 from stepd.services.configs import ConfigService
 from stepd.store import events as event_store
 from stepd.store.engine import Store
-from stepd.store.lookup import StoredEvents
+from stepd.store.lookup import ScanBudget, ScanLimitReached, StoredEvents
 from stepd.timeutil import utcnow
 
 MAX_TRIAL_EVENTS = 100
+DEFAULT_SCAN_LIMIT = 10_000  # stored events read per trial (Settings.trial_scan_limit)
 HYPOTHETICAL_SEQ = 2**62  # after every stored event: all of them count as prior
 
 
@@ -47,29 +54,68 @@ def _hypothetical(raw: object, now: datetime) -> Event:
 class TrialService:
     store: Store
     configs: ConfigService
+    scan_limit: int = field(default=DEFAULT_SCAN_LIMIT, kw_only=True)
 
     def run(self, body: dict[str, object]) -> dict[str, object]:
+        """What the config in `body` would do on its event(s): `{config, events, scanned,
+        truncated}`, plus `message` when the scan bound stopped the trial early."""
         spec = self._spec(body)
         if ("event" in body) == ("events" in body):
             raise InvalidInput("give either event {name, params} or events {name, params, limit}")
+        budget = ScanBudget(self.scan_limit)
+        results: list[dict[str, object]] = []
+        targets: list[Event] = []
+        estimates: dict[tuple[str, str, str], int] = {}  # shared: the store changes not here
         with self.store.read() as conn:
-            if "event" in body:
-                targets = [_hypothetical(body["event"], utcnow())]
-            else:
-                targets = self._stored(conn, body["events"])
-            results = []
-            for event in targets:
-                before = None if event.seq == HYPOTHETICAL_SEQ else event.seq
-                lookup = StoredEvents(conn, before_seq=before or HYPOTHETICAL_SEQ)
-                result = evaluate(
-                    spec.event_deps,
-                    event,
-                    lookup,
-                    window_seconds=spec.window_seconds,
-                    nothing_newer=True,  # the lookup holds only events before this one
+            try:
+                if "event" in body:
+                    targets = [_hypothetical(body["event"], utcnow())]
+                else:
+                    targets = self._stored(conn, body["events"])
+                    budget.take(len(targets))
+                for event in targets:
+                    before = None if event.seq == HYPOTHETICAL_SEQ else event.seq
+                    lookup = StoredEvents(
+                        conn,
+                        before_seq=before or HYPOTHETICAL_SEQ,
+                        estimates=estimates,
+                        budget=budget,
+                    )
+                    result = evaluate(
+                        spec.event_deps,
+                        event,
+                        lookup,
+                        window_seconds=spec.window_seconds,
+                        nothing_newer=True,  # the lookup holds only events before this one
+                        # a join of deps that share no free param multiplies their events
+                        max_steps=self.scan_limit,
+                    )
+                    results.append(self._describe(spec, event, result))
+            except (ScanLimitReached, SearchLimitReached) as exc:
+                # Only events whose evaluation finished are answered: a partial one could
+                # say `waiting` where the events it did not read would have fired.
+                why = (
+                    f"reading {self.scan_limit} stored events"
+                    if isinstance(exc, ScanLimitReached)
+                    else f"{self.scan_limit} steps of one event's join search"
                 )
-                results.append(self._describe(spec, event, result))
-        return {"config": spec.to_json(), "events": results}
+                return {
+                    "config": spec.to_json(),
+                    "events": results,
+                    "scanned": budget.used,
+                    "truncated": True,
+                    "message": (
+                        f"stopped after {why}, the bound of a trial:"
+                        f" {len(results)} of {len(targets)} event(s) tried; try fewer"
+                        " events (events.limit, events.params) or a narrower config"
+                    ),
+                }
+        return {
+            "config": spec.to_json(),
+            "events": results,
+            "scanned": budget.used,
+            "truncated": False,
+        }
 
     def _spec(self, body: dict[str, object]) -> ConfigSpec:
         if "config" in body and body["config"] is not None:

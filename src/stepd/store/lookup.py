@@ -89,6 +89,31 @@ _ESTIMATE = (
 Estimates = dict[tuple[str, str, str], int]
 
 
+class ScanLimitReached(Exception):
+    """A lookup under a `ScanBudget` would read more stored events than the budget allows."""
+
+
+class ScanBudget:
+    """How many stored events (rows) lookups may still read, shared by the lookups of one
+    request: `POST /configs/test` tries up to 100 events, each with a lookup of its own,
+    and must not read a store of millions for them. The reactor runs without one."""
+
+    def __init__(self, rows: int) -> None:
+        self.limit = rows
+        self.used = 0
+
+    @property
+    def left(self) -> int:
+        """Rows that may still be read."""
+        return max(self.limit - self.used, 0)
+
+    def take(self, rows: int) -> None:
+        """Count `rows` read; ScanLimitReached once more were read than the limit."""
+        self.used += rows
+        if self.used > self.limit:
+            raise ScanLimitReached(f"more than {self.limit} stored events read")
+
+
 class StoredEvents:
     """Prior events for one evaluation (the matcher's `EventLookup`).
 
@@ -112,8 +137,10 @@ class StoredEvents:
         before_seq: int | None = None,
         estimates: Estimates | None = None,
         batch: Mapping[str, Sequence[StoredEvent]] | None = None,
+        budget: ScanBudget | None = None,
     ) -> None:
         self.conn = dbapi.raw(conn)
+        self.budget = budget  # None: unbounded (the reactor, stories)
         self.before_seq = before_seq
         self.estimates: Estimates = {} if estimates is None else estimates
         self.batch: Mapping[str, Sequence[StoredEvent]] = {} if batch is None else batch
@@ -129,6 +156,8 @@ class StoredEvents:
             cur = dbapi.execute(self.conn, _ESTIMATE, (name, key, value, ESTIMATE_CAP))
             counted = int(cur.fetchone()[0])
             cur.close()
+            if self.budget is not None:
+                self.budget.take(counted)  # counting reads the index entries
             self.estimates[(name, key, value)] = counted
         return counted
 
@@ -160,15 +189,22 @@ class StoredEvents:
             self._lead(name, items)
         lead = [name, *items[0]] if items else [name]
         below = MAX_SEQ if self.before_seq is None else self.before_seq - 1
-        cur = dbapi.execute(self.conn, _FIND_BY_PARAM if items else _FIND_BY_NAME, [*lead, below])
+        sql, args = _FIND_BY_PARAM if items else _FIND_BY_NAME, [*lead, below]
+        if self.budget is not None:
+            # One row past the budget tells that it would be exceeded, without reading all.
+            sql, args = f"{sql} LIMIT ?", [*args, self.budget.left + 1]
+        cur = dbapi.execute(self.conn, sql, args)
+        rows = cur.fetchall()
+        cur.close()
+        if self.budget is not None:
+            self.budget.take(len(rows))
         found = tuple(
             e
-            for seq, row_name, params, created, state in cur.fetchall()
+            for seq, row_name, params, created, state in rows
             if seq is not None and self._prior(state)
             for e in (StoredEvent(seq, row_name, json.loads(params), created),)
             if all(k in e.params and param_text(e.params[k]) == v for k, v in equal.items())
         )
-        cur.close()
         if self.batch.get(name):
             found += tuple(
                 e
@@ -209,6 +245,8 @@ class StoredEvents:
             cur = dbapi.execute(self.conn, sql, [*lead, below, NEWEST_PAGE])
             rows = cur.fetchall()
             cur.close()
+            if self.budget is not None:
+                self.budget.take(len(rows))
             for seq, row_name, params, created, state, _entry in rows:
                 if seq is None or not self._prior(state):
                     continue
