@@ -90,7 +90,17 @@ def _stored_window(api: Api) -> str:
     return config_id
 
 
+def _stored_lookahead(api: Api) -> str:
+    # A regex saved before regexes ran in RE2: it loads, and RE2 cannot run it.
+    config_id = create_config(api, dep(EVENT, day={"regex": "[0-9]+"}), task_type=BAD_TYPE)
+    _stored_body(
+        api.store, config_id, event_deps=[dep(EVENT, day={"regex": "(?=[0-9])[0-9]+"})]
+    )
+    return config_id
+
+
 WAYS: dict[str, tuple[Callable[[Api], str], str]] = {
+    "stored_regex_re2_refuses": (_stored_lookahead, "not supported by RE2"),
     "template_zero_division": (_bad_template("{{ 1/0 }}"), "ZeroDivisionError"),
     "template_huge_power": (_bad_template("{{ 10**5000 }}"), "a power would be over"),
     "template_huge_range": (_bad_template("{{ range(100001)|list }}"), "range() would have"),

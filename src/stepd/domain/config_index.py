@@ -100,7 +100,14 @@ class ConfigIndex(Generic[C]):
         out = []
         for key in keys:
             entry = self._entries[key]
-            if any(d.name == name and d.matches(params) for d in entry.deps):
+            try:
+                hit = any(d.name == name and d.matches(params) for d in entry.deps)
+            except Exception:
+                # A dependency that cannot even be checked (a stored regex RE2 refuses)
+                # is a candidate: its evaluation, isolated per config, records why it
+                # failed, instead of this check stopping the batch for every config.
+                hit = True
+            if hit:
                 out.append(entry.config)
         return out
 
