@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,7 +16,7 @@ from sqlalchemy import func, select
 
 from stepd.api.app import build_context, create_app
 from stepd.settings import Settings
-from stepd.store import Store
+from stepd.store import Store, open_store
 from stepd.store.schema import metadata
 
 
@@ -21,6 +25,14 @@ def make_app(store: Store) -> FastAPI:
     clock, no runner (they would write on their own and blur what a request wrote)."""
     settings = Settings(database_url="unused://", reactor=False, clock=False, executor="none")
     return create_app(settings, build_context(settings, store))
+
+
+def template_app() -> FastAPI:
+    """An app to read the served document from (it is the same on every store), on a
+    throwaway SQLite file removed at exit."""
+    folder = tempfile.mkdtemp(prefix="stepd-fuzz-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return make_app(open_store(f"sqlite:///{Path(folder) / 'stepd.db'}"))
 
 
 def row_counts(store: Store) -> dict[str, int]:

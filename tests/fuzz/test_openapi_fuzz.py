@@ -17,18 +17,14 @@ non-strict xfail until that fix is merged and the entry removed.
 
 from __future__ import annotations
 
-import atexit
-import shutil
-import tempfile
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import schemathesis
 from conftest import make_token
 from fastapi import FastAPI
-from fuzz_helpers import changed, error_message, make_app, row_counts, tell
+from fuzz_helpers import changed, error_message, make_app, row_counts, tell, template_app
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -37,7 +33,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from stepd.store import Store, open_store
+from stepd.store import Store
 
 pytestmark = pytest.mark.fuzz
 MAX_EXAMPLES = 15  # per (operation, store, property): ~2,000 requests in all
@@ -193,15 +189,8 @@ KNOWN_FAILURES: dict[tuple[str, str, str], str] = {
 }
 
 
-def _template_app() -> FastAPI:
-    """An app to read the document from: it is the same on every store."""
-    folder = tempfile.mkdtemp(prefix="stepd-fuzz-")
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    return make_app(open_store(f"sqlite:///{Path(folder) / 'stepd.db'}"))
-
-
 # The document is read once; each test sends its requests to an app on its own store.
-schema = schemathesis.openapi.from_asgi("/openapi.json", _template_app())
+schema = schemathesis.openapi.from_asgi("/openapi.json", template_app())
 
 
 SENT: Counter[str] = Counter()  # requests sent, per store
