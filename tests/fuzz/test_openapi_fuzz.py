@@ -50,143 +50,50 @@ FUZZ_SETTINGS = settings(
 )
 
 # (property, method, path) -> why it fails today. Remove an entry once its fix is merged.
-KNOWN_FAILURES: dict[tuple[str, str, str], str] = {
-    (
-        "conform",
-        "POST",
-        "/api/v1/events",
-    ): "issue 9 item 8: 400 is not among the documented statuses",
-    (
-        "conform",
-        "GET",
-        "/api/v1/events/{event_id}",
-    ): "issue 9 item 8: 404 is not among the documented statuses",
-    (
-        "conform",
-        "POST",
-        "/api/v1/reject_event",
-    ): "issue 9 item 8: 400 is not among the documented statuses",
-    (
-        "conform",
-        "POST",
-        "/api/v1/event_desc",
-    ): "issue 9 item 8: 400 is not among the documented statuses",
-    (
-        "conform",
-        "GET",
-        "/api/v1/event_desc/{name}",
-    ): "issue 9 item 8: 404 is not among the documented statuses",
-    (
-        "conform",
-        "PUT",
-        "/api/v1/event_desc/{name}",
-    ): "issue 9 item 8: 400 is not among the documented statuses",
-    (
-        "conform",
-        "DELETE",
-        "/api/v1/event_desc/{name}",
-    ): "issue 9 item 8: 404 is not among the documented statuses",
-    (
-        "conform",
-        "POST",
-        "/api/v1/configs",
-    ): "issue 9 item 8: 400 is not among the documented statuses",
-    (
-        "conform",
-        "POST",
-        "/api/v1/configs/validate",
-    ): "issue 9 item 8: 400 is not among the documented statuses",
-    (
-        "conform",
-        "POST",
-        "/api/v1/configs/test",
-    ): "issue 9 item 8: 400 is not among the documented statuses",
-    (
-        "conform",
-        "GET",
-        "/api/v1/configs/{config_id}",
-    ): "issue 9 item 8: 404 is not among the documented statuses",
-    (
-        "conform",
-        "PUT",
-        "/api/v1/configs/{config_id}",
-    ): "issue 9 item 8: 400 is not among the documented statuses",
-    (
-        "conform",
-        "DELETE",
-        "/api/v1/configs/{config_id}",
-    ): "issue 9 item 8: 404 is not among the documented statuses",
-    (
-        "conform",
-        "GET",
-        "/api/v1/configs/{config_id}/history",
-    ): "issue 9 item 8: 404 is not among the documented statuses",
-    (
-        "conform",
-        "POST",
-        "/api/v1/event_story",
-    ): "issue 9 item 8: 400 is not among the documented statuses",
-    (
-        "conform",
-        "GET",
-        "/api/v1/event_story/{story_id}",
-    ): "issue 9 item 8: 404 is not among the documented statuses",
-    (
-        "conform",
-        "GET",
-        "/api/v1/events/{event_id}/story",
-    ): "issue 9 item 8: 404 is not among the documented statuses",
-    (
-        "conform",
-        "POST",
-        "/api/v1/task/status",
-    ): "issue 9 item 8: 400 is not among the documented statuses",
-    (
-        "conform",
-        "POST",
-        "/api/v1/tasks",
-    ): "issue 9 item 8: 400 is not among the documented statuses",
-    (
-        "conform",
-        "GET",
-        "/api/v1/tasks/{task_id}",
-    ): "issue 9 item 8: 400 is not among the documented statuses",
-    (
-        "conform",
-        "GET",
-        "/api/v1/tasks/{task_id}/logs",
-    ): "issue 9 item 8: 404 is not among the documented statuses",
-    (
-        "conform",
-        "POST",
-        "/api/v1/tasks/{task_id}/stop",
-    ): "issue 9 item 8: 400 is not among the documented statuses",
-    (
-        "conform",
-        "POST",
-        "/api/v1/tasks/{task_id}/restart",
-    ): "issue 9 item 8: 400 is not among the documented statuses",
-    (
-        "conform",
-        "GET",
-        "/api/v1/semaphores/{name}",
-    ): "issue 9 item 8: 404 is not among the documented statuses",
-    (
-        "conform",
-        "PUT",
-        "/api/v1/semaphores/{name}",
-    ): "issue 9 item 8: 400 is not among the documented statuses",
-    (
-        "conform",
-        "DELETE",
-        "/api/v1/semaphores/{name}",
-    ): "issue 9 item 8: 404 is not among the documented statuses",
-    (
-        "conform",
-        "GET",
-        "/metrics",
-    ): "issue 9 item 8: the document says application/json, the route answers text/plain",
+UNDOCUMENTED = {  # issue 9 item 8: statuses the routes answer that the document does not list
+    400: [
+        ("POST", "/api/v1/events"),
+        ("POST", "/api/v1/reject_event"),
+        ("POST", "/api/v1/event_desc"),
+        ("PUT", "/api/v1/event_desc/{name}"),
+        ("POST", "/api/v1/configs"),
+        ("POST", "/api/v1/configs/validate"),
+        ("POST", "/api/v1/configs/test"),
+        ("PUT", "/api/v1/configs/{config_id}"),
+        ("POST", "/api/v1/event_story"),
+        ("POST", "/api/v1/task/status"),
+        ("POST", "/api/v1/tasks"),
+        ("GET", "/api/v1/tasks/{task_id}"),
+        ("POST", "/api/v1/tasks/{task_id}/stop"),
+        ("POST", "/api/v1/tasks/{task_id}/restart"),
+        ("PUT", "/api/v1/semaphores/{name}"),
+    ],
+    404: [
+        ("GET", "/api/v1/events/{event_id}"),
+        ("GET", "/api/v1/event_desc/{name}"),
+        ("DELETE", "/api/v1/event_desc/{name}"),
+        ("GET", "/api/v1/configs/{config_id}"),
+        ("DELETE", "/api/v1/configs/{config_id}"),
+        ("GET", "/api/v1/configs/{config_id}/history"),
+        ("GET", "/api/v1/event_story/{story_id}"),
+        ("GET", "/api/v1/events/{event_id}/story"),
+        ("GET", "/api/v1/tasks/{task_id}/logs"),
+        ("GET", "/api/v1/semaphores/{name}"),
+        ("DELETE", "/api/v1/semaphores/{name}"),
+    ],
 }
+KNOWN_FAILURES: dict[tuple[str, str, str], str] = {
+    ("conform", method, path): f"issue 9 item 8: {status} is not among the documented statuses"
+    for status, routes in UNDOCUMENTED.items()
+    for method, path in routes
+}
+KNOWN_FAILURES[("conform", "GET", "/metrics")] = (
+    "issue 9 item 8: the document says application/json, /metrics answers text/plain"
+)
+# test_params_fuzz shows this 500 on every /tasks/{task_id} route; schemathesis reaches this one.
+KNOWN_FAILURES[("robust", "GET", "/api/v1/tasks/{task_id}")] = (
+    "issue 9 item 7: a task id of 2**63 or more is a 500"
+)
 
 
 # The document is read once; each test sends its requests to an app on its own store.
