@@ -37,8 +37,8 @@ class EventLoad:
     """A thread posting a batch every `interval` seconds to one of `urls()`.
 
     Batch n holds one event per lane: `quick` (fires F_QUICK), two `sem` (fire F_SEM under a
-    semaphore), `a` of pair n and `b` of pair n-1 (a join fires once
-    both halves of a pair are stored, which spans two requests), and `plain` (fires nothing).
+    semaphore), `a` of pair n and `b` of pair n-1 (a join fires once both halves of a pair
+    are stored, which spans two requests), and `plain` (fires nothing).
     """
 
     run: str
