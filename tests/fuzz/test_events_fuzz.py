@@ -257,7 +257,7 @@ def _check_accepted(
     sent = body["events"]
     assert isinstance(sent, list) and len(ids) == len(sent) == len(set(ids))
     grew = {table: after - before for table, (before, after) in wrote.items()}
-    assert grew.get("events", 0) == len(sent), grew
+    assert grew.get("events", 0) == len(sent), (side.name, grew)
     others = {
         t: n for t, n in grew.items() if t not in {"events", "event_params", "event_requests"}
     }
@@ -279,12 +279,6 @@ def _namespaced(body: object, nonce: str) -> object:
     return body
 
 
-@pytest.mark.xfail(
-    reason="issue 9 item 7: NUL bytes in params, keys, request_id and source are a 500 on "
-    "PostgreSQL (SQLite stores them); integers of over 4,300 digits and JSON nested 1,000+ "
-    "deep are a 500 on both stores",
-    strict=False,
-)
 @settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -324,8 +318,9 @@ def test_any_events_body_gets_2xx_or_a_clear_4xx_and_is_stored_all_or_nothing(
     sides: dict[str, Side], batches: list[object], resend: bool
 ) -> None:
     nonce = uuid.uuid4().hex
-    for side in sides.values():
-        side.seen.clear()
+    # `seen` is kept across examples: the stores are, and a request_id outside the pool
+    # (say 'hahn') may come again in a later example, which the server rightly answers
+    # with the first ids and stores nothing.
     for body in (_namespaced(b, nonce) for b in batches):
         raw = serialize(body)
         answers = {}

@@ -90,10 +90,6 @@ KNOWN_FAILURES: dict[tuple[str, str, str], str] = {
 KNOWN_FAILURES[("conform", "GET", "/metrics")] = (
     "issue 9 item 8: the document says application/json, /metrics answers text/plain"
 )
-# test_params_fuzz shows this 500 on every /tasks/{task_id} route; schemathesis reaches this one.
-KNOWN_FAILURES[("robust", "GET", "/api/v1/tasks/{task_id}")] = (
-    "issue 9 item 7: a task id of 2**63 or more is a 500"
-)
 
 
 # The document is read once; each test sends its requests to an app on its own store.

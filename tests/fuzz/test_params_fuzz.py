@@ -64,59 +64,7 @@ BODIES = {  # a body the PUTs accept, so that the value in the URL is what is tr
 }
 
 # (method, target) -> why it fails today. Remove an entry once its fix is merged.
-KNOWN_FAILURES: dict[tuple[str, str], str] = {
-    (
-        "GET",
-        "/api/v1/event_desc/{name}",
-    ): "issue 9 item 7: a NUL byte is a 500 on PostgreSQL (SQLite takes it)",
-    (
-        "PUT",
-        "/api/v1/event_desc/{name}",
-    ): "issue 9 item 7: a NUL byte is a 500 on PostgreSQL (SQLite takes it)",
-    (
-        "DELETE",
-        "/api/v1/event_desc/{name}",
-    ): "issue 9 item 7: a NUL byte is a 500 on PostgreSQL (SQLite takes it)",
-    ("GET", "/api/v1/tasks/{task_id}"): "issue 9 item 7: a task id of 2**63 or more is a 500",
-    ("GET", "/api/v1/tasks/{task_id}/logs"): "issue 9 item 7: a task id of 2**63 or more is a 500",
-    ("POST", "/api/v1/tasks/{task_id}/stop"): "issue 9 item 7: a task id of 2**63 or more is a 500",
-    (
-        "POST",
-        "/api/v1/tasks/{task_id}/restart",
-    ): "issue 9 item 7: a task id of 2**63 or more is a 500",
-    (
-        "GET",
-        "/api/v1/semaphores/{name}",
-    ): "issue 9 item 7: a NUL byte is a 500 on PostgreSQL (SQLite takes it)",
-    (
-        "PUT",
-        "/api/v1/semaphores/{name}",
-    ): "issue 9 item 7: a NUL byte is a 500 on PostgreSQL (SQLite takes it)",
-    (
-        "DELETE",
-        "/api/v1/semaphores/{name}",
-    ): "issue 9 item 7: a NUL byte is a 500 on PostgreSQL (SQLite takes it)",
-    (
-        "GET",
-        "/api/v1/events?name={v}",
-    ): "issue 9 item 7: a NUL byte is a 500 on PostgreSQL (SQLite takes it)",
-    (
-        "GET",
-        "/api/v1/events?params__date={v}",
-    ): "issue 9 item 7: a NUL byte is a 500 on PostgreSQL (SQLite takes it)",
-    (
-        "GET",
-        "/api/v1/tasks?type={v}",
-    ): "issue 9 item 7: a NUL byte is a 500 on PostgreSQL (SQLite takes it)",
-    (
-        "GET",
-        "/api/v1/tasks?author={v}",
-    ): "issue 9 item 7: a NUL byte is a 500 on PostgreSQL (SQLite takes it)",
-    (
-        "GET",
-        "/api/v1/configs?author={v}",
-    ): "issue 9 item 7: a NUL byte is a 500 on PostgreSQL (SQLite takes it)",
-}
+KNOWN_FAILURES: dict[tuple[str, str], str] = {}
 
 VALUES = st.one_of(
     st.sampled_from(
