@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 import typer
@@ -52,6 +52,9 @@ def test_each_documented_spelling_reaches_its_setting(
 
 def _other_value(field: str, default: Any) -> tuple[str, Any]:
     """A value unlike the default, as a variable would spell it, and what it parses to."""
+    if default is None:  # `X | None`: a value of X
+        kinds = get_args(Settings.model_fields[field].annotation)
+        default = next(kind for kind in kinds if kind is not type(None))()
     if field == "sqlite_synchronous":
         return "extra", "EXTRA"
     if isinstance(default, bool):

@@ -24,7 +24,16 @@ def worker(
     executor: Annotated[
         str | None, setting("executor", "--executor", help_prefix="local or celery here.")
     ] = None,
-    workers: Annotated[int | None, setting("workers", "--concurrency", "-c", min=1)] = None,
+    workers: Annotated[
+        int | None,
+        setting(
+            "workers",
+            "--concurrency",
+            "-c",
+            min=1,
+            help_prefix="Processes here (local workers or the Celery pool), at least 1.",
+        ),
+    ] = None,
     broker_url: Annotated[str | None, setting("broker_url", "--broker")] = None,
     queue: Annotated[
         str | None, setting("queue", "--queue", help_prefix="Celery: as the server's --queue.")
