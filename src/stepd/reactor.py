@@ -35,6 +35,7 @@ from stepd.domain.firing import task_params_for
 from stepd.domain.matching import Evaluation, Firing, MatchEvent, binding_key, evaluate
 from stepd.domain.templates import TemplateProblem
 from stepd.errors import StepdError
+from stepd.settings import REACTOR_POLL_INTERVAL_SECONDS
 from stepd.store import dbapi, faults
 from stepd.store import lookup as event_lookup
 from stepd.store import tasks as task_store
@@ -466,7 +467,7 @@ class ReactorLoop:
     """Runs a Reactor in a thread: woken at once by this process, polled for others."""
 
     reactor: Reactor
-    poll_interval_seconds: float = 0.5
+    poll_interval_seconds: float = REACTOR_POLL_INTERVAL_SECONDS
     gather_seconds: float = 0.002  # wait after a wake-up: batches concurrent submits
     max_gather_seconds: float = 0.048  # the longest such wait, under sustained load
     busy_gap_seconds: float = 0.01  # a wake-up sooner than this after a batch: gather

@@ -23,6 +23,7 @@ from multiprocessing.process import BaseProcess
 
 from stepd.childproc import begin_child, spawn_context
 from stepd.reactor import Reactor, ReactorLoop
+from stepd.settings import REACTOR_POLL_INTERVAL_SECONDS
 from stepd.store import open_store
 from stepd.store.notify import EVENTS_CHANNEL, Listener
 from stepd.wakepipe import WakePipe
@@ -36,7 +37,7 @@ class ReactorConfig:
 
     database_url: str
     sqlite_synchronous: str = "NORMAL"
-    poll_interval_seconds: float = 0.1
+    poll_interval_seconds: float = REACTOR_POLL_INTERVAL_SECONDS
 
 
 def reactor_main(

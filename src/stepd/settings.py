@@ -1,68 +1,242 @@
-"""The one Settings object: built at the edge (CLI flags, STEPD_* variables), passed down."""
+"""The one Settings object: built at the edge (STEPD_* variables, then CLI flags), passed down.
+
+Every entry point (`stepd serve`, `stepd worker`, the Celery app, the other commands) calls
+`Settings.from_env(os.environ, **flags)` once; nothing below it reads the environment.
+`Settings(...)` itself takes only what it is given (tests build it so), like a dataclass.
+
+A new setting is one field here: its STEPD_* variable, `stepd settings`, the epilog of
+`stepd serve --help` and the table in docs/operations.md all come from the field.
+"""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, replace
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from stepd.errors import InvalidInput
+
+ENV_PREFIX = "STEPD_"
 DEFAULT_DATABASE_URL = "sqlite:///./stepd.db"
+# The one default of the reactor's poll, used by ReactorLoop and ReactorConfig too.
+REACTOR_POLL_INTERVAL_SECONDS = 0.1
+
+SqliteSynchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 
 
-@dataclass(frozen=True, kw_only=True)
-class Settings:
+class SettingsError(InvalidInput):
+    """A STEPD_* variable (or an override) that is not a valid value for its setting."""
+
+
+class Settings(BaseSettings):
     """Everything a stepd process needs to know about its surroundings."""
 
-    database_url: str = DEFAULT_DATABASE_URL  # sqlite:///path or postgresql://...
-    host: str = "127.0.0.1"  # where `stepd serve` listens
-    port: int = 8080
-    private_reads: bool = False  # when True, reads need a token too
-    max_body_bytes: int = 1024 * 1024  # larger request bodies get 413
-    max_events_per_request: int = 1000
-    # stored events POST /configs/test reads at most (for its targets and their joins)
-    trial_scan_limit: int = 10_000
-    token_cache_seconds: float = 5.0  # how long a checked token is trusted without the store
-    reactor: bool = True  # evaluate events against configs (started by this server)
-    # in a process of its own (another core, not the API's GIL); False: a thread here
-    reactor_process: bool = True
-    # how often to look for events that other processes stored
-    reactor_poll_interval_seconds: float = 0.1
-    clock: bool = True  # emit periodic `clock` events
-    # NORMAL: durable across process crashes; FULL: across power loss too
-    sqlite_synchronous: str = "NORMAL"
-    executor: str = "local"  # "local" (worker processes here), "celery", or "none"
-    workers: int = 2  # local worker processes started by `stepd serve`
-    tasks: tuple[str, ...] = ()  # modules or files declaring task types
-    broker_url: str | None = None  # celery: amqp://... or redis://...
-    queue: str = "stepd"  # celery: the queue of this deployment (one per store on a broker)
-    task_event_name: str = "taskEvent"  # the event a finished task reports
-    environment: str = "stable"  # the `environment` param of those events
-    heartbeat_timeout_seconds: float = 30.0  # a worker silent this long has lost its task
-    horse_max_tasks: int = 100  # attempts a clean work horse runs; 1: a fresh process each
-    # the server's own store: a statement (PostgreSQL) or read (SQLite) running longer is
-    # cancelled and answered 503 query_timeout
-    api_statement_timeout_seconds: float = 30.0
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        frozen=True,
+        extra="forbid",
+        # An empty variable counts as unset, as Typer's `envvar=` options treated it.
+        env_ignore_empty=True,
+    )
+
+    database_url: str = Field(
+        DEFAULT_DATABASE_URL,
+        description="The store: sqlite:///relative.db, sqlite:////absolute/path.db or "
+        "postgresql://user:pass@host:5432/db (postgres:// is accepted too).",
+    )
+    host: str = Field("127.0.0.1", description="Where `stepd serve` listens (0.0.0.0: all).")
+    port: int = Field(8080, ge=0, le=65535, description="The port `stepd serve` listens on.")
+    private_reads: bool = Field(False, description="Reads need a token too.")
+    max_body_bytes: int = Field(
+        1024 * 1024, ge=1, description="Larger request bodies are refused (413)."
+    )
+    max_events_per_request: int = Field(
+        1000, ge=1, description="Events one POST may carry (more: 400)."
+    )
+    trial_scan_limit: int = Field(
+        10_000,
+        ge=1,
+        description="Stored events POST /configs/test reads at most (for its targets and "
+        "their joins).",
+    )
+    token_cache_seconds: float = Field(
+        5.0, ge=0, description="How long a checked token is trusted without asking the store."
+    )
+    reactor: bool = Field(
+        True, description="Evaluate events against configs (in the processes of this server)."
+    )
+    reactor_process: bool = Field(
+        True,
+        description="Evaluate events in a process of its own (stepd-reactor: another core, "
+        "not the API's GIL); false: in a thread of the server.",
+    )
+    reactor_poll_interval_seconds: float = Field(
+        REACTOR_POLL_INTERVAL_SECONDS,
+        gt=0,
+        description="How often the reactor looks for events other processes stored.",
+    )
+    clock: bool = Field(True, description="Emit periodic `clock` events.")
+    sqlite_synchronous: SqliteSynchronous = Field(
+        "NORMAL",
+        description="SQLite PRAGMA synchronous of the server and its workers: NORMAL is "
+        "durable across process crashes, FULL across power loss too.",
+    )
+    executor: str = Field(
+        "local",
+        description="local (worker processes here), celery (dispatch to Celery workers) "
+        "or none (run no tasks here).",
+    )
+    workers: int = Field(
+        2, ge=0, description="Local worker processes (`stepd serve`: 0 runs none)."
+    )
+    tasks: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="Modules or .py files declaring task types, separated by commas or "
+        "spaces (the flag is repeatable). Without them, task types are not validated.",
+    )
+    broker_url: str | None = Field(
+        None, description="Celery broker: amqp://... or redis://... (needed by celery)."
+    )
+    queue: str = Field(
+        "stepd",
+        description="The Celery queue of this deployment: one per store on a broker; a plain "
+        "`celery worker` needs it as -Q too.",
+    )
+    task_event_name: str = Field("taskEvent", description="The event a finished task reports.")
+    environment: str = Field("stable", description="The `environment` param of those events.")
+    heartbeat_timeout_seconds: float = Field(
+        30.0, gt=0, description="A worker silent this long has lost its task (it is given up)."
+    )
+    horse_max_tasks: int = Field(
+        100,
+        ge=1,
+        description="Attempts one work horse process runs before a fresh one is forked "
+        "(1: a fresh process for every attempt).",
+    )
+    api_statement_timeout_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="A query of the server running longer is cancelled and answered "
+        "503 query_timeout (PostgreSQL: a statement; SQLite: a read).",
+    )
+    log_level: str = Field("info", description="Logging level: debug, info, warning, error.")
+    access_log: bool = Field(True, description="`stepd serve` writes uvicorn's access log.")
+    url: str = Field("http://127.0.0.1:8080", description="The server the client commands talk to.")
+    token: str | None = Field(
+        None, repr=False, description="The API token of the client commands (needed for writes)."
+    )
+
+    @field_validator("tasks", mode="before")
+    @classmethod
+    def _split_tasks(cls, value: object) -> object:
+        # STEPD_TASKS=a.py,b.py (or spaces) and repeated --tasks a,b: one tuple of specs.
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, list | tuple):
+            return tuple(s for item in value for s in re.split(r"[,\s]+", str(item)) if s)
+        return value
+
+    @field_validator("sqlite_synchronous", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
-        """Settings from STEPD_* variables, then explicit overrides (CLI flags) on top."""
-        env = os.environ if environ is None else environ
-        settings = cls()
-        values: dict[str, object] = {}
-        if "STEPD_DATABASE_URL" in env:
-            values["database_url"] = env["STEPD_DATABASE_URL"]
-        if "STEPD_PRIVATE_READS" in env:
-            values["private_reads"] = env["STEPD_PRIVATE_READS"].lower() in {"1", "true", "yes"}
-        if "STEPD_TASKS" in env:
-            values["tasks"] = tuple(t for t in env["STEPD_TASKS"].split(",") if t)
-        if "STEPD_BROKER_URL" in env:
-            values["broker_url"] = env["STEPD_BROKER_URL"]
-        if "STEPD_REACTOR_PROCESS" in env:
-            values["reactor_process"] = env["STEPD_REACTOR_PROCESS"].lower() in {"1", "true", "yes"}
-        if "STEPD_API_STATEMENT_TIMEOUT_SECONDS" in env:
-            values["api_statement_timeout_seconds"] = float(
-                env["STEPD_API_STATEMENT_TIMEOUT_SECONDS"]
-            )
-        if "STEPD_SQLITE_SYNCHRONOUS" in env:
-            values["sqlite_synchronous"] = env["STEPD_SQLITE_SYNCHRONOUS"].upper()
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return replace(settings, **values)  # type: ignore[arg-type]
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Only what the caller gives: `from_env` reads the variables (of the mapping it
+        # is given), so `Settings(...)` in a test does not pick up the shell's STEPD_*.
+        return (init_settings,)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Settings from STEPD_* variables (of `environ`, default os.environ), then
+        `overrides` (CLI flags; None means not given) on top.
+
+        Raises SettingsError naming the variable (or setting) whose value is not valid.
+        """
+        from_vars = _EnvironSource(cls, environ)()
+        given = {k: v for k, v in overrides.items() if v is not None}
+        try:
+            return cls(**{**from_vars, **given})
+        except ValidationError as exc:
+            raise SettingsError(_explain(exc, set(from_vars) - set(given))) from None
+
+    def replace(self, **changes: object) -> Settings:
+        """A copy with `changes`, validated (as dataclasses.replace was, for tests)."""
+        return type(self)(**{**self.model_dump(), **changes})
+
+
+class _EnvironSource(EnvSettingsSource):
+    """pydantic-settings' variable source, reading a given mapping instead of os.environ."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str] | None):
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        if self._environ is None:
+            return super()._load_env_vars()
+        return {
+            (k if self.case_sensitive else k.lower()): v
+            for k, v in self._environ.items()
+            if not (self.env_ignore_empty and v == "")
+        }
+
+
+def env_name(field: str) -> str:
+    """The variable of a setting: `port` -> STEPD_PORT."""
+    return ENV_PREFIX + field.upper()
+
+
+def _explain(exc: ValidationError, from_vars: set[str]) -> str:
+    problems = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else ""
+        where = env_name(field) if field in from_vars else f"setting {field}"
+        value = error.get("input")
+        problems.append(f"{where}={value!r}: {error['msg']}")
+    return "invalid settings: " + "; ".join(problems)
+
+
+@dataclass(frozen=True)
+class SettingInfo:
+    """One setting as documented: its field, variable, default and description."""
+
+    name: str
+    env: str
+    default: str
+    description: str
+
+
+def show_default(value: Any) -> str:
+    """A default as the docs show it: none, true/false, or the value."""
+    if value is None or value == ():
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def describe() -> list[SettingInfo]:
+    """Every setting, in the model's order: the one source of the docs and the help."""
+    return [
+        SettingInfo(name, env_name(name), show_default(f.default), f.description or "")
+        for name, f in Settings.model_fields.items()
+    ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -69,4 +68,4 @@ def assert_nothing_stored(api: Api) -> None:
 def settings_like(api: Api, **changes: object) -> Settings:
     """The settings of the `api` fixture's app (no reactor, clock or workers), changed."""
     settings: Settings = api.client.app.state.stepd.settings  # type: ignore[attr-defined]
-    return replace(settings, **changes)  # type: ignore[arg-type]
+    return settings.replace(**changes)

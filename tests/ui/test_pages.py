@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import replace
 
 import pytest
 from conftest import Api
@@ -258,7 +257,7 @@ def test_the_semaphores_page_shows_use_and_capacity(api: Api) -> None:
 @pytest.fixture
 def private(api: Api) -> Iterator[TestClient]:
     """A second app on the same store, run with --private-reads."""
-    settings = replace(api.client.app.state.stepd.settings, private_reads=True)  # type: ignore[attr-defined]
+    settings = api.client.app.state.stepd.settings.replace(private_reads=True)  # type: ignore[attr-defined]
     app = create_app(settings, build_context(settings, api.store))
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from stepd.cli.common import DEFAULT_DB, DbOption, err, fail
+from stepd.cli.common import DEFAULT_DB, DbOption, err, fail, load_settings
 from stepd.errors import StepdError
 
 
@@ -30,6 +30,7 @@ def backup(
     from stepd.store import open_store
     from stepd.store.backup import backup_sqlite
 
+    db = load_settings(database_url=db).database_url
     try:
         store = open_store(db, migrate=False)
         try:

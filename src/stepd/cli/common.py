@@ -1,69 +1,73 @@
-"""What every CLI command shares: options read from STEPD_* variables, error output."""
+"""What every CLI command shares: options of the Settings (STEPD_* variables), error output."""
 
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from stepd.errors import StepdError
-from stepd.settings import DEFAULT_DATABASE_URL
+from stepd.settings import Settings, SettingsError, describe
+
+if TYPE_CHECKING:
+    from stepd.store.engine import Store
 
 out = Console()
 err = Console(stderr=True)
 
-DbOption = Annotated[
-    str,
-    typer.Option(
-        "--db",
-        envvar="STEPD_DATABASE_URL",
-        help="Database URL: sqlite:///PATH or postgresql://USER@HOST/DB.",
-        show_default=True,
-    ),
-]
-DEFAULT_DB = DEFAULT_DATABASE_URL
-
-UrlOption = Annotated[
-    str,
-    typer.Option("--url", envvar="STEPD_URL", help="The stepd server.", show_default=True),
-]
-DEFAULT_URL = "http://127.0.0.1:8080"
-
-TokenOption = Annotated[
-    str | None,
-    typer.Option(
-        "--token", envvar="STEPD_TOKEN", help="API token (for writes).", show_default=False
-    ),
-]
-
-TasksOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--tasks",
-        envvar="STEPD_TASKS",
-        help="A module or .py file declaring task types (repeatable; commas also separate).",
-    ),
-]
+_SETTINGS = {info.name: info for info in describe()}
 
 
-def task_specs(tasks: list[str] | None) -> tuple[str, ...]:
-    """--tasks values, also split on commas (STEPD_TASKS=a.py,b.py, as the Celery app reads it)."""
-    return tuple(spec for item in tasks or () for spec in item.split(",") if spec.strip())
+def setting(name: str, *decls: str, help_prefix: str = "", **extra: Any) -> Any:
+    """A Typer option for the Settings field `name`, its help from the field (after
+    `help_prefix`, what this command adds).
+
+    It has no default and no `envvar`: unset (None) unless given on the command line, so
+    that Settings.from_env reads the STEPD_* variable and the flag only overrides it.
+    """
+    info = _SETTINGS[name]
+    # Escaped: Typer renders help as rich markup, where [...] would be a tag.
+    where = escape(f"[env var: {info.env}] [default: {info.default}]")
+    return typer.Option(
+        *decls,
+        help=" ".join(part for part in (help_prefix, info.description, where) if part),
+        show_default=False,
+        **extra,
+    )
 
 
-HorseMaxTasksOption = Annotated[
-    int,
-    typer.Option(
-        envvar="STEPD_HORSE_MAX_TASKS",
-        min=1,
-        help="Attempts one work horse process runs before a fresh one is forked "
-        "(1: a fresh process for every attempt).",
-    ),
-]
-DEFAULT_HORSE_MAX_TASKS = 100
+def load_settings(**flags: object) -> Settings:
+    """The Settings of this command: STEPD_* variables, then the flags given (not None).
+
+    A malformed variable is a usage error naming it (exit 2), not a traceback.
+    """
+    try:
+        return Settings.from_env(os.environ, **flags)
+    except SettingsError as exc:
+        raise fail(exc.message, code=2) from None
+
+
+def open_db(database_url: str | None, *, migrate: bool = True) -> Store:
+    """The store at --db (or STEPD_DATABASE_URL), with the Settings' SQLite durability."""
+    from stepd.store import open_store
+
+    settings = load_settings(database_url=database_url)
+    return open_store(
+        settings.database_url, migrate=migrate, sqlite_synchronous=settings.sqlite_synchronous
+    )
+
+
+DbOption = Annotated[str | None, setting("database_url", "--db")]
+DEFAULT_DB = None
+UrlOption = Annotated[str | None, setting("url", "--url")]
+DEFAULT_URL = None
+TokenOption = Annotated[str | None, setting("token", "--token")]
+TasksOption = Annotated[list[str] | None, setting("tasks", "--tasks")]
+HorseMaxTasksOption = Annotated[int | None, setting("horse_max_tasks", "--horse-max-tasks", min=1)]
+DEFAULT_HORSE_MAX_TASKS = None
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -74,7 +78,3 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 def handle(exc: StepdError) -> typer.Exit:
     return fail(exc.message)
-
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "").lower() in {"1", "true", "yes"}

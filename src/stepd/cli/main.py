@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import typer
 
-from stepd.cli import backup, configs, events, serve, story, tasks, tokens, worker
+from stepd.cli import (
+    backup,
+    configs,
+    events,
+    serve,
+    settings_list,
+    story,
+    tasks,
+    tokens,
+    worker,
+)
 
 app = typer.Typer(
     name="stepd",
@@ -12,8 +22,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-app.command("serve")(serve.serve)
-app.command("worker")(worker.worker)
+app.command("serve", epilog=settings_list.epilog_for(serve.serve))(serve.serve)
+app.command("worker", epilog=settings_list.epilog_for(worker.worker))(worker.worker)
+app.command("settings")(settings_list.settings)
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(events.app, name="events")
 app.command("story")(story.story)

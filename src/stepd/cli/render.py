@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from stepd.cli.common import fail, out
+from stepd.cli.common import fail, load_settings, out
 from stepd.display import value_text
 from stepd.domain.params import Scalar
 
@@ -93,10 +93,13 @@ def parse_params(args: list[str] | None, what: str) -> dict[str, Scalar]:
 
 
 @contextmanager
-def client(url: str, token: str | None) -> Iterator[Client]:
-    """A client whose failures become one red line that says what to do next, and exit 1."""
+def client(url: str | None, token: str | None) -> Iterator[Client]:
+    """A client of the server at --url (or STEPD_URL) with --token (or STEPD_TOKEN), whose
+    failures become one red line that says what to do next, and exit 1."""
     from stepd.client import ApiError, Client, ServerUnreachable
 
+    settings = load_settings(url=url, token=token)
+    url, token = settings.url, settings.token
     try:
         with Client(url, token) as c:
             yield c

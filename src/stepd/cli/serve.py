@@ -6,119 +6,79 @@ import gc
 import logging
 from typing import Annotated
 
-import typer
-
 from stepd.cli.common import (
-    DEFAULT_DB,
-    DEFAULT_HORSE_MAX_TASKS,
     DbOption,
     HorseMaxTasksOption,
     TasksOption,
     fail,
-    task_specs,
+    load_settings,
+    setting,
 )
 from stepd.errors import StepdError
-from stepd.settings import Settings
 
 
 def serve(
-    db: DbOption = DEFAULT_DB,
-    host: Annotated[str, typer.Option(envvar="STEPD_HOST", help="Address to listen on.")] = (
-        "127.0.0.1"
-    ),
-    port: Annotated[int, typer.Option(envvar="STEPD_PORT", help="Port to listen on.")] = 8080,
+    database_url: DbOption = None,
+    host: Annotated[str | None, setting("host", "--host")] = None,
+    port: Annotated[int | None, setting("port", "--port")] = None,
     tasks: TasksOption = None,
-    executor: Annotated[
-        str,
-        typer.Option(envvar="STEPD_EXECUTOR", help="local (worker processes here), celery, none."),
-    ] = "local",
-    workers: Annotated[
-        int, typer.Option(envvar="STEPD_WORKERS", help="Local worker processes.", min=0)
-    ] = 2,
-    broker: Annotated[
-        str | None,
-        typer.Option(envvar="STEPD_BROKER_URL", help="Celery broker: amqp://... or redis://..."),
+    executor: Annotated[str | None, setting("executor", "--executor")] = None,
+    workers: Annotated[int | None, setting("workers", "--workers", min=0)] = None,
+    broker_url: Annotated[str | None, setting("broker_url", "--broker")] = None,
+    queue: Annotated[str | None, setting("queue", "--queue")] = None,
+    task_event_name: Annotated[str | None, setting("task_event_name", "--task-event-name")] = None,
+    environment: Annotated[str | None, setting("environment", "--environment")] = None,
+    heartbeat_timeout_seconds: Annotated[
+        float | None, setting("heartbeat_timeout_seconds", "--heartbeat-timeout")
     ] = None,
-    queue: Annotated[
-        str,
-        typer.Option(envvar="STEPD_QUEUE", help="Celery queue of this deployment."),
-    ] = "stepd",
-    task_event_name: Annotated[
-        str,
-        typer.Option(envvar="STEPD_TASK_EVENT_NAME", help="The event a finished task reports."),
-    ] = "taskEvent",
-    environment: Annotated[
-        str, typer.Option(envvar="STEPD_ENVIRONMENT", help="`environment` of task events.")
-    ] = "stable",
-    heartbeat_timeout: Annotated[
-        float,
-        typer.Option(
-            envvar="STEPD_HEARTBEAT_TIMEOUT_SECONDS",
-            help="Seconds without a heartbeat before a worker's task is given up.",
-        ),
-    ] = 30.0,
-    horse_max_tasks: HorseMaxTasksOption = DEFAULT_HORSE_MAX_TASKS,
-    private_reads: Annotated[
-        bool,
-        typer.Option(
-            "--private-reads", envvar="STEPD_PRIVATE_READS", help="Require a token for reads too."
-        ),
-    ] = False,
-    clock: Annotated[
-        bool, typer.Option("--clock/--no-clock", envvar="STEPD_CLOCK", help="Emit clock events.")
-    ] = True,
+    horse_max_tasks: HorseMaxTasksOption = None,
+    private_reads: Annotated[bool | None, setting("private_reads", "--private-reads")] = None,
+    clock: Annotated[bool | None, setting("clock", "--clock/--no-clock")] = None,
     reactor_process: Annotated[
-        bool,
-        typer.Option(
-            "--reactor-process/--reactor-thread",
-            envvar="STEPD_REACTOR_PROCESS",
-            help="Evaluate events in a process of its own (another core) or a thread here.",
-        ),
-    ] = True,
-    statement_timeout: Annotated[
-        float,
-        typer.Option(
-            envvar="STEPD_API_STATEMENT_TIMEOUT_SECONDS",
-            help="Seconds a query of the server may run before it is cancelled (503).",
-            min=0.001,
-        ),
-    ] = 30.0,
-    log_level: Annotated[str, typer.Option(envvar="STEPD_LOG_LEVEL")] = "info",
-    access_log: Annotated[
-        bool, typer.Option("--access-log/--no-access-log", envvar="STEPD_ACCESS_LOG")
-    ] = True,
+        bool | None, setting("reactor_process", "--reactor-process/--reactor-thread")
+    ] = None,
+    api_statement_timeout_seconds: Annotated[
+        float | None, setting("api_statement_timeout_seconds", "--statement-timeout", min=0.001)
+    ] = None,
+    log_level: Annotated[str | None, setting("log_level", "--log-level")] = None,
+    access_log: Annotated[bool | None, setting("access_log", "--access-log/--no-access-log")] = (
+        None
+    ),
 ) -> None:
     """Run stepd: the HTTP API, the reactor and the runner, on the store at --db."""
+    settings = load_settings(
+        database_url=database_url,
+        host=host,
+        port=port,
+        tasks=tasks,
+        executor=executor,
+        workers=workers,
+        broker_url=broker_url,
+        queue=queue,
+        task_event_name=task_event_name,
+        environment=environment,
+        heartbeat_timeout_seconds=heartbeat_timeout_seconds,
+        horse_max_tasks=horse_max_tasks,
+        private_reads=private_reads,
+        clock=clock,
+        reactor_process=reactor_process,
+        api_statement_timeout_seconds=api_statement_timeout_seconds,
+        log_level=log_level,
+        access_log=access_log,
+    )
     import uvicorn
 
     from stepd.api.app import create_app
 
     logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    if executor not in {"local", "celery", "none"}:
-        raise fail(f"--executor must be local, celery or none, not {executor!r}")
-    if executor == "celery" and not broker:
+    if settings.executor not in {"local", "celery", "none"}:
+        raise fail(f"--executor must be local, celery or none, not {settings.executor!r}")
+    if settings.executor == "celery" and not settings.broker_url:
         raise fail("--executor celery needs --broker (or STEPD_BROKER_URL)")
-    settings = Settings.from_env(
-        database_url=db,
-        host=host,
-        port=port,
-        private_reads=private_reads,
-        executor=executor,
-        workers=workers,
-        tasks=task_specs(tasks),
-        broker_url=broker,
-        queue=queue,
-        task_event_name=task_event_name,
-        environment=environment,
-        heartbeat_timeout_seconds=heartbeat_timeout,
-        horse_max_tasks=horse_max_tasks,
-        clock=clock,
-        reactor_process=reactor_process,
-        api_statement_timeout_seconds=statement_timeout,
-    )
     try:
         app = create_app(settings)
     except StepdError as exc:
@@ -128,4 +88,10 @@ def serve(
     # start-up objects cost ~12% of the events a server takes in).
     gc.collect()
     gc.freeze()
-    uvicorn.run(app, host=host, port=port, log_level=log_level.lower(), access_log=access_log)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=settings.access_log,
+    )

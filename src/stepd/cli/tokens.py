@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from stepd.cli.common import DEFAULT_DB, DbOption, err, fail
+from stepd.cli.common import DEFAULT_DB, DbOption, err, fail, open_db
 from stepd.errors import StepdError
 
 app = typer.Typer(help="Create and revoke API tokens (talks to the database directly).")
@@ -21,11 +21,10 @@ def create(
     """Print a new token for USER on stdout, and nothing else."""
     if not user.strip():
         raise fail("USER must not be empty")
-    from stepd.store import open_store
     from stepd.store import tokens as token_store
 
     try:
-        store = open_store(db)
+        store = open_db(db)
         with store.write() as conn:
             token = token_store.create_token(conn, user, is_admin=admin)
         store.close()
@@ -46,11 +45,10 @@ def list_tokens(
     from rich.table import Table
 
     from stepd.cli.render import console, print_json
-    from stepd.store import open_store
     from stepd.store import tokens as token_store
 
     try:
-        store = open_store(db)
+        store = open_db(db)
         with store.read() as conn:
             found = token_store.list_tokens(conn, include_revoked=include_revoked)
         store.close()
@@ -98,13 +96,12 @@ def revoke(
 ) -> None:
     """Revoke every token of USER, or one token by --id (servers stop accepting them
     within seconds)."""
-    from stepd.store import open_store
     from stepd.store import tokens as token_store
 
     if (user is None) == (token_id is None):
         raise fail("give either USER (all of its tokens) or --id N (one token)")
     try:
-        store = open_store(db)
+        store = open_db(db)
         with store.write() as conn:
             if token_id is not None:
                 done = token_store.revoke_token(conn, token_id)

@@ -7,43 +7,47 @@ import os
 import signal
 from typing import Annotated
 
-import typer
-
 from stepd.cli.common import (
-    DEFAULT_DB,
-    DEFAULT_HORSE_MAX_TASKS,
     DbOption,
     HorseMaxTasksOption,
     TasksOption,
     fail,
-    task_specs,
+    load_settings,
+    setting,
 )
 from stepd.errors import StepdError
 
 
 def worker(
-    db: DbOption = DEFAULT_DB,
+    database_url: DbOption = None,
     tasks: TasksOption = None,
     executor: Annotated[
-        str, typer.Option(envvar="STEPD_EXECUTOR", help="local (processes) or celery.")
-    ] = "local",
-    concurrency: Annotated[
-        int, typer.Option("--concurrency", "-c", envvar="STEPD_WORKERS", min=1, help="Processes.")
-    ] = 2,
-    broker: Annotated[
-        str | None,
-        typer.Option(envvar="STEPD_BROKER_URL", help="Celery broker: amqp://... or redis://..."),
+        str | None, setting("executor", "--executor", help_prefix="local or celery here.")
     ] = None,
+    workers: Annotated[
+        int | None,
+        setting(
+            "workers",
+            "--concurrency",
+            "-c",
+            min=1,
+            help_prefix="Processes here (local workers or the Celery pool), at least 1.",
+        ),
+    ] = None,
+    broker_url: Annotated[str | None, setting("broker_url", "--broker")] = None,
     queue: Annotated[
-        str, typer.Option(envvar="STEPD_QUEUE", help="Celery queue (as the server's --queue).")
-    ] = "stepd",
-    task_event_name: Annotated[str, typer.Option(envvar="STEPD_TASK_EVENT_NAME")] = "taskEvent",
-    environment: Annotated[str, typer.Option(envvar="STEPD_ENVIRONMENT")] = "stable",
-    heartbeat_timeout: Annotated[
-        float, typer.Option(envvar="STEPD_HEARTBEAT_TIMEOUT_SECONDS")
-    ] = 30.0,
-    horse_max_tasks: HorseMaxTasksOption = DEFAULT_HORSE_MAX_TASKS,
-    log_level: Annotated[str, typer.Option(envvar="STEPD_LOG_LEVEL")] = "info",
+        str | None, setting("queue", "--queue", help_prefix="Celery: as the server's --queue.")
+    ] = None,
+    task_event_name: Annotated[str | None, setting("task_event_name", "--task-event-name")] = None,
+    environment: Annotated[str | None, setting("environment", "--environment")] = None,
+    heartbeat_timeout_seconds: Annotated[
+        float | None,
+        setting(
+            "heartbeat_timeout_seconds", "--heartbeat-timeout", help_prefix="Local: its reaper's."
+        ),
+    ] = None,
+    horse_max_tasks: HorseMaxTasksOption = None,
+    log_level: Annotated[str | None, setting("log_level", "--log-level")] = None,
 ) -> None:
     """Run tasks from the store at --db (the server must run with --executor to match)."""
     from stepd.runner.horse import HorseLimits
@@ -51,53 +55,75 @@ def worker(
     from stepd.store import open_store
     from stepd.store.runs import StatusEvents
 
+    settings = load_settings(
+        database_url=database_url,
+        tasks=tasks,
+        executor=executor,
+        workers=workers,
+        broker_url=broker_url,
+        queue=queue,
+        task_event_name=task_event_name,
+        environment=environment,
+        heartbeat_timeout_seconds=heartbeat_timeout_seconds,
+        horse_max_tasks=horse_max_tasks,
+        log_level=log_level,
+    )
     logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    settings = WorkerSettings(
-        status_events=StatusEvents(name=task_event_name, environment=environment),
-        horse=HorseLimits(max_tasks=horse_max_tasks),
+    if settings.workers < 1:  # (STEPD_WORKERS=0 is a server that runs none)
+        raise fail(f"--concurrency must be at least 1, not {settings.workers}", code=2)
+    worker_settings = WorkerSettings(
+        status_events=StatusEvents(name=settings.task_event_name, environment=settings.environment),
+        horse=HorseLimits(max_tasks=settings.horse_max_tasks),
     )
     try:
-        open_store(db).close()  # migrate once here, not in every process
+        # Migrate once here, not in every process.
+        open_store(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous).close()
     except StepdError as exc:
         raise fail(exc.message) from exc
-    if executor == "celery":
-        if not broker:
+    if settings.executor == "celery":
+        if not settings.broker_url:
             raise fail("--executor celery needs --broker (or STEPD_BROKER_URL)")
         from stepd.runner.celery_app import CeleryWorkerConfig, make_celery
 
-        config = CeleryWorkerConfig(database_url=db, tasks=task_specs(tasks), worker=settings)
-        app = make_celery(broker, config, queue=queue)
+        config = CeleryWorkerConfig.from_settings(settings, worker_settings)
+        app = make_celery(settings.broker_url, config, queue=settings.queue)
         app.worker_main(
             [
                 "worker",
                 "-Q",
-                queue,
+                settings.queue,
                 "--concurrency",
-                str(concurrency),
+                str(settings.workers),
                 "--loglevel",
-                log_level.upper(),
+                settings.log_level.upper(),
                 "-P",
                 "prefork",
                 "--without-gossip",
                 "--without-mingle",
                 # A node name of its own: two workers on one host must not share a pidbox.
                 "--hostname",
-                f"stepd-{queue}-{os.getpid()}@%h",
+                f"stepd-{settings.queue}-{os.getpid()}@%h",
             ]
         )
         return
-    if executor != "local":
-        raise fail(f"--executor must be local or celery, not {executor!r}")
+    if settings.executor != "local":
+        raise fail(f"--executor must be local or celery, not {settings.executor!r}")
     from stepd.runner.local import LocalConfig, LocalExecutor
     from stepd.wakepipe import WakePipe
 
     local = LocalExecutor(
-        LocalConfig(database_url=db, tasks=task_specs(tasks), worker=settings),
-        workers=concurrency,
-        heartbeat_timeout_seconds=heartbeat_timeout,
+        LocalConfig(
+            database_url=settings.database_url,
+            tasks=settings.tasks,
+            sqlite_synchronous=settings.sqlite_synchronous,
+            worker=worker_settings,
+        ),
+        workers=settings.workers,
+        heartbeat_timeout_seconds=settings.heartbeat_timeout_seconds,
     )
     # Set from the signal handlers: a pipe, as a `threading.Event` could be interrupted
     # inside its own lock by the signal whose handler then sets it, and hang.

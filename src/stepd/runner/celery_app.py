@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -26,6 +27,7 @@ from celery import Celery
 from stepd.runner.horse import HorseLimits
 from stepd.runner.registry import load_task_types
 from stepd.runner.worker import Worker, WorkerSettings, default_worker_name
+from stepd.settings import Settings
 from stepd.store import open_store, runs
 from stepd.store.engine import Store
 from stepd.timeutil import utcnow
@@ -42,7 +44,27 @@ class CeleryWorkerConfig:
 
     database_url: str
     tasks: tuple[str, ...] = ()
+    sqlite_synchronous: str = "NORMAL"
     worker: WorkerSettings = field(default_factory=WorkerSettings)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, worker: WorkerSettings | None = None
+    ) -> CeleryWorkerConfig:
+        """The part of `settings` a worker process needs (plain values: it pickles)."""
+        if worker is None:
+            worker = WorkerSettings(
+                status_events=runs.StatusEvents(
+                    name=settings.task_event_name, environment=settings.environment
+                ),
+                horse=HorseLimits(max_tasks=settings.horse_max_tasks),
+            )
+        return cls(
+            database_url=settings.database_url,
+            tasks=settings.tasks,
+            sqlite_synchronous=settings.sqlite_synchronous,
+            worker=worker,
+        )
 
 
 def make_celery(
@@ -86,39 +108,37 @@ def make_celery(
 def _worker_for(config: CeleryWorkerConfig) -> tuple[Store, Worker]:
     # One store and one set of task types per worker process, made on first use
     # (after Celery forked its pool, so no connection crosses a fork).
-    store = open_store(config.database_url, migrate=False)
+    store = open_store(
+        config.database_url, migrate=False, sqlite_synchronous=config.sqlite_synchronous
+    )
     worker = Worker(
         store, load_task_types(config.tasks), default_worker_name("celery"), config.worker
     )
     return store, worker
 
 
-def config_from_env() -> CeleryWorkerConfig:
-    database_url = os.environ.get("STEPD_DATABASE_URL")
-    if not database_url:
-        raise RuntimeError("set STEPD_DATABASE_URL for the stepd Celery app")
-    tasks = tuple(t for t in os.environ.get("STEPD_TASKS", "").split(",") if t)
+def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
+    """The Settings of a plain `celery -A stepd.runner.celery_app worker`: STEPD_* only.
+
+    Unlike `stepd worker`, it has no default store or broker: both must be set.
+    """
+    env = os.environ if environ is None else environ
+    for name in ("STEPD_BROKER_URL", "STEPD_DATABASE_URL"):
+        if not env.get(name):
+            raise RuntimeError(f"set {name} for the stepd Celery app")
     # (the queue a plain `celery worker` consumes is its -Q option: match STEPD_QUEUE)
-    events = runs.StatusEvents(
-        name=os.environ.get("STEPD_TASK_EVENT_NAME", "taskEvent"),
-        environment=os.environ.get("STEPD_ENVIRONMENT", "stable"),
-    )
-    horse = HorseLimits(max_tasks=int(os.environ.get("STEPD_HORSE_MAX_TASKS", "100")))
-    return CeleryWorkerConfig(
-        database_url=database_url,
-        tasks=tasks,
-        worker=WorkerSettings(status_events=events, horse=horse),
-    )
+    return Settings.from_env(env)
 
 
 def __getattr__(name: str) -> Celery:
     # `celery -A stepd.runner.celery_app` looks for `app`: built from STEPD_* on demand,
     # so importing this module has no side effects.
     if name in {"app", "celery"}:
-        broker = os.environ.get("STEPD_BROKER_URL")
-        if not broker:
-            raise RuntimeError("set STEPD_BROKER_URL for the stepd Celery app")
-        built = make_celery(broker, config_from_env(), queue=os.environ.get("STEPD_QUEUE", QUEUE))
+        settings = settings_from_env()
+        assert settings.broker_url is not None  # (settings_from_env requires it)
+        built = make_celery(
+            settings.broker_url, CeleryWorkerConfig.from_settings(settings), queue=settings.queue
+        )
         globals()[name] = built
         return built
     raise AttributeError(name)

@@ -23,6 +23,8 @@ from stepd.wakepipe import WakePipe
 
 log = logging.getLogger(__name__)
 
+SQLITE_SYNCHRONOUS = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}  # PRAGMA synchronous
+
 
 @dataclass(frozen=True, kw_only=True)
 class LocalConfig:
@@ -41,6 +43,11 @@ def worker_process(config: LocalConfig, name: str, stop: WakePipe, wake: WakePip
         config.database_url, migrate=False, sqlite_synchronous=config.sqlite_synchronous
     )
     worker = Worker(store, load_task_types(config.tasks), name, config.worker)
+    if store.is_sqlite:
+        # Read back from this process's own connection: what its writes are durable to.
+        with store.read() as conn:
+            level = int(conn.exec_driver_sql("PRAGMA synchronous").scalar_one())
+        log.info("worker %s: SQLite synchronous=%s", name, SQLITE_SYNCHRONOUS.get(level, level))
 
     def idle(seconds: float) -> None:
         # The server sets `wake` when it makes tasks: no poll interval between them and us.
