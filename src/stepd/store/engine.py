@@ -10,6 +10,7 @@ PostgreSQL gets psycopg 3 and a connection pool.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -151,6 +152,22 @@ class Store:
             self._write_turn.close()
 
 
+def create_private(path: str) -> None:
+    """Create the SQLite file `path`, empty and readable by its owner only, if it is missing.
+
+    Events and configs are the team's data, tokens' hashes among them: no other local user
+    may read them. SQLite creates its `-wal` and `-shm` files with the mode of the database
+    file, so creating the file 0600 first covers all three. An existing file keeps its mode
+    (an operator may have opened it on purpose); a missing directory is left for SQLite to
+    report as it always has.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    except (FileExistsError, FileNotFoundError, NotADirectoryError):
+        return
+    os.close(fd)
+
+
 def _sqlite_engine(url: str, *, synchronous: str) -> Engine:
     if synchronous not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
         raise InvalidInput(
@@ -203,6 +220,9 @@ def open_store(url: str, *, migrate: bool = True, sqlite_synchronous: str = "NOR
         engine = _sqlite_engine(url, synchronous=sqlite_synchronous)
         path = parsed.database or ""
         if path and not path.startswith(":memory:") and parsed.query.get("mode") != "memory":
+            # Before SQLite's first open creates it; not at once: `stepd backup` opens a
+            # store without connecting to tell a missing database from an empty one.
+            event.listen(engine, "do_connect", lambda *_args: create_private(path))
             write_turn = WriteTurn(path + "-writer.lock")
             sqlite_path = path
     elif backend == "postgresql":
