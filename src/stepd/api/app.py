@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from stepd import __version__
 from stepd.api import (
+    docs_pages,
     errors,
     routes_configs,
     routes_crypta,
@@ -23,6 +24,7 @@ from stepd.api import (
     routes_whoami,
 )
 from stepd.api.context import AppContext, ctx
+from stepd.api.headers import SecurityHeaders
 from stepd.clock import Clock
 from stepd.errors import InvalidInput, StoreUnavailable
 from stepd.reactor import Reactor, ReactorLoop
@@ -185,9 +187,13 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
         version=__version__,
         description="Events in, tasks out: an open implementation of the STEP API.",
         lifespan=lifespan,
+        docs_url=None,  # served by docs_pages, from local files
+        redoc_url=None,
     )
     app.state.stepd = context
+    app.add_middleware(SecurityHeaders)
     errors.install(app)
+    docs_pages.install(app)
     app.include_router(routes_events.router)
     app.include_router(routes_event_desc.router)
     app.include_router(routes_configs.router)
