@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
-from stepd.errors import StepdError
+from stepd.errors import StepdError, TooManyRequests
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,10 @@ def install(app: FastAPI) -> None:
     async def _stepd_error(_request: Request, exc: StepdError) -> JSONResponse:
         if exc.status_code >= 500:
             log.error("request failed: %s", exc.message)
-        return JSONResponse(exc.to_json(), status_code=exc.status_code)
+        headers = (
+            {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
+        )
+        return JSONResponse(exc.to_json(), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
