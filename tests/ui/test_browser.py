@@ -470,3 +470,46 @@ def test_no_page_of_the_ui_trips_its_content_security_policy(
         # The script ran (it fills in the signed-in user), and nothing was blocked.
         wait_for(browser, lambda b: b.find_element("id", "token-user").text == PERSON, page)
         assert console_problems(browser) == [], page
+
+
+def test_the_api_page_renders_from_this_server_alone_and_authorize_works(
+    server: LiveServer, person_token: str, browser: Any
+) -> None:
+    operations = sum(
+        len(methods) for methods in httpx.get(f"{server.url}/openapi.json").json()["paths"].values()
+    )
+    console_problems(browser)
+    browser.get(f"{server.url}/docs")
+    shown = "return new Set([...document.querySelectorAll('div.opblock')].map(e => e.id)).size;"
+    wait_for(
+        browser,
+        lambda b: b.execute_script(shown) == operations,
+        f"Swagger UI to show the {operations} operations",
+    )
+    loaded = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name);"
+    )
+    assert loaded and all(url.startswith(server.url + "/") for url in loaded), loaded
+    assert console_problems(browser) == []
+
+    browser.find_element("css selector", "button.authorize").click()
+    dialog = wait_for(
+        browser, lambda b: b.find_element("css selector", ".auth-container"), "the dialog"
+    )
+    assert "Authorization" in dialog.text and "header" in dialog.text
+    dialog.find_element("css selector", "input").send_keys(f"OAuth {person_token}")
+    dialog.find_element("css selector", "button.modal-btn.auth").click()
+    browser.find_element("css selector", "button.btn-done").click()
+
+    whoami = browser.find_element("id", "operations-auth-whoami_api_v1_whoami_get")
+    whoami.find_element("css selector", ".opblock-summary").click()
+    wait_for(browser, lambda b: whoami.find_element("css selector", ".try-out__btn"), "Try it out")
+    whoami.find_element("css selector", ".try-out__btn").click()
+    whoami.find_element("css selector", ".execute").click()
+    answer = wait_for(
+        browser,
+        lambda b: whoami.find_element("css selector", ".responses-inner .response .microlight"),
+        "the answer to whoami",
+    )
+    assert f'"user": "{PERSON}"' in answer.text
+    assert console_problems(browser) == []

@@ -14,6 +14,7 @@ from stepd import __version__
 from stepd.api import (
     docs_pages,
     errors,
+    openapi,
     routes_configs,
     routes_crypta,
     routes_event_desc,
@@ -203,6 +204,7 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
     app.include_router(routes_whoami.router)
     app.include_router(routes_metrics.router)
     app.include_router(ui_routes.router)
+    openapi.install(app)
 
     @app.get("/healthz", tags=["operations"], summary="200 when the store answers")
     async def healthz(request: Request) -> JSONResponse:

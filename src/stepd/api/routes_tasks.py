@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from stepd.api.body import read_object
@@ -17,15 +17,21 @@ router = APIRouter(prefix="/api/v1", tags=["tasks"])
 
 
 class TaskIn(BaseModel):
-    type: str = Field(examples=["CRYPTA_GRAPH_HUMAN_MATCHING_YAML"])
+    model_config = ConfigDict(extra="forbid")  # the server refuses unknown fields
+
+    type: str = Field(min_length=1, examples=["CRYPTA_GRAPH_HUMAN_MATCHING_YAML"])
     params: dict[str, Any] = Field(default_factory=dict, examples=[{"date": "2019-01-01"}])
-    priority: int = 0
-    semaphores: list[dict[str, Any]] = Field(default_factory=list)
-    kill_timeout: int | None = None
-    max_retries: int = 0
+    priority: int | None = 0
+    semaphores: list[dict[str, Any] | str] | None = Field(
+        default_factory=list, description="Names, or {name, weight}"
+    )
+    kill_timeout: int | None = Field(None, ge=1)
+    max_retries: int | None = Field(0, ge=0)
 
 
 class SemaphoreIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # the server refuses unknown fields
+
     capacity: int = Field(ge=0, examples=[1])
 
 
