@@ -245,3 +245,16 @@ def test_representative_answers_are_documented_and_fit_their_schemas(
     for _ in range(BURST + 1):
         last = c.get("/api/v1/events", headers=bad)
     assert check(last)["error"] == "too_many_requests"
+
+
+def test_a_method_the_path_lacks_is_405_naming_every_method_it_has(
+    api: Api, doc: dict[str, Any]
+) -> None:
+    for path, template in (
+        ("/api/v1/events", "/api/v1/events"),
+        ("/api/v1/configs/abc", "/api/v1/configs/{config_id}"),
+    ):
+        answer = api.client.patch(path, json={})
+        assert answer.status_code == 405
+        documented = {m.upper() for m in doc["paths"][template]}
+        assert set(answer.headers["allow"].split(", ")) - {"HEAD"} == documented

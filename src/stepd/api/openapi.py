@@ -143,7 +143,7 @@ def _form_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return form
 
 
-def _api_routes(routes: Iterable[object]) -> Iterator[APIRoute]:
+def api_routes(routes: Iterable[object]) -> Iterator[APIRoute]:
     """Every APIRoute, also inside included routers (which FastAPI >= 0.16x keeps nested)."""
     for route in routes:
         if isinstance(route, APIRoute):
@@ -151,7 +151,7 @@ def _api_routes(routes: Iterable[object]) -> Iterator[APIRoute]:
         else:
             inner = getattr(getattr(route, "original_router", None), "routes", None)
             if inner is not None:
-                yield from _api_routes(inner)
+                yield from api_routes(inner)
 
 
 def _auth_of(route: APIRoute, method: str) -> Auth:
@@ -216,7 +216,7 @@ def build(app: FastAPI) -> dict[str, Any]:
     schemas[ERROR] = _ERROR_SCHEMA
     doc["components"]["securitySchemes"] = {SCHEME: _SECURITY_SCHEME}
 
-    for route in _api_routes(app.routes):
+    for route in api_routes(app.routes):
         if not route.include_in_schema:
             continue
         for method in sorted(route.methods or ()):

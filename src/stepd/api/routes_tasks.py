@@ -20,7 +20,7 @@ class TaskIn(BaseModel):
     model_config = ConfigDict(extra="forbid")  # the server refuses unknown fields
 
     type: str = Field(min_length=1, examples=["CRYPTA_GRAPH_HUMAN_MATCHING_YAML"])
-    params: dict[str, Any] = Field(default_factory=dict, examples=[{"date": "2019-01-01"}])
+    params: dict[str, Any] | None = Field(default_factory=dict, examples=[{"date": "2019-01-01"}])
     priority: int | None = 0
     semaphores: list[dict[str, Any] | str] | None = Field(
         default_factory=list, description="Names, or {name, weight}"
