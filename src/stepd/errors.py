@@ -73,6 +73,20 @@ class Conflict(StepdError):
     code = "conflict"
 
 
+class TooManyRequests(StepdError):
+    """The client sent too many bad tokens; it may try again in `retry_after` seconds."""
+
+    status_code = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def to_json(self) -> dict[str, object]:
+        return {**super().to_json(), "retry_after": self.retry_after}
+
+
 class StoreUnavailable(StepdError):
     """The database cannot be reached."""
 

@@ -50,46 +50,8 @@ FUZZ_SETTINGS = settings(
 )
 
 # (property, method, path) -> why it fails today. Remove an entry once its fix is merged.
-UNDOCUMENTED = {  # issue 9 item 8: statuses the routes answer that the document does not list
-    400: [
-        ("POST", "/api/v1/events"),
-        ("POST", "/api/v1/reject_event"),
-        ("POST", "/api/v1/event_desc"),
-        ("PUT", "/api/v1/event_desc/{name}"),
-        ("POST", "/api/v1/configs"),
-        ("POST", "/api/v1/configs/validate"),
-        ("POST", "/api/v1/configs/test"),
-        ("PUT", "/api/v1/configs/{config_id}"),
-        ("POST", "/api/v1/event_story"),
-        ("POST", "/api/v1/task/status"),
-        ("POST", "/api/v1/tasks"),
-        ("GET", "/api/v1/tasks/{task_id}"),
-        ("POST", "/api/v1/tasks/{task_id}/stop"),
-        ("POST", "/api/v1/tasks/{task_id}/restart"),
-        ("PUT", "/api/v1/semaphores/{name}"),
-    ],
-    404: [
-        ("GET", "/api/v1/events/{event_id}"),
-        ("GET", "/api/v1/event_desc/{name}"),
-        ("DELETE", "/api/v1/event_desc/{name}"),
-        ("GET", "/api/v1/configs/{config_id}"),
-        ("DELETE", "/api/v1/configs/{config_id}"),
-        ("GET", "/api/v1/configs/{config_id}/history"),
-        ("GET", "/api/v1/event_story/{story_id}"),
-        ("GET", "/api/v1/events/{event_id}/story"),
-        ("GET", "/api/v1/tasks/{task_id}/logs"),
-        ("GET", "/api/v1/semaphores/{name}"),
-        ("DELETE", "/api/v1/semaphores/{name}"),
-    ],
-}
-KNOWN_FAILURES: dict[tuple[str, str, str], str] = {
-    ("conform", method, path): f"issue 9 item 8: {status} is not among the documented statuses"
-    for status, routes in UNDOCUMENTED.items()
-    for method, path in routes
-}
-KNOWN_FAILURES[("conform", "GET", "/metrics")] = (
-    "issue 9 item 8: the document says application/json, /metrics answers text/plain"
-)
+# (property, method, path) -> why it fails today. Remove an entry once its fix is merged.
+KNOWN_FAILURES: dict[tuple[str, str, str], str] = {}
 
 
 # The document is read once; each test sends its requests to an app on its own store.

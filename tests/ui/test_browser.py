@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from conftest import IN_CI, LiveServer, served, server_token
 
@@ -73,6 +74,8 @@ def browser(server: LiveServer) -> Iterator[Any]:
         "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1400,1000",
     ):  # fmt: skip
         options.add_argument(flag)
+    # The console, for the Content-Security-Policy checks (a blocked script reports there).
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
     driver.set_page_load_timeout(WAIT_SECONDS)
     yield driver
@@ -453,3 +456,81 @@ def test_editing_someone_elses_config_shows_the_apis_403(
     message = shown_message(browser)
     assert message.startswith("HTTP 403 forbidden: "), message
     assert client.get_config(config_id)["version"] == 1
+
+
+def console_problems(browser: Any) -> list[str]:
+    """What the console said since it was last read: errors and CSP reports."""
+    return [
+        str(entry["message"])
+        for entry in browser.get_log("browser")
+        if entry["level"] == "SEVERE" or "Content Security Policy" in str(entry["message"])
+    ]
+
+
+def test_no_page_of_the_ui_trips_its_content_security_policy(
+    server: LiveServer, client: Client, person_token: str, browser: Any
+) -> None:
+    name = unique("csp-config")
+    config_id = client.create_config({
+        "name": name, "task_type": "ECHO_DATE",
+        "event_deps": [{"name": unique("cspEvent"), "params": {"date": "~"}}],
+    })  # fmt: skip
+    event_id = client.create_event(unique("cspEvent"), {"date": "2019-05-01"})
+    task_id = client.create_task("ECHO_DATE", {"date": "2019-05-01"})["id"]
+    pages = [
+        "/ui/events", f"/ui/events/{event_id}", "/ui/tasks", f"/ui/tasks/{task_id}",
+        "/ui/configs", f"/ui/configs/{config_id}", "/ui/semaphores",
+    ]  # fmt: skip
+    sign_in(browser, f"{server.url}/ui/events", person_token)  # the scripted parts run too
+    console_problems(browser)  # start from a clean console
+    for page in pages:
+        answer = httpx.get(server.url + page)
+        assert "script-src 'self';" in answer.headers["content-security-policy"], page
+        assert answer.headers["x-frame-options"] == "DENY", page
+        browser.get(server.url + page)
+        # The script ran (it fills in the signed-in user), and nothing was blocked.
+        wait_for(browser, lambda b: b.find_element("id", "token-user").text == PERSON, page)
+        assert console_problems(browser) == [], page
+
+
+def test_the_api_page_renders_from_this_server_alone_and_authorize_works(
+    server: LiveServer, person_token: str, browser: Any
+) -> None:
+    operations = sum(
+        len(methods) for methods in httpx.get(f"{server.url}/openapi.json").json()["paths"].values()
+    )
+    console_problems(browser)
+    browser.get(f"{server.url}/docs")
+    shown = "return new Set([...document.querySelectorAll('div.opblock')].map(e => e.id)).size;"
+    wait_for(
+        browser,
+        lambda b: b.execute_script(shown) == operations,
+        f"Swagger UI to show the {operations} operations",
+    )
+    loaded = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name);"
+    )
+    assert loaded and all(url.startswith(server.url + "/") for url in loaded), loaded
+    assert console_problems(browser) == []
+
+    browser.find_element("css selector", "button.authorize").click()
+    dialog = wait_for(
+        browser, lambda b: b.find_element("css selector", ".auth-container"), "the dialog"
+    )
+    assert "Authorization" in dialog.text and "header" in dialog.text
+    dialog.find_element("css selector", "input").send_keys(f"OAuth {person_token}")
+    dialog.find_element("css selector", "button.modal-btn.auth").click()
+    browser.find_element("css selector", "button.btn-done").click()
+
+    whoami = browser.find_element("id", "operations-auth-whoami_api_v1_whoami_get")
+    whoami.find_element("css selector", ".opblock-summary").click()
+    wait_for(browser, lambda b: whoami.find_element("css selector", ".try-out__btn"), "Try it out")
+    whoami.find_element("css selector", ".try-out__btn").click()
+    whoami.find_element("css selector", ".execute").click()
+    answer = wait_for(
+        browser,
+        lambda b: whoami.find_element("css selector", ".responses-inner .response .microlight"),
+        "the answer to whoami",
+    )
+    assert f'"user": "{PERSON}"' in answer.text
+    assert console_problems(browser) == []

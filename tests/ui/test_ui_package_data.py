@@ -22,10 +22,11 @@ def test_every_ui_template_and_static_file_is_package_data() -> None:
     globs = config["tool"]["setuptools"]["package-data"]["stepd"]
     files = [
         p.relative_to(PACKAGE).as_posix()
-        for folder in ("ui/templates", "ui/static")
+        for folder in ("ui/templates", "ui/static", "api/docs_static")
         for p in (PACKAGE / folder).rglob("*")
         if p.is_file() and "__pycache__" not in p.parts
     ]
     assert any(f.endswith("story.html") for f in files) and "ui/static/style.css" in files
+    assert "api/docs_static/swagger-init.js" in files
     missed = [f for f in files if not any(_covers(g, f) for g in globs)]
     assert not missed, f"add these to [tool.setuptools.package-data] in pyproject.toml: {missed}"

@@ -12,7 +12,9 @@ from starlette.concurrency import run_in_threadpool
 
 from stepd import __version__
 from stepd.api import (
+    docs_pages,
     errors,
+    openapi,
     routes_configs,
     routes_crypta,
     routes_event_desc,
@@ -23,6 +25,7 @@ from stepd.api import (
     routes_whoami,
 )
 from stepd.api.context import AppContext, ctx
+from stepd.api.headers import SecurityHeaders
 from stepd.api.urlcheck import RefuseNul
 from stepd.clock import Clock
 from stepd.errors import InvalidInput, StoreUnavailable
@@ -188,10 +191,16 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
         version=__version__,
         description="Events in, tasks out: an open implementation of the STEP API.",
         lifespan=lifespan,
+        docs_url=None,  # served by docs_pages, from local files
+        redoc_url=None,
     )
     app.state.stepd = context
-    errors.install(app)
+    # RefuseNul inside SecurityHeaders (the last added is the outermost): its 400s carry
+    # the security headers too.
     app.add_middleware(RefuseNul)
+    app.add_middleware(SecurityHeaders)
+    errors.install(app)
+    docs_pages.install(app)
     app.include_router(routes_events.router)
     app.include_router(routes_event_desc.router)
     app.include_router(routes_configs.router)
@@ -201,6 +210,7 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
     app.include_router(routes_whoami.router)
     app.include_router(routes_metrics.router)
     app.include_router(ui_routes.router)
+    openapi.install(app)
 
     @app.get("/healthz", tags=["operations"], summary="200 when the store answers and has room")
     async def healthz(request: Request) -> JSONResponse:

@@ -45,11 +45,17 @@ def ctx(request: Request) -> AppContext:
     return context
 
 
-async def _principal(request: Request, token: str) -> Principal:
+async def authenticate(request: Request, token: str) -> Principal:
+    """Whom `token` speaks for (401 if nobody; 429 once this client sent too many bad ones)."""
     auth = ctx(request).auth
     # The cache answers without I/O; only a miss goes to the store, off the event loop.
     cached = auth.cached(token)
-    return cached if cached is not None else await run_in_threadpool(auth.principal, token)
+    if cached is not None:
+        return cached
+    # Bad tokens are counted per address as the server sees it: behind a reverse proxy,
+    # the one uvicorn takes from X-Forwarded-For when it trusts the proxy.
+    client = request.client.host if request.client is not None else None
+    return await run_in_threadpool(auth.principal, token, client)
 
 
 async def writer(request: Request) -> Principal:
@@ -60,7 +66,7 @@ async def writer(request: Request) -> Principal:
             "this call changes data and needs 'Authorization: OAuth <token>'; "
             "create a token with `stepd tokens create USER`"
         )
-    return await _principal(request, token)
+    return await authenticate(request, token)
 
 
 async def reader(request: Request) -> Principal | None:
@@ -72,7 +78,7 @@ async def reader(request: Request) -> Principal | None:
                 "this server requires a token for reads: 'Authorization: OAuth <token>'"
             )
         return None
-    return await _principal(request, token)
+    return await authenticate(request, token)
 
 
 P = ParamSpec("P")

@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
-from stepd.errors import StepdError
+from stepd.errors import StepdError, TooManyRequests
 from stepd.store import failures
 
 log = logging.getLogger(__name__)
@@ -26,12 +26,29 @@ def _where(loc: tuple[object, ...]) -> str:
     return text
 
 
+def _allowed(request: Request) -> list[str]:
+    """Every method some route takes on the request's path."""
+    from stepd.api.openapi import api_routes
+
+    path = request.url.path
+    methods = {
+        method
+        for route in api_routes(request.app.routes)
+        if route.path_regex.fullmatch(path)
+        for method in route.methods or ()
+    }
+    return sorted(methods)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(StepdError)
     async def _stepd_error(_request: Request, exc: StepdError) -> JSONResponse:
         if exc.status_code >= 500:
             log.error("request failed: %s", exc.message)
-        return JSONResponse(exc.to_json(), status_code=exc.status_code)
+        headers = (
+            {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
+        )
+        return JSONResponse(exc.to_json(), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -42,10 +59,15 @@ def install(app: FastAPI) -> None:
         return JSONResponse(body, status_code=400)
 
     @app.exception_handler(HTTPException)
-    async def _http(_request: Request, exc: HTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
         names = {404: "not_found", 405: "method_not_allowed"}
         body = {"error": names.get(exc.status_code, "http_error"), "message": str(exc.detail)}
-        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+        headers = exc.headers
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route on the path only; GET and
+            # POST /api/v1/events are two routes.
+            headers = {**(headers or {}), "Allow": ", ".join(_allowed(request))}
+        return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(ClientDisconnect)
     async def _gone(_request: Request, _exc: ClientDisconnect) -> JSONResponse:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from stepd.api.body import read_object
 from stepd.api.context import ctx, reader, writer
 from stepd.api.routes_events import _doc_body
+from stepd.domain.events import NAME_PATTERN as EVENT_NAME
 from stepd.errors import Unauthorized
 from stepd.services.auth import token_from_header
 from stepd.store.tokens import Principal
@@ -19,7 +20,7 @@ router = APIRouter(prefix="/api/v1", tags=["configs"])
 
 
 class DependencyIn(BaseModel):
-    name: str = Field(examples=["cryptaTaskEvent"])
+    name: str = Field(pattern=EVENT_NAME.pattern, examples=["cryptaTaskEvent"])
     params: dict[str, Any] = Field(
         default_factory=dict,
         examples=[
@@ -33,25 +34,48 @@ class DependencyIn(BaseModel):
     )
 
 
+def _read_only_fields(schema: dict[str, Any]) -> None:
+    for key in ("_id", "id", "author", "version", "created", "updated"):
+        schema["properties"][key] = {"readOnly": True, "description": "ignored: as GET gave it"}
+
+
 class ConfigIn(BaseModel):
     """A config; `~` (or null) in a dependency param binds any value and joins on it."""
+
+    # Unknown fields are refused; those a GET returns may be sent back and are ignored.
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_read_only_fields)
 
     name: str | None = Field(None, examples=["human-matching-after-soup"])
     description: str = ""
     enabled: bool = True
-    event_deps: list[DependencyIn]
+    event_deps: list[DependencyIn] = Field(min_length=1)
     action_type: str = "SANDBOX_TASK"
     task_type: str = Field(examples=["CRYPTA_GRAPH_HUMAN_MATCHING_YAML"])
     task_params: dict[str, Any] = Field(default_factory=dict, examples=[{"day": "{{ date }}"}])
     action_params: dict[str, Any] = Field(default_factory=dict)
-    semaphores: list[dict[str, Any]] = Field(default_factory=list)
+    semaphores: list[dict[str, Any] | str] = Field(default_factory=list)
     priority: int = 0
-    kill_timeout: int | None = None
-    max_retries: int = 0
+    kill_timeout: int | None = Field(None, ge=1)
+    max_retries: int = Field(0, ge=0)
     window: str | None = Field(None, examples=["7d"])
 
 
 class ConfigTestIn(BaseModel):
+    """A config (or config_id), and an event or a filter of stored events."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["config"], "properties": {"config": {"type": "object"}}},
+                {"required": ["config_id"], "properties": {"config_id": {"type": "string"}}},
+            ],
+            "oneOf": [
+                {"required": ["event"], "properties": {"event": {"type": "object"}}},
+                {"required": ["events"], "properties": {"events": {"type": "object"}}},
+            ],
+        }
+    )
+
     config: ConfigIn | None = Field(None, description="A config to try (or give config_id)")
     config_id: str | None = None
     event: dict[str, Any] | None = Field(
@@ -84,7 +108,9 @@ async def list_configs(
 class ConfigsValidateIn(BaseModel):
     """For the OpenAPI page only: the route reads the body itself."""
 
-    configs: list[dict[str, Any]] = Field(description="Configs as POST /configs takes them")
+    configs: list[Any] = Field(
+        description="Configs as POST /configs takes them (each is checked and answered)"
+    )
 
 
 @router.post(

@@ -7,7 +7,7 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from stepd.api.body import read_object
 from stepd.api.context import ctx, writer
@@ -23,9 +23,11 @@ REQUIRED = ("taskType", "taskStatus", "environment")
 
 
 class TaskStatusIn(BaseModel):
-    taskType: str = Field(examples=["CRYPTA_GRAPH_PREPARE_SOUP_YAML"])
-    taskStatus: str = Field(examples=["SUCCESS"])
-    environment: str = Field(examples=["stable"])
+    model_config = ConfigDict(extra="forbid")  # the server refuses unknown fields
+
+    taskType: str = Field(min_length=1, examples=["CRYPTA_GRAPH_PREPARE_SOUP_YAML"])
+    taskStatus: str = Field(min_length=1, examples=["SUCCESS"])
+    environment: str = Field(min_length=1, examples=["stable"])
     body: dict[str, Any] | str | None = Field(
         None,
         description="Extra params, as an object or its JSON text",

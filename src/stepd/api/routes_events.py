@@ -7,12 +7,14 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from stepd.api.body import read_object
 from stepd.api.context import ctx, reader, short_read, writer
+from stepd.api.openapi import request_body
 from stepd.api.render import event_json
+from stepd.domain.events import NAME_PATTERN as EVENT_NAME
 from stepd.domain.events import EventState
 from stepd.domain.params import Scalar
 from stepd.errors import InvalidInput
@@ -29,7 +31,9 @@ SORTS = {"_id": False, "+_id": False, "-_id": True}
 
 
 class EventIn(BaseModel):
-    name: str = Field(examples=["cryptaTaskEvent"])
+    model_config = ConfigDict(extra="forbid")  # the server refuses unknown fields
+
+    name: str = Field(pattern=EVENT_NAME.pattern, examples=["cryptaTaskEvent"])
     params: dict[str, Scalar] = Field(
         default_factory=dict,
         examples=[
@@ -46,6 +50,8 @@ class EventIn(BaseModel):
 class EventsIn(BaseModel):
     """The body of `POST /api/v1/events` (documentation; the route validates by hand)."""
 
+    model_config = ConfigDict(extra="forbid")  # the server refuses unknown fields
+
     request_id: str | None = Field(
         None, description="Same request_id again: same ids, nothing new stored"
     )
@@ -59,15 +65,12 @@ class EventsIn(BaseModel):
 
 
 class RejectIn(BaseModel):
-    id: str
+    id: str = Field(min_length=1)
 
 
 def _doc_body(model: type[BaseModel], *, form: bool = False) -> dict[str, Any]:
-    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-    content: dict[str, Any] = {"application/json": {"schema": schema}}
-    if form:
-        content["application/x-www-form-urlencoded"] = {"schema": schema}
-    return {"requestBody": {"required": True, "content": content}}
+    # Its schema (and those it refers to) go under components/schemas (api/openapi.py).
+    return request_body(model, form=form)
 
 
 class IdsOut(BaseModel):

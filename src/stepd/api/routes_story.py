@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from stepd.api.body import read_object
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/api/v1", tags=["event story"])
 
 
 class StoryIn(BaseModel):
-    id: str
+    id: str = Field(min_length=1)
 
 
 @router.post(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from stepd.api.body import read_object
@@ -22,15 +22,21 @@ TaskId = Annotated[int, Path(ge=1, le=INT64_MAX, description="The task's id (san
 
 
 class TaskIn(BaseModel):
-    type: str = Field(examples=["CRYPTA_GRAPH_HUMAN_MATCHING_YAML"])
-    params: dict[str, Any] = Field(default_factory=dict, examples=[{"date": "2019-01-01"}])
-    priority: int = 0
-    semaphores: list[dict[str, Any]] = Field(default_factory=list)
-    kill_timeout: int | None = None
-    max_retries: int = 0
+    model_config = ConfigDict(extra="forbid")  # the server refuses unknown fields
+
+    type: str = Field(min_length=1, examples=["CRYPTA_GRAPH_HUMAN_MATCHING_YAML"])
+    params: dict[str, Any] | None = Field(default_factory=dict, examples=[{"date": "2019-01-01"}])
+    priority: int | None = 0
+    semaphores: list[dict[str, Any] | str] | None = Field(
+        default_factory=list, description="Names, or {name, weight}"
+    )
+    kill_timeout: int | None = Field(None, ge=1)
+    max_retries: int | None = Field(0, ge=0)
 
 
 class SemaphoreIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # the server refuses unknown fields
+
     capacity: int = Field(ge=0, examples=[1])
 
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from starlette.concurrency import run_in_threadpool
 
-from stepd.api.context import ctx
+from stepd.api.context import authenticate
 from stepd.errors import Unauthorized
 from stepd.services.auth import token_from_header
 
@@ -21,5 +20,5 @@ async def whoami(request: Request) -> dict[str, dict[str, object]]:
             "whoami tells who a token speaks for, and needs 'Authorization: OAuth <token>'; "
             "create a token with `stepd tokens create USER`"
         )
-    principal = await run_in_threadpool(ctx(request).auth.principal, token)
+    principal = await authenticate(request, token)
     return {"result": {"user": principal.user, "admin": principal.is_admin}}

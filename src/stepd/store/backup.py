@@ -45,6 +45,9 @@ def backup_sqlite(store: Store, dest: Path, *, overwrite: bool = False) -> Backu
     partial.unlink(missing_ok=True)
     started = time.monotonic()
     try:
+        # A backup holds what the store holds: created 0600 like the store (VACUUM INTO
+        # writes into an empty file as into a new one, and keeps its mode).
+        os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
         source = sqlite3.connect(store.sqlite_path, isolation_level=None)
         try:
             source.execute("PRAGMA busy_timeout=10000")
@@ -53,7 +56,7 @@ def backup_sqlite(store: Store, dest: Path, *, overwrite: bool = False) -> Backu
             source.close()
         events = _check(partial)
         os.replace(partial, dest)
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, OSError) as exc:
         partial.unlink(missing_ok=True)
         raise StoreUnavailable(f"the backup of {store.sqlite_path} failed: {exc}") from exc
     except BaseException:

@@ -16,6 +16,7 @@ from a full-disk failure until a write commits again.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -238,6 +239,22 @@ def _set_statement_timeout(engine: Engine, seconds: float) -> None:
     engine.dispose()
 
 
+def create_private(path: str) -> None:
+    """Create the SQLite file `path`, empty and readable by its owner only, if it is missing.
+
+    Events and configs are the team's data, tokens' hashes among them: no other local user
+    may read them. SQLite creates its `-wal` and `-shm` files with the mode of the database
+    file, so creating the file 0600 first covers all three. An existing file keeps its mode
+    (an operator may have opened it on purpose); a missing directory is left for SQLite to
+    report as it always has.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    except (FileExistsError, FileNotFoundError, NotADirectoryError):
+        return
+    os.close(fd)
+
+
 def _sqlite_engine(url: str, *, synchronous: str, bounded_reads: bool = False) -> Engine:
     if synchronous not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
         raise InvalidInput(
@@ -320,6 +337,9 @@ def open_store(
         )
         path = parsed.database or ""
         if path and not path.startswith(":memory:") and parsed.query.get("mode") != "memory":
+            # Before SQLite's first open creates it; not at once: `stepd backup` opens a
+            # store without connecting to tell a missing database from an empty one.
+            event.listen(engine, "do_connect", lambda *_args: create_private(path))
             write_turn = WriteTurn(path + "-writer.lock")
             sqlite_path = path
     elif backend == "postgresql":
