@@ -309,15 +309,7 @@ def test_an_unfired_task_is_deleted(c: Contract) -> None:
     assert c.claim() == []
 
 
-def test_a_task_id_is_never_handed_out_twice(c: Contract, request: pytest.FixtureRequest) -> None:
-    if c.backend == "sqlite":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="SQLite: migration 0003 rebuilt tasks without AUTOINCREMENT (see"
-                " test_schema_matches_migrations), so the newest task's id is reused",
-            )
-        )
+def test_a_task_id_is_never_handed_out_twice(c: Contract) -> None:
     c.add_task()
     newest = c.add_task()
     c.delete_unfired(newest)  # the reactor does this when a firing turns out a repeat
