@@ -275,6 +275,15 @@ class EventGroup:
             self._sources = []
 
 
+# Built once: building and hashing a statement costs more than a one-event INSERT's wait.
+_INSERT = insert(events).returning(events.c.seq, sort_by_parameter_order=True)
+_INSERT_STAMPED = (
+    insert(events)
+    .values(created=func.statement_timestamp())
+    .returning(events.c.seq, sort_by_parameter_order=True)
+)
+
+
 def _insert_generic(conn: Connection, rows: Sequence[EventRow], fields: _Shared) -> list[int]:
     created, author, request_id, source_type, source, state = fields
     source_text, source_object, source_index = source_columns(source)
@@ -293,10 +302,8 @@ def _insert_generic(conn: Connection, rows: Sequence[EventRow], fields: _Shared)
         }
         for name, params_text, _index in rows
     ]
-    stmt = insert(events)
-    if created is STORE_NOW:
-        stmt = stmt.values(created=func.statement_timestamp())
-    result = conn.execute(stmt.returning(events.c.seq, sort_by_parameter_order=True), values)
+    stmt = _INSERT_STAMPED if created is STORE_NOW else _INSERT
+    result = conn.execute(stmt, values)
     seqs = [int(row[0]) for row in result]
     index_rows = [
         {"name": name, "key": key, "value": index_value(text), "event_seq": seq}
