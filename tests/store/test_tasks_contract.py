@@ -247,6 +247,45 @@ def test_a_reaped_attempt_with_retries_left_is_retried(c: Contract) -> None:
     assert c.task(tid).status is TaskStatus.ENQUEUED
 
 
+def test_a_reaped_workers_late_end_cannot_end_the_retry_it_waits_for(c: Contract) -> None:
+    tid = c.add_task(max_retries=1, semaphores=_sem("db"))
+    (first,) = c.claim("w-old")
+    assert c.reap(T0, worker="w-old") == [tid]  # its worker was declared lost
+    assert c.task(tid).status is TaskStatus.ENQUEUED  # queued for its retry, still attempt 1
+    assert c.heartbeat(tid, first.attempt)  # the old worker, still alive, is told to stop
+    assert c.finish(tid, first.attempt, TaskStatus.STOPPED, now=T0 + S) is None
+    t = c.task(tid)
+    assert (t.status, t.attempts, t.finished) == (TaskStatus.ENQUEUED, 1, None)
+    assert [a["status"] for a in c.attempts(tid)] == ["EXCEPTION"]
+    assert c.emitted_events([tid])[tid] == []
+    (retry,) = c.claim("w-new", now=T0 + 10 * S)
+    assert (retry.id, retry.attempt) == (tid, 2)
+    assert c.finish(tid, 1, TaskStatus.STOPPED, now=T0 + 10 * S) is None  # still too late
+    assert c.finish(tid, 2, TaskStatus.SUCCESS, now=T0 + 11 * S) is TaskStatus.SUCCESS
+
+
+def test_a_reaped_workers_late_end_cannot_end_the_task_restarted_after_it(c: Contract) -> None:
+    tid = c.add_task()
+    c.claim("w-old")
+    assert c.reap(T0, worker="w-old") == [tid]
+    assert c.restart(tid, T0 + S)  # ENQUEUED again, its attempt count still 1
+    assert c.finish(tid, 1, TaskStatus.SUCCESS, now=T0 + 2 * S) is None
+    assert c.task(tid).status is TaskStatus.ENQUEUED
+    (again,) = c.claim(now=T0 + 3 * S)
+    assert again.attempt == 2
+
+
+def test_a_dispatched_attempt_that_fails_before_it_starts_is_recorded(c: Contract) -> None:
+    tid = c.add_task(semaphores=_sem("db"))
+    c.claim("broker", start=False)
+    assert c.finish(tid, 1, TaskStatus.EXCEPTION, error="no such task type") is (
+        TaskStatus.EXCEPTION
+    )
+    t = c.task(tid)
+    assert (t.status, t.error) == (TaskStatus.EXCEPTION, "no such task type")
+    assert c.metrics().semaphores[0].used == 0
+
+
 def test_a_dispatched_attempt_not_started_is_not_reaped(c: Contract) -> None:
     tid = c.add_task()
     c.claim("broker", start=False)
@@ -309,15 +348,7 @@ def test_an_unfired_task_is_deleted(c: Contract) -> None:
     assert c.claim() == []
 
 
-def test_a_task_id_is_never_handed_out_twice(c: Contract, request: pytest.FixtureRequest) -> None:
-    if c.backend == "sqlite":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="SQLite: migration 0003 rebuilt tasks without AUTOINCREMENT (see"
-                " test_schema_matches_migrations), so the newest task's id is reused",
-            )
-        )
+def test_a_task_id_is_never_handed_out_twice(c: Contract) -> None:
     c.add_task()
     newest = c.add_task()
     c.delete_unfired(newest)  # the reactor does this when a firing turns out a repeat

@@ -216,7 +216,7 @@ class EventService:
             seqs = event_store.insert_rows(
                 conn,
                 rows,
-                created=now,
+                created=event_store.STORE_NOW,  # one clock for every replica's events
                 author=author,
                 request_id=request_id,
                 source_type=source_type,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import functools
 import hashlib
 import json
@@ -20,6 +21,7 @@ from sqlalchemy import (
     TextualSelect,
     and_,
     exists,
+    func,
     insert,
     select,
     text,
@@ -32,7 +34,7 @@ from stepd.domain.events import Event, EventState, Source
 from stepd.domain.params import Params, param_text
 from stepd.store.notify import notify_events
 from stepd.store.schema import event_params, event_requests, event_sources, events
-from stepd.timeutil import as_utc
+from stepd.timeutil import as_utc, utcnow
 
 # Values longer than this are indexed by their hash: equality lookups stay exact
 # and the index entry stays within PostgreSQL's b-tree row limit.
@@ -114,11 +116,24 @@ def event_row(name: str, params: Params, texts: list[tuple[str, str]] | None = N
     return (name, params_json(params), texts)
 
 
+class StoreClock(enum.Enum):
+    """`created=STORE_NOW`: the events are stamped by the store's clock, not the caller's."""
+
+    NOW = "now"
+
+
+# Join windows compare events' `created`, so events stored by different hosts must be
+# stamped by one clock. PostgreSQL's: `statement_timestamp()`, evaluated in the INSERT
+# itself (no round trip, one time for the whole batch, as a host's `now` was). SQLite
+# lives on one machine, so every process that writes it shares that host's clock.
+STORE_NOW = StoreClock.NOW
+
+
 def insert_rows(
     conn: Connection,
     rows: Sequence[EventRow],
     *,
-    created: datetime,
+    created: datetime | StoreClock,
     author: str | None,
     request_id: str | None = None,
     source_type: str | None = None,
@@ -132,8 +147,10 @@ def insert_rows(
     """
     if not rows:
         return []
-    fields: _Shared = (created, author, request_id, source_type, source, state)
-    if conn.dialect.name != "sqlite":
+    sqlite = conn.dialect.name == "sqlite"
+    at = utcnow() if created is STORE_NOW and sqlite else created
+    fields: _Shared = (at, author, request_id, source_type, source, state)
+    if not sqlite:
         stored = _insert_generic(conn, rows, fields)
         notify_events(conn)
         return stored
@@ -145,7 +162,9 @@ def insert_rows(
     return seqs
 
 
-_Shared = tuple[datetime, str | None, str | None, str | None, Source | None, EventState]
+_Shared = tuple[
+    datetime | StoreClock, str | None, str | None, str | None, Source | None, EventState
+]
 
 _SQLITE_EVENTS = (
     "INSERT INTO events (seq, name, params, state, created, author, request_id,"
@@ -212,6 +231,7 @@ class EventGroup:
         first = self._next
         self._next = first + len(rows)
         created, author, request_id, source_type, source, state = fields
+        assert isinstance(created, datetime)  # insert_rows resolves STORE_NOW on SQLite
         source_text, source_object, source_index = source_columns(source)
         stamp = _sqlite_time(created)
         state_text = state.value
@@ -255,15 +275,25 @@ class EventGroup:
             self._sources = []
 
 
+# Built once: building and hashing a statement costs more than a one-event INSERT's wait.
+_INSERT = insert(events).returning(events.c.seq, sort_by_parameter_order=True)
+_INSERT_STAMPED = (
+    insert(events)
+    .values(created=func.statement_timestamp())
+    .returning(events.c.seq, sort_by_parameter_order=True)
+)
+
+
 def _insert_generic(conn: Connection, rows: Sequence[EventRow], fields: _Shared) -> list[int]:
     created, author, request_id, source_type, source, state = fields
     source_text, source_object, source_index = source_columns(source)
+    shared: dict[str, object] = {} if created is STORE_NOW else {"created": created}
     values = [
         {
             "name": name,
             "params": params_text,
             "state": state.value,
-            "created": created,
+            **shared,
             "author": author,
             "request_id": request_id,
             "source_type": source_type,
@@ -272,9 +302,8 @@ def _insert_generic(conn: Connection, rows: Sequence[EventRow], fields: _Shared)
         }
         for name, params_text, _index in rows
     ]
-    result = conn.execute(
-        insert(events).returning(events.c.seq, sort_by_parameter_order=True), values
-    )
+    stmt = _INSERT_STAMPED if created is STORE_NOW else _INSERT
+    result = conn.execute(stmt, values)
     seqs = [int(row[0]) for row in result]
     index_rows = [
         {"name": name, "key": key, "value": index_value(text), "event_seq": seq}

@@ -151,9 +151,14 @@ _START_ATTEMPT = (
     " WHERE task_id = ? AND attempt = ?"
 )
 _STARTED = "SELECT type, params, kill_timeout FROM tasks WHERE id = ?"
+# The attempt a worker may end: the one it runs, or one dispatched to it and not started
+# (a broker delivery that failed before `start`). Not a task queued again under the same
+# attempt number (a reaped attempt waiting for its retry, a restarted task): that one is
+# undispatched, and the old worker that learns it was reaped must not end it.
 _ACTIVE_TASK = (
     "SELECT type, params, author, status, max_retries, stop_requested FROM tasks"
-    " WHERE id = ? AND attempts = ? AND status IN ('ENQUEUED', 'WAIT_MUTEX', 'EXECUTING')"
+    " WHERE id = ? AND attempts = ?"
+    " AND (status = 'EXECUTING' OR (status = 'ENQUEUED' AND dispatched IS NOT NULL))"
 )
 _RELEASE = "DELETE FROM semaphore_holds WHERE task_id = ?"
 _END_ATTEMPT = (
