@@ -24,6 +24,7 @@ from multiprocessing.process import BaseProcess
 from stepd.childproc import begin_child, spawn_context
 from stepd.reactor import Reactor, ReactorLoop
 from stepd.store import open_store
+from stepd.store.lookup import DEFAULT_JOIN_ROWS, DEFAULT_JOIN_STEPS, JoinBudget
 from stepd.store.notify import EVENTS_CHANNEL, Listener
 from stepd.wakepipe import WakePipe
 
@@ -37,6 +38,8 @@ class ReactorConfig:
     database_url: str
     sqlite_synchronous: str = "NORMAL"
     poll_interval_seconds: float = 0.1
+    join_budget_rows: int = DEFAULT_JOIN_ROWS  # Settings.join_budget_rows
+    join_budget_steps: int = DEFAULT_JOIN_STEPS
 
 
 def reactor_main(
@@ -48,7 +51,12 @@ def reactor_main(
         config.database_url, migrate=False, sqlite_synchronous=config.sqlite_synchronous
     )
     loop = ReactorLoop(
-        Reactor(store), poll_interval_seconds=config.poll_interval_seconds, _wake=wake
+        Reactor(
+            store,
+            join_budget=JoinBudget(rows=config.join_budget_rows, steps=config.join_budget_steps),
+        ),
+        poll_interval_seconds=config.poll_interval_seconds,
+        _wake=wake,
     )
     for task_wake in task_wakes:
         loop.reactor.on_tasks.append(task_wake.set)

@@ -41,6 +41,14 @@ class Settings:
     # the server's own store: a statement (PostgreSQL) or read (SQLite) running longer is
     # cancelled and answered 503 query_timeout
     api_statement_timeout_seconds: float = 30.0
+    # SQLite: a read the API runs on its event loop (a fast path) is stopped after this
+    # long and run again in the thread pool, so that no read holds the loop (and /healthz)
+    api_loop_read_seconds: float = 0.05
+    # what one config's evaluation on one event may cost, in the reactor and in a story:
+    # stored events its lookups read, and combinations of events its join search tries;
+    # past either, that evaluation fails (recorded on its trigger) and the others go on
+    join_budget_rows: int = 10_000
+    join_budget_steps: int = 10_000
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -62,6 +70,11 @@ class Settings:
             values["api_statement_timeout_seconds"] = float(
                 env["STEPD_API_STATEMENT_TIMEOUT_SECONDS"]
             )
+        for name in ("join_budget_rows", "join_budget_steps"):
+            if f"STEPD_{name.upper()}" in env:
+                values[name] = int(env[f"STEPD_{name.upper()}"])
+        if "STEPD_API_LOOP_READ_SECONDS" in env:
+            values["api_loop_read_seconds"] = float(env["STEPD_API_LOOP_READ_SECONDS"])
         if "STEPD_SQLITE_SYNCHRONOUS" in env:
             values["sqlite_synchronous"] = env["STEPD_SQLITE_SYNCHRONOUS"].upper()
         values.update({k: v for k, v in overrides.items() if v is not None})

@@ -83,6 +83,31 @@ def serve(
             min=0.001,
         ),
     ] = 30.0,
+    loop_read_seconds: Annotated[
+        float,
+        typer.Option(
+            envvar="STEPD_API_LOOP_READ_SECONDS",
+            help="SQLite: seconds a fast-path read may hold the event loop before it is"
+            " run again in the thread pool.",
+            min=0.001,
+        ),
+    ] = 0.05,
+    join_budget_rows: Annotated[
+        int,
+        typer.Option(
+            envvar="STEPD_JOIN_BUDGET_ROWS",
+            help="Stored events one config's evaluation on one event may read.",
+            min=1,
+        ),
+    ] = 10_000,
+    join_budget_steps: Annotated[
+        int,
+        typer.Option(
+            envvar="STEPD_JOIN_BUDGET_STEPS",
+            help="Combinations of events one config's join search may try per event.",
+            min=1,
+        ),
+    ] = 10_000,
     log_level: Annotated[str, typer.Option(envvar="STEPD_LOG_LEVEL")] = "info",
     access_log: Annotated[
         bool, typer.Option("--access-log/--no-access-log", envvar="STEPD_ACCESS_LOG")
@@ -118,6 +143,9 @@ def serve(
         clock=clock,
         reactor_process=reactor_process,
         api_statement_timeout_seconds=statement_timeout,
+        api_loop_read_seconds=loop_read_seconds,
+        join_budget_rows=join_budget_rows,
+        join_budget_steps=join_budget_steps,
     )
     try:
         app = create_app(settings)
