@@ -44,19 +44,25 @@ _DEADLINE = "stepd_read_deadline"  # a connection record's info: [monotonic dead
 _SOONER: ContextVar[float | None] = ContextVar("stepd_sooner_read_deadline", default=None)
 
 
-@contextmanager
-def read_deadline(seconds: float) -> Iterator[None]:
+class read_deadline:  # lower case: used as a context manager, like a function
     """Bound the reads begun inside (in this context) to end within `seconds` from now, when
     that is sooner than the store's statement timeout; past it they raise QueryTimeout.
 
     SQLite with a statement timeout only (its progress handler does the interrupting): the
     API's reads on its event loop, which must give the loop back quickly (api/context.py).
+    A class rather than a generator: it wraps the hottest reads, and costs a third as much.
     """
-    token = _SOONER.set(time.monotonic() + seconds)
-    try:
-        yield
-    finally:
-        _SOONER.reset(token)
+
+    __slots__ = ("_seconds", "_token")
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+
+    def __enter__(self) -> None:
+        self._token = _SOONER.set(time.monotonic() + self._seconds)
+
+    def __exit__(self, *exc: object) -> None:
+        _SOONER.reset(self._token)
 
 
 def normalize_url(url: str) -> str:
