@@ -12,11 +12,15 @@ reactor (or the story) does not come back within them.
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from conftest import Api
+from conftest import Api, served, server_token
 from reactor_helpers import (
+    config_body,
     config_entry,
     create_config,
     dep,
@@ -166,3 +170,43 @@ def test_legitimate_configs_never_come_near_the_budget(api: Api) -> None:
         [("SINGLE", str(i)) for i in range(20)] + [("J", str(i)) for i in range(20)]
     )
     assert trigger_count(api.store) == 40
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+@pytest.mark.timeout(120)
+def test_serve_gives_its_budget_to_the_reactor_process(store: str, tmp_path: Path) -> None:
+    # 30 x 30 combinations: within the default budget, past the one given to `stepd serve`,
+    # which reaches the reactor in its own process.
+    args = ("--workers", "0", "--no-clock", "--join-budget-steps", "20")
+    with served(store, tmp_path, *args) as server:
+        headers = {"Authorization": f"OAuth {server_token(server)}"}
+        with httpx.Client(base_url=server.url, headers=headers, timeout=10) as client:
+            for name, key in (("partA", "a"), ("partB", "b")):
+                events = [{"name": name, "params": {key: str(i)}} for i in range(30)]
+                assert client.post("/api/v1/events", json={"events": events}).status_code == 200
+            made = [
+                client.post("/api/v1/configs", json=config_body(*deps, task_type=task_type))
+                for deps, task_type in (
+                    ((dep(TRIGGER, day="~"), dep("partA", a="~"), dep("partB", b="~")), BAD_TYPE),
+                    ((dep(TRIGGER),), GOOD_TYPE),
+                )
+            ]
+            assert all(m.status_code in (200, 201) for m in made), [m.text for m in made]
+            bad = made[0].json()["id"]
+            sent = client.post(
+                "/api/v1/events", json={"events": [{"name": TRIGGER, "params": {"day": "1"}}]}
+            )
+            (trigger,) = sent.json()["ids"]
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                state = client.get(f"/api/v1/events/{trigger}").json()["result"]["state"]
+                if state == "PROCESSED":
+                    break
+                time.sleep(0.1)
+            assert state == "PROCESSED"
+            told = client.get(f"/api/v1/events/{trigger}/story").json()["result"]
+            (fired,) = config_entry(told, bad)["fired"]
+            assert fired["task_id"] is None, fired
+            assert "more than 20 combinations of events (join_budget_steps)" in fired["error"]
+            tasks = client.get("/api/v1/tasks", params={"limit": 10}).json()["result"]
+            assert [t["type"] for t in tasks] == [GOOD_TYPE], tasks
