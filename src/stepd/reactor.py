@@ -9,7 +9,8 @@ advisory lock makes reactors on several servers take turns.
 
 One config can never stop the others: an evaluation or a firing that fails for a
 reason of its own (a template that raises, a number a task row cannot hold, a
-window too long for a date) is recorded as an error on its trigger, makes no task,
+window too long for a date, a join past its JoinBudget) is recorded as an error on its
+trigger, makes no task,
 and the batch goes on. Only an error of the database itself fails the batch. On
 PostgreSQL a failed statement aborts the transaction; the batch is then evaluated
 again with the item that failed under a SAVEPOINT, so the hot path needs none.
@@ -32,7 +33,14 @@ from stepd.domain.config_index import ConfigIndex
 from stepd.domain.configs import ActionConfig, limit_problem
 from stepd.domain.events import EventState, format_event_id
 from stepd.domain.firing import task_params_for
-from stepd.domain.matching import Evaluation, Firing, MatchEvent, binding_key, evaluate
+from stepd.domain.matching import (
+    Evaluation,
+    Firing,
+    MatchEvent,
+    SearchLimitReached,
+    binding_key,
+    evaluate,
+)
 from stepd.domain.templates import TemplateProblem
 from stepd.errors import StepdError
 from stepd.settings import REACTOR_POLL_INTERVAL_SECONDS
@@ -93,6 +101,9 @@ class Reactor:
     _suspects: set[Hashable] = field(default_factory=set)
     # limit_problem per config version: asked by every firing, the same answer each time
     _limits: dict[tuple[int, int], str | None] = field(default_factory=dict)
+    # what one config's evaluation on one event may cost (Settings.join_budget_*): past
+    # it, that evaluation fails and is recorded, and the batch goes on
+    join_budget: event_lookup.JoinBudget = field(default_factory=event_lookup.JoinBudget)
 
     def run_once(self, *, known_pending: bool = False) -> int:
         """Evaluate up to `batch_size` NEW events; return how many were evaluated."""
@@ -220,19 +231,30 @@ class Reactor:
             evaluated.setdefault(event.name, []).append(event)
         return plan
 
-    @staticmethod
     def _evaluate_one(
-        config: ActionConfig, event: MatchEvent, lookup: event_lookup.StoredEvents, newest: int
+        self,
+        config: ActionConfig,
+        event: MatchEvent,
+        lookup: event_lookup.StoredEvents,
+        newest: int,
     ) -> Evaluation:
         spec = config.spec
-        return evaluate(
-            spec.event_deps,
-            event,
-            lookup,
-            window_seconds=spec.window_seconds,
-            nothing_newer=event.seq > newest,
-            explain=False,
-        )
+        budget = self.join_budget
+        # Each config's evaluation gets bounds of its own: one config's product of events
+        # must not spend the others' (the lookup, and what it cached, are shared).
+        lookup.budget = budget.scan()
+        try:
+            return evaluate(
+                spec.event_deps,
+                event,
+                lookup,
+                window_seconds=spec.window_seconds,
+                nothing_newer=event.seq > newest,
+                explain=False,
+                max_steps=budget.steps,
+            )
+        except (event_lookup.ScanLimitReached, SearchLimitReached) as exc:
+            raise budget.exceeded(exc) from exc
 
     def _guard(
         self,

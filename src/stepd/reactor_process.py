@@ -25,6 +25,7 @@ from stepd.childproc import begin_child, spawn_context
 from stepd.reactor import Reactor, ReactorLoop
 from stepd.settings import REACTOR_POLL_INTERVAL_SECONDS
 from stepd.store import open_store
+from stepd.store.lookup import DEFAULT_JOIN_ROWS, DEFAULT_JOIN_STEPS, JoinBudget
 from stepd.store.notify import EVENTS_CHANNEL, Listener
 from stepd.wakepipe import WakePipe
 
@@ -38,6 +39,8 @@ class ReactorConfig:
     database_url: str
     sqlite_synchronous: str = "NORMAL"
     poll_interval_seconds: float = REACTOR_POLL_INTERVAL_SECONDS
+    join_budget_rows: int = DEFAULT_JOIN_ROWS  # Settings.join_budget_rows
+    join_budget_steps: int = DEFAULT_JOIN_STEPS
 
 
 def reactor_main(
@@ -49,7 +52,12 @@ def reactor_main(
         config.database_url, migrate=False, sqlite_synchronous=config.sqlite_synchronous
     )
     loop = ReactorLoop(
-        Reactor(store), poll_interval_seconds=config.poll_interval_seconds, _wake=wake
+        Reactor(
+            store,
+            join_budget=JoinBudget(rows=config.join_budget_rows, steps=config.join_budget_steps),
+        ),
+        poll_interval_seconds=config.poll_interval_seconds,
+        _wake=wake,
     )
     for task_wake in task_wakes:
         loop.reactor.on_tasks.append(task_wake.set)

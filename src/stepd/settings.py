@@ -129,6 +129,24 @@ class Settings(BaseSettings):
         description="A query of the server running longer is cancelled and answered "
         "503 query_timeout (PostgreSQL: a statement; SQLite: a read).",
     )
+    api_loop_read_seconds: float = Field(
+        0.05,
+        gt=0,
+        description="SQLite: a read the API runs on its event loop (a fast path) is stopped "
+        "after this long and run again in the thread pool, so no read holds the loop.",
+    )
+    join_budget_rows: int = Field(
+        10_000,
+        ge=1,
+        description="Stored events one config's evaluation on one event may read (reactor "
+        "and story); past it that evaluation fails, recorded on its trigger.",
+    )
+    join_budget_steps: int = Field(
+        10_000,
+        ge=1,
+        description="Combinations of events one config's join search may try per event; "
+        "past it that evaluation fails, recorded on its trigger.",
+    )
     log_level: str = Field("info", description="Logging level: debug, info, warning, error.")
     access_log: bool = Field(True, description="`stepd serve` writes uvicorn's access log.")
     url: str = Field("http://127.0.0.1:8080", description="The server the client commands talk to.")

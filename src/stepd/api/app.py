@@ -44,11 +44,17 @@ from stepd.services.tasks import SemaphoreService, TaskService
 from stepd.services.trial import TrialService
 from stepd.settings import Settings
 from stepd.store.engine import Store, open_store
+from stepd.store.lookup import JoinBudget
 from stepd.store.notify import EVENTS_CHANNEL, Listener
 from stepd.store.runs import StatusEvents
 from stepd.store.writer import Writer
 from stepd.ui import routes as ui_routes
 from stepd.wakepipe import WakePipe
+
+
+def join_budget(settings: Settings) -> JoinBudget:
+    """What one config's evaluation on one event may cost (the reactor's, a story's)."""
+    return JoinBudget(rows=settings.join_budget_rows, steps=settings.join_budget_steps)
 
 
 def build_context(settings: Settings, store: Store | None = None) -> AppContext:
@@ -73,7 +79,7 @@ def build_context(settings: Settings, store: Store | None = None) -> AppContext:
         ),
         event_descs=EventDescService(store, cache=descs),
         configs=configs,
-        stories=StoryService(store),
+        stories=StoryService(store, join_budget=join_budget(settings)),
         trial=TrialService(store, configs, scan_limit=settings.trial_scan_limit),
         tasks=TaskService(store, status_events, task_types),
         semaphores=SemaphoreService(store),
@@ -141,6 +147,8 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
                     database_url=context.store.url,
                     sqlite_synchronous=settings.sqlite_synchronous,
                     poll_interval_seconds=settings.reactor_poll_interval_seconds,
+                    join_budget_rows=settings.join_budget_rows,
+                    join_budget_steps=settings.join_budget_steps,
                 ),
                 task_wakes,
             )
@@ -148,7 +156,7 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
             context.events.on_stored.append(reactor_process.notify)
         elif settings.reactor:
             loop = ReactorLoop(
-                Reactor(context.store),
+                Reactor(context.store, join_budget=join_budget(settings)),
                 poll_interval_seconds=settings.reactor_poll_interval_seconds,
             )
             context.events.on_stored.append(loop.notify)

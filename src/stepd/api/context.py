@@ -9,7 +9,7 @@ from typing import ParamSpec, TypeVar
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
-from stepd.errors import Unauthorized
+from stepd.errors import QueryTimeout, Unauthorized
 from stepd.runner.registry import TaskType
 from stepd.services.auth import Authenticator, token_from_header
 from stepd.services.configs import ConfigService
@@ -19,7 +19,7 @@ from stepd.services.story import StoryService
 from stepd.services.tasks import SemaphoreService, TaskService
 from stepd.services.trial import TrialService
 from stepd.settings import Settings
-from stepd.store.engine import Store
+from stepd.store.engine import Store, read_deadline
 from stepd.store.runs import StatusEvents
 from stepd.store.tokens import Principal
 
@@ -88,12 +88,24 @@ T = TypeVar("T")
 async def short_read(
     request: Request, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs
 ) -> T:
-    """Run a short, indexed read: inline on SQLite, in the threadpool otherwise.
+    """Run a read that is short most of the time: first inline on SQLite, else (and when
+    it turns out not to be short) in the threadpool.
 
     A SQLite read of an index takes about a tenth of a millisecond, less than the
-    hop to a worker thread and back; in WAL mode it never waits for a writer. A
-    PostgreSQL read waits on the network, which must not stall the event loop.
+    hop to a worker thread and back; in WAL mode it never waits for a writer. But not
+    every read is short: a `params__` filter without a name walks the events in seq
+    order, and a value no event has walks them all. Inline, such a read would hold the
+    event loop (every request, /healthz) up to the statement timeout. So the inline try
+    gets `api_loop_read_seconds` (50 ms) through the same progress handler as the
+    statement timeout; past it, the read is run again in the threadpool with the full
+    timeout. A PostgreSQL read waits on the network: always in the threadpool.
     """
-    if ctx(request).store.is_sqlite:
-        return function(*args, **kwargs)
+    context = ctx(request)
+    store = context.store
+    if store.is_sqlite and store.read_timeout_seconds is not None:
+        try:
+            with read_deadline(context.settings.api_loop_read_seconds):
+                return function(*args, **kwargs)
+        except QueryTimeout:
+            pass  # not a short read: the threadpool's turn (a read has nothing to undo)
     return await run_in_threadpool(function, *args, **kwargs)

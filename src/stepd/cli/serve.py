@@ -40,6 +40,15 @@ def serve(
     api_statement_timeout_seconds: Annotated[
         float | None, setting("api_statement_timeout_seconds", "--statement-timeout", min=0.001)
     ] = None,
+    api_loop_read_seconds: Annotated[
+        float | None, setting("api_loop_read_seconds", "--loop-read-seconds", min=0.001)
+    ] = None,
+    join_budget_rows: Annotated[
+        int | None, setting("join_budget_rows", "--join-budget-rows", min=1)
+    ] = None,
+    join_budget_steps: Annotated[
+        int | None, setting("join_budget_steps", "--join-budget-steps", min=1)
+    ] = None,
     log_level: Annotated[str | None, setting("log_level", "--log-level")] = None,
     access_log: Annotated[bool | None, setting("access_log", "--access-log/--no-access-log")] = (
         None
@@ -63,6 +72,9 @@ def serve(
         clock=clock,
         reactor_process=reactor_process,
         api_statement_timeout_seconds=api_statement_timeout_seconds,
+        api_loop_read_seconds=api_loop_read_seconds,
+        join_budget_rows=join_budget_rows,
+        join_budget_steps=join_budget_steps,
         log_level=log_level,
         access_log=access_log,
     )

@@ -14,14 +14,14 @@ from sqlalchemy import Connection
 from stepd.catalog import Catalog, Snapshot
 from stepd.domain.configs import ActionConfig
 from stepd.domain.events import Event, EventState, format_event_id, parse_event_id
-from stepd.domain.matching import Evaluation, evaluate
+from stepd.domain.matching import Evaluation, SearchLimitReached, evaluate
 from stepd.domain.tasks import Task
-from stepd.errors import NotFound
+from stepd.errors import NotFound, StepdError
 from stepd.store import events as event_store
 from stepd.store import tasks as task_store
 from stepd.store import triggers as trigger_store
 from stepd.store.engine import Store
-from stepd.store.lookup import StoredEvents
+from stepd.store.lookup import JoinBudget, ScanLimitReached, StoredEvents
 from stepd.timeutil import iso
 
 MAX_DEPTH = 10  # how far a chain is followed
@@ -56,6 +56,7 @@ def _mismatches(result: Evaluation) -> list[dict[str, object]]:
 class _Teller:
     conn: Connection
     configs: Snapshot
+    join_budget: JoinBudget = field(default_factory=JoinBudget)  # per config evaluated
     nodes: int = 0
 
     def config(self, seq: int | None) -> ActionConfig | None:
@@ -126,14 +127,25 @@ class _Teller:
         if not config.spec.enabled:
             entry["outcome"] = "disabled"
             return entry
+        # Bounded as the reactor's evaluation is: a story is a read anyone may ask for,
+        # and a product of events must not hold a server's worker for minutes.
+        budget = self.join_budget
         try:
-            result = evaluate(
-                config.spec.event_deps,
-                event,
-                StoredEvents(self.conn, before_seq=event.seq),
-                window_seconds=config.spec.window_seconds,
-                nothing_newer=True,  # the lookup holds only events before this one
-            )
+            try:
+                result = evaluate(
+                    config.spec.event_deps,
+                    event,
+                    StoredEvents(self.conn, before_seq=event.seq, budget=budget.scan()),
+                    window_seconds=config.spec.window_seconds,
+                    nothing_newer=True,  # the lookup holds only events before this one
+                    max_steps=budget.steps,
+                )
+            except (ScanLimitReached, SearchLimitReached) as exc:
+                raise budget.exceeded(exc) from exc
+        except StepdError as exc:
+            entry["outcome"] = "failed"
+            entry["note"] = f"evaluation failed: {exc.message}"
+            return entry
         except Exception as exc:  # a stored config the reactor could not evaluate either
             entry["outcome"] = "failed"
             entry["note"] = f"evaluation failed: {type(exc).__name__}: {exc}"
@@ -173,6 +185,7 @@ class _Teller:
 class StoryService:
     store: Store
     catalog: Catalog = field(default_factory=Catalog)
+    join_budget: JoinBudget = field(default_factory=JoinBudget)  # Settings.join_budget_*
 
     def start(self, event_id: str) -> str:
         """`POST /event_story`: the story id for an event (the story is told on GET)."""
@@ -196,6 +209,6 @@ class StoryService:
             event = event_store.get_event(conn, seq)
             if event is None:
                 raise NotFound(f"no story with id {story_id!r}", field="id")
-            teller = _Teller(conn, self.catalog.snapshot(conn))
+            teller = _Teller(conn, self.catalog.snapshot(conn), self.join_budget)
             story = teller.story(event, 0)
         return {"story_id": story_id, **story}

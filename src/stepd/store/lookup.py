@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from stepd.domain.events import MAX_SEQ
+from stepd.domain.matching import SearchLimitReached
 from stepd.domain.params import Params, param_text
+from stepd.errors import StepdError
 from stepd.store import dbapi
 from stepd.store.events import index_value
 
@@ -96,11 +99,20 @@ class ScanLimitReached(Exception):
 class ScanBudget:
     """How many stored events (rows) lookups may still read, shared by the lookups of one
     request: `POST /configs/test` tries up to 100 events, each with a lookup of its own,
-    and must not read a store of millions for them. The reactor runs without one."""
+    and must not read a store of millions for them. The reactor and stories give each
+    evaluation one (see JoinBudget).
 
-    def __init__(self, rows: int) -> None:
+    `charge_estimates`: whether the index entries counted to choose a lookup's leading
+    param count as read. A trial charges them; an evaluation under a JoinBudget does not,
+    so that a legitimate config with many fixed, common params never fails on counting
+    alone: a count reads at most ESTIMATE_CAP entries, is made once per value (and kept
+    across a reactor's batches), and at most once per join step, which the step bound caps.
+    """
+
+    def __init__(self, rows: int, *, charge_estimates: bool = True) -> None:
         self.limit = rows
         self.used = 0
+        self.charge_estimates = charge_estimates
 
     @property
     def left(self) -> int:
@@ -112,6 +124,50 @@ class ScanBudget:
         self.used += rows
         if self.used > self.limit:
             raise ScanLimitReached(f"more than {self.limit} stored events read")
+
+
+DEFAULT_JOIN_ROWS = 10_000  # Settings.join_budget_rows
+DEFAULT_JOIN_STEPS = 10_000  # Settings.join_budget_steps
+
+
+class JoinTooLarge(StepdError):
+    """One config's evaluation on one event went past its JoinBudget; the message says
+    which bound, and how to fix the config."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class JoinBudget:
+    """What one evaluation of one config on one event may cost: stored events read by its
+    lookups (`rows`) and partial bindings its join search tries (`steps`).
+
+    Dependencies that share no free param join every stored event of one with every event
+    of the others: 3 of 1,000 events each are 10^9 combinations, which would stall the
+    reactor, and every user's events with it. A config whose dependencies share their free
+    params (a join on `date`) reads a few events per event and never comes near the bounds;
+    one dependency alone reads none (the trigger fills it).
+    """
+
+    rows: int = DEFAULT_JOIN_ROWS
+    steps: int = DEFAULT_JOIN_STEPS
+
+    def scan(self) -> ScanBudget:
+        """A fresh row budget for one evaluation's lookups."""
+        return ScanBudget(self.rows, charge_estimates=False)
+
+    def exceeded(self, exc: ScanLimitReached | SearchLimitReached) -> JoinTooLarge:
+        """The error an evaluation stopped by `exc` fails with."""
+        why = (
+            f"read more than {self.rows} stored events (join_budget_rows)"
+            if isinstance(exc, ScanLimitReached)
+            else f"tried more than {self.steps} combinations of events (join_budget_steps)"
+        )
+        return JoinTooLarge(
+            f"the join is too large: evaluating this config on this event {why}. Its"
+            " dependencies share no free param (or few), so every stored event of one is"
+            " paired with every event of the others. Share a free param between the"
+            ' dependencies (such as `date`: `"date": "~"` in each), or add a `window`'
+            ' (such as `"window": "1d"`), so that each event joins with a few'
+        )
 
 
 class StoredEvents:
@@ -140,7 +196,8 @@ class StoredEvents:
         budget: ScanBudget | None = None,
     ) -> None:
         self.conn = dbapi.raw(conn)
-        self.budget = budget  # None: unbounded (the reactor, stories)
+        # None: unbounded. The reactor sets a fresh one for each config it evaluates.
+        self.budget = budget
         self.before_seq = before_seq
         self.estimates: Estimates = {} if estimates is None else estimates
         self.batch: Mapping[str, Sequence[StoredEvent]] = {} if batch is None else batch
@@ -156,7 +213,7 @@ class StoredEvents:
             cur = dbapi.execute(self.conn, _ESTIMATE, (name, key, value, ESTIMATE_CAP))
             counted = int(cur.fetchone()[0])
             cur.close()
-            if self.budget is not None:
+            if self.budget is not None and self.budget.charge_estimates:
                 self.budget.take(counted)  # counting reads the index entries
             self.estimates[(name, key, value)] = counted
         return counted
