@@ -20,7 +20,13 @@ import time
 import uuid
 from pathlib import Path
 
-from conftest import free_port
+import httpx
+import pytest
+from conftest import free_port, server_token, start_server
+from sqlalchemy import select
+
+from stepd.store import open_store
+from stepd.store.schema import tasks
 
 from .conftest import TASKS_FILE
 from .helpers import children_of, process_gone
@@ -110,3 +116,55 @@ def test_no_child_outlives_a_server_killed_during_start_up(tmp_path: Path) -> No
             for pid in _marked(mark):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
+
+
+def test_a_busy_worker_abandons_its_attempt_when_its_server_dies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A worker in the middle of a long attempt does not outlive its killed server by the
+    # length of the task: it kills the attempt, records it, and exits.
+    mark = uuid.uuid4().hex
+    monkeypatch.setenv(MARK, mark)  # inherited by the server and everything it starts
+    db_url = f"sqlite:///{tmp_path / 'stepd.db'}"
+    server = start_server(
+        db_url, tmp_path / "server.log", "--workers", "1", "--no-clock", "--tasks", str(TASKS_FILE)
+    )
+    try:
+        token = server_token(server)
+        made = httpx.post(
+            f"{server.url}/api/v1/tasks",
+            json={"type": "T_SLEEP", "params": {"seconds": 120}},
+            headers={"Authorization": f"OAuth {token}"},
+        )
+        assert made.status_code == 200, made.text
+        task_id = made.json()["result"]["id"]
+        deadline = time.monotonic() + 60
+        while _status(server.url, task_id) != "EXECUTING":
+            assert time.monotonic() < deadline, "the task never started"
+            time.sleep(0.05)
+        time.sleep(0.3)  # well inside the attempt
+        server.process.kill()
+        server.process.wait(10)
+        deadline = time.monotonic() + GRACE_SECONDS
+        while (alive := _marked(mark)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not alive, f"outlived their server: {_describe(alive)}"
+        store = open_store(db_url, migrate=False)
+        try:
+            with store.read() as conn:
+                row = conn.execute(
+                    select(tasks.c.status, tasks.c.error).where(tasks.c.id == task_id)
+                ).one()
+        finally:
+            store.close()
+        assert row.status == "EXCEPTION" and "its server died" in (row.error or ""), row
+    finally:
+        server.stop()
+        for pid in _marked(mark):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _status(url: str, task_id: int) -> str:
+    status: str = httpx.get(f"{url}/api/v1/tasks/{task_id}").json()["result"]["status"]
+    return status

@@ -10,6 +10,7 @@ stopped beating.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
@@ -42,7 +43,13 @@ def worker_process(config: LocalConfig, name: str, stop: WakePipe, wake: WakePip
     store = open_store(
         config.database_url, migrate=False, sqlite_synchronous=config.sqlite_synchronous
     )
-    worker = Worker(store, load_task_types(config.tasks), name, config.worker)
+    worker = Worker(
+        store,
+        load_task_types(config.tasks),
+        name,
+        config.worker,
+        abandon=lambda: None if os.getppid() == child.parent_pid else "its server died",
+    )
     if store.is_sqlite:
         # Read back from this process's own connection: what its writes are durable to.
         with store.read() as conn:

@@ -50,6 +50,10 @@ class Worker:
     name: str
     settings: WorkerSettings = field(default_factory=WorkerSettings)
     on_finished: list[Callable[[], None]] = field(default_factory=list)  # reactor wake-ups
+    # Why the attempt running now must be given up at once (None: it goes on), asked at
+    # every log tick: a local worker whose server died abandons its attempt rather than
+    # outlive the server by the length of a task (issue 9 item 6).
+    abandon: Callable[[], str | None] = lambda: None
 
     def __post_init__(self) -> None:
         self.horse = Horse(self.types, self.settings.horse)
@@ -126,9 +130,15 @@ class Worker:
             buffer.note(f"stepd: {outcome.error}\n")
         else:
             last_beat = time.monotonic()
+            abandoned: list[str] = []
 
             def tick(buffer: LogBuffer) -> bool:
                 nonlocal last_beat
+                reason = self.abandon()
+                if reason is not None:
+                    abandoned.append(reason)
+                    buffer.note(f"\n[stepd: attempt abandoned: {reason}]\n")
+                    return True  # the horse kills the attempt
                 beat = time.monotonic() - last_beat >= self.settings.heartbeat_interval_seconds
                 if beat:
                     last_beat = time.monotonic()
@@ -141,6 +151,12 @@ class Worker:
                 tick=tick,
                 tick_interval_seconds=self.settings.log_ship_interval_seconds,
             )
+            if abandoned:
+                # Not STOPPED: nobody asked; an EXCEPTION, retried if retries remain.
+                outcome = runs.Outcome(
+                    status=TaskStatus.EXCEPTION,
+                    error=f"abandoned by worker {self.name}: {abandoned[0]}",
+                )
         text = buffer.take()
         claimed: list[runs.Claimed] = []
         with self.store.write() as conn:
