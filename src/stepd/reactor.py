@@ -55,7 +55,6 @@ from stepd.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 
-REACTOR_LOCK = 7210002  # PostgreSQL advisory lock key: one evaluator at a time
 MAX_AGAIN = 100  # batches evaluated again in one run_once, each with one more item isolated
 MAX_ERROR_TEXT = 2000  # characters of an error kept on a trigger
 NO_BINDING = binding_key({})  # the binding an evaluation that failed is recorded under
@@ -130,14 +129,13 @@ class Reactor:
         # which must not be spent holding SQLite's write lock.
         snapshot = self.catalog.current or self.catalog.refresh(self.store)
         made = evaluated = 0
-        planned = self._planned(snapshot) if self.store.is_sqlite else None
+        planned = self._planned(snapshot) if self.store.evaluates_in_snapshot else None
         if planned is not None:
             evaluated, made = planned
         else:
             for attempt in range(3):
                 with self.store.write() as conn:
-                    if not self.store.is_sqlite:
-                        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({REACTOR_LOCK})")
+                    self.store.reactor_lock(conn)  # reactors on other servers wait
                     generation = event_lookup.config_generation(conn)
                     if generation != snapshot.generation and attempt == 2:
                         snapshot = self.catalog.snapshot(conn)  # configs keep changing: load
@@ -151,8 +149,9 @@ class Reactor:
         return evaluated
 
     def _planned(self, snapshot: Snapshot) -> tuple[int, int] | None:
-        """SQLite: evaluate a batch in a read snapshot, then write what it fires in a short
-        write transaction, so that ingest waits for the inserts only, not the matching.
+        """Where writers take turns (SQLite): evaluate a batch in a read snapshot, then
+        write what it fires in a short write transaction, so that ingest waits for the
+        inserts only, not the matching.
 
         The write applies the plan only if nothing the evaluation read has changed: the
         configs, the newest PROCESSED event (no other reactor evaluated meanwhile), the
@@ -277,7 +276,7 @@ class Reactor:
         except Exception as exc:
             if faults.is_transient(exc):
                 raise
-            if faults.transaction_failed(conn.driver, sqlite=conn.sqlite):
+            if faults.transaction_failed(conn):
                 self._suspects.add(key)
                 raise _Again from exc
             raise _ItemFailed(_describe(exc)) from exc
@@ -304,9 +303,11 @@ class Reactor:
         if not plan.rows:
             return 0, 0
         made = self._write_plan(raw, plan)
-        # Under SQLite's write lock the batch is every NEW event in its seq range: one
-        # range update. On PostgreSQL a late commit may have put another in the range.
-        event_lookup.mark_processed(raw, [row.seq for row in plan.rows], whole_range=raw.sqlite)
+        # Where writers take turns (SQLite) the batch is every NEW event in its seq range:
+        # one range update. Otherwise (PostgreSQL) a late commit may have put another there.
+        event_lookup.mark_processed(
+            raw, [row.seq for row in plan.rows], whole_range=self.store.writers_take_turns
+        )
         return len(plan.rows), made
 
     def _estimates(self) -> event_lookup.Estimates:
@@ -416,7 +417,7 @@ class Reactor:
             )
         except Exception:
             # SQLite undid the failed insert only: the task must go too.
-            if not faults.transaction_failed(conn.driver, sqlite=conn.sqlite):
+            if not faults.transaction_failed(conn):
                 task_store.delete_unfired(conn, task_id)
             raise
         if trigger_id is None:

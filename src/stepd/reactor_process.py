@@ -26,7 +26,7 @@ from stepd.reactor import Reactor, ReactorLoop
 from stepd.settings import REACTOR_POLL_INTERVAL_SECONDS
 from stepd.store import open_store
 from stepd.store.lookup import DEFAULT_JOIN_ROWS, DEFAULT_JOIN_STEPS, JoinBudget
-from stepd.store.notify import EVENTS_CHANNEL, Listener
+from stepd.store.notify import EVENTS_CHANNEL
 from stepd.wakepipe import WakePipe
 
 log = logging.getLogger(__name__)
@@ -61,9 +61,9 @@ def reactor_main(
     )
     for task_wake in task_wakes:
         loop.reactor.on_tasks.append(task_wake.set)
-    listener = None
-    if not store.is_sqlite:
-        listener = Listener(store.url, EVENTS_CHANNEL, loop.notify)
+    # Events other replicas and workers store, at once where the store notifies (else polled).
+    listener = store.listener_for(EVENTS_CHANNEL, loop.notify)
+    if listener is not None:
         listener.start()
     loop.start()
     try:

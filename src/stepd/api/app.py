@@ -45,7 +45,7 @@ from stepd.services.trial import TrialService
 from stepd.settings import Settings
 from stepd.store.engine import Store, open_store
 from stepd.store.lookup import JoinBudget
-from stepd.store.notify import EVENTS_CHANNEL, Listener
+from stepd.store.notify import EVENTS_CHANNEL
 from stepd.store.runs import StatusEvents
 from stepd.store.writer import Writer
 from stepd.ui import routes as ui_routes
@@ -75,7 +75,7 @@ def build_context(settings: Settings, store: Store | None = None) -> AppContext:
             store,
             max_events_per_request=settings.max_events_per_request,
             descs=descs,
-            writer=Writer(store) if store.is_sqlite else None,
+            writer=Writer(store) if store.needs_writer_thread else None,
         ),
         event_descs=EventDescService(store, cache=descs),
         configs=configs,
@@ -165,8 +165,8 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
             if executor is not None:
                 loop.reactor.on_tasks.append(executor.notify)
             loop.start()
-            if not context.store.is_sqlite:
-                listener = Listener(context.store.url, EVENTS_CHANNEL, loop.notify)
+            listener = context.store.listener_for(EVENTS_CHANNEL, loop.notify)
+            if listener is not None:
                 listener.start()
         clock = Clock(context.events) if settings.clock else None
         if clock is not None:
@@ -231,11 +231,11 @@ def create_app(settings: Settings, context: AppContext | None = None) -> FastAPI
             # A write failed for want of space and none has committed since.
             body = {
                 "status": "degraded",
-                "store": store.dialect,
+                "store": store.backend,
                 "problem": store.problem,
                 "message": f"the store is {store.problem}: writes fail until space is freed",
             }
             return JSONResponse(body, 503)
-        return JSONResponse({"status": "ok", "store": store.dialect})
+        return JSONResponse({"status": "ok", "store": store.backend})
 
     return app

@@ -102,7 +102,7 @@ async def short_read(
     """
     context = ctx(request)
     store = context.store
-    if store.is_sqlite and store.read_timeout_seconds is not None:
+    if store.reads_in_process and store.read_timeout_seconds is not None:
         try:
             with read_deadline(context.settings.api_loop_read_seconds):
                 return function(*args, **kwargs)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
@@ -98,5 +96,5 @@ def _install_store_failures(app: FastAPI) -> None:
         log.error("request failed: %s", mapped.message)
         return JSONResponse(mapped.to_json(), status_code=mapped.status_code)
 
-    app.add_exception_handler(DBAPIError, _store_failure)
-    app.add_exception_handler(sqlite3.Error, _store_failure)
+    for driver_error in failures.DRIVER_ERRORS:
+        app.add_exception_handler(driver_error, _store_failure)

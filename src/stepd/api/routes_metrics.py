@@ -205,4 +205,4 @@ async def metrics(
         return JSONResponse(
             {"error": "store_unavailable", "status": "unavailable", "message": exc.message}, 503
         )
-    return Response(render(figures, seconds, store.dialect), media_type=CONTENT_TYPE)
+    return Response(render(figures, seconds, store.backend), media_type=CONTENT_TYPE)

@@ -24,8 +24,6 @@ from stepd.wakepipe import WakePipe
 
 log = logging.getLogger(__name__)
 
-SQLITE_SYNCHRONOUS = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}  # PRAGMA synchronous
-
 
 @dataclass(frozen=True, kw_only=True)
 class LocalConfig:
@@ -50,11 +48,9 @@ def worker_process(config: LocalConfig, name: str, stop: WakePipe, wake: WakePip
         config.worker,
         abandon=lambda: None if os.getppid() == child.parent_pid else "its server died",
     )
-    if store.is_sqlite:
-        # Read back from this process's own connection: what its writes are durable to.
-        with store.read() as conn:
-            level = int(conn.exec_driver_sql("PRAGMA synchronous").scalar_one())
-        log.info("worker %s: SQLite synchronous=%s", name, SQLITE_SYNCHRONOUS.get(level, level))
+    durability = store.durability()  # read back from this process's own connection
+    if durability is not None:
+        log.info("worker %s: %s", name, durability)
 
     def idle(seconds: float) -> None:
         # The server sets `wake` when it makes tasks: no poll interval between them and us.

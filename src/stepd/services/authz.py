@@ -22,6 +22,7 @@ from stepd.domain.tasks import ACTIVE, Task
 from stepd.errors import Forbidden
 from stepd.store import configs as config_store
 from stepd.store import event_descs as desc_store
+from stepd.store import events as event_store
 from stepd.store.schema import events, tasks
 from stepd.store.tokens import Principal
 
@@ -151,27 +152,17 @@ def other_senders(conn: Connection, name: str, user: str) -> set[str]:
     return found
 
 
-def _wait_for_event_writers(conn: Connection) -> None:
-    """PostgreSQL: let every transaction that is storing events commit first, and the
-    next ones wait for this one, so the check of who sends a name and the new
-    description are serialised with event inserts (under read committed the check would
-    miss a batch committed after its snapshot, validated without the description).
-
-    SHARE conflicts with the ROW EXCLUSIVE lock every INSERT takes anyway: POST /events
-    pays nothing for it, and ingest pauses only for the few milliseconds of a describe,
-    a rare write. SQLite needs nothing: its writers already take turns.
-    """
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(f"LOCK TABLE {events.name} IN SHARE MODE")
-
-
 def create_event_desc(conn: Connection, principal: Principal, name: str) -> None:
     """Describe a new event name: anyone, unless others already send events of that name
     (a description makes every later event of the name be checked against it, so one
     team could otherwise make another team's events be refused); then an admin."""
     if principal.is_admin:
         return
-    _wait_for_event_writers(conn)
+    # The check of who sends the name and the new description are serialised with event
+    # inserts: otherwise the check could miss a batch committed after its snapshot,
+    # validated without the description. Ingest pauses only for the few milliseconds of
+    # a describe, a rare write.
+    event_store.serialise_with_event_inserts(conn)
     senders = other_senders(conn, name, principal.user)
     if senders:
         raise Forbidden(

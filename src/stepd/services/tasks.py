@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, func, select, update
+from sqlalchemy import Connection, delete, func, select, update
 
 from stepd.domain.configs import SemaphoreUse, parse_semaphores
 from stepd.domain.events import format_event_id, parse_event_id
@@ -228,15 +228,6 @@ class TaskService:
         return {"id": task_id, "status": TaskStatus.ENQUEUED.value}
 
 
-def _locked(conn: Connection, name: str) -> Row[tuple[str | None]] | None:
-    """Semaphore `name`'s (owner,) row, or None; on PostgreSQL the row stays locked until
-    the transaction ends, so two first claims take turns (SQLite writers already do)."""
-    stmt = select(semaphores.c.owner).where(semaphores.c.name == name)
-    if conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    return conn.execute(stmt).first()
-
-
 @dataclass
 class SemaphoreService:
     store: Store
@@ -289,7 +280,7 @@ class SemaphoreService:
         now = utcnow()
         with self.store.write() as conn:
             runs.ensure_semaphores(conn, [name], now)
-            found = _locked(conn, name)
+            found = runs.semaphore_owner(conn, name)
             owner = None if found is None else found.owner
             authz.change_semaphore(conn, principal, name, owner, "set")
             conn.execute(
@@ -302,7 +293,7 @@ class SemaphoreService:
     def delete(self, name: str, principal: Principal) -> None:
         """Delete an unused semaphore: its owner or an admin (authz)."""
         with self.store.write() as conn:
-            found = _locked(conn, name)
+            found = runs.semaphore_owner(conn, name)
             if found is None:
                 raise NotFound(f"no semaphore {name!r}", field="name")
             authz.change_semaphore(conn, principal, name, found.owner, "delete")

@@ -1,6 +1,9 @@
 """The Store: an engine chosen by URL, transactions the caller owns.
 
-Dialect differences live here and nowhere else: SQLite gets WAL, a busy timeout,
+Dialect differences live in store/ and nowhere else: callers ask the Store for what
+they need (a capability such as `writers_take_turns`, an operation such as
+`reactor_lock`), never which database it is on; tests/store/test_no_dialect_outside_store.py
+keeps it so. SQLite gets WAL, a busy timeout,
 `BEGIN IMMEDIATE` for writes, an in-process write lock and a cross-process one
 (store/filelock.py), so that writers queue on a lock instead of sleeping in
 SQLite's busy handler;
@@ -20,10 +23,10 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
@@ -34,8 +37,13 @@ from stepd.store import failures
 from stepd.store.checkpoint import FALLBACK_PAGES
 from stepd.store.filelock import WriteTurn
 
+if TYPE_CHECKING:
+    from stepd.store.notify import Listener
+
 log = logging.getLogger(__name__)
 
+REACTOR_LOCK = 7210002  # PostgreSQL advisory lock key: one evaluator at a time
+_SYNCHRONOUS_LEVELS = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}  # PRAGMA synchronous
 _WRITE_OPTION = "stepd_write"
 # SQLite calls the read deadline's check every this many virtual machine instructions
 # (about a tenth of a millisecond): an indexed read of a few rows never reaches it.
@@ -88,8 +96,24 @@ class Store:
         self.engine = engine
         self.sqlite_path = sqlite_path  # a SQLite file (not in memory): what to checkpoint
         self.sqlite_synchronous = sqlite_synchronous
-        self.dialect = engine.dialect.name  # "sqlite" or "postgresql"
+        self.dialect = engine.dialect.name  # "sqlite" or "postgresql": store/ only
         self._write_lock = threading.Lock() if self.is_sqlite else None
+        # What callers outside store/ may ask: capabilities, plain attributes (a hot path
+        # reads them as cheaply as it read the dialect).
+        # Writers take turns behind one lock (SQLite's, in this process and across
+        # processes): a write transaction sees every commit before it and none meanwhile.
+        self.writers_take_turns = self.is_sqlite
+        # The reactor evaluates a batch in a read snapshot and writes only what it fires,
+        # so that writers waiting their turn (ingest) wait for the inserts, not the
+        # matching. PostgreSQL's writers do not take turns: it evaluates in the write.
+        self.evaluates_in_snapshot = self.is_sqlite
+        # Small writes are best batched by one writer thread (store/writer.py): with
+        # writers taking turns, one commit for many requests beats one each.
+        self.needs_writer_thread = self.is_sqlite
+        # A read runs in this process, never waits for a writer (WAL) nor the network: a
+        # short one may run on the event loop itself (api/context.py `short_read`), under
+        # `read_timeout_seconds`.
+        self.reads_in_process = self.is_sqlite
         self._write_turn = write_turn  # SQLite file: writers of all processes take turns
         # SQLite: how long a read may run before it is interrupted (None: unbounded).
         self.read_timeout_seconds: float | None = None
@@ -103,7 +127,38 @@ class Store:
 
     @property
     def is_sqlite(self) -> bool:
+        """store/ and tests only: everything else asks for a capability (see __init__)."""
         return self.dialect == "sqlite"
+
+    @property
+    def backend(self) -> str:
+        """The database's name ("sqlite" or "postgresql") for reports only (/healthz,
+        /metrics): what to do is decided by the capabilities, never by this."""
+        return self.dialect
+
+    def reactor_lock(self, conn: Connection) -> None:
+        """Make reactors take turns for the rest of `conn`'s write transaction: PostgreSQL's
+        advisory lock (reactors on several servers); nothing where writers take turns."""
+        if not self.writers_take_turns:
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({REACTOR_LOCK})")
+
+    def listener_for(self, channel: str, callback: Callable[[], None]) -> Listener | None:
+        """A Listener (not started) calling `callback` on each notification of `channel`
+        (store/notify.py), or None where there are none (SQLite): the caller polls."""
+        if self.is_sqlite:
+            return None
+        from stepd.store.notify import Listener
+
+        return Listener(self.url, channel, callback)
+
+    def durability(self) -> str | None:
+        """What this process's writes are durable to, read back from its own connection
+        ("SQLite synchronous=NORMAL"), for a log line; None where the server decides."""
+        if not self.is_sqlite:
+            return None
+        with self.read() as conn:
+            level = int(conn.exec_driver_sql("PRAGMA synchronous").scalar_one())
+        return f"SQLite synchronous={_SYNCHRONOUS_LEVELS.get(level, level)}"
 
     @contextmanager
     def write(self, *, on: Connection | None = None) -> Iterator[Connection]:

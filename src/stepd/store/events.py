@@ -62,6 +62,20 @@ class NewEvent:
     state: EventState = EventState.NEW
 
 
+def serialise_with_event_inserts(conn: Connection) -> None:
+    """Order the caller's write transaction after every transaction storing events, and
+    before the next ones (they wait for it): a check of the events it then reads cannot
+    miss a batch committed meanwhile.
+
+    PostgreSQL: LOCK TABLE events IN SHARE MODE, which conflicts with the ROW EXCLUSIVE
+    lock every INSERT takes anyway: storing events pays nothing for it, and waits only
+    while the caller's (rare) transaction lasts. SQLite needs nothing: its writers take
+    turns.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"LOCK TABLE {events.name} IN SHARE MODE")
+
+
 def insert_events(conn: Connection, new: Sequence[NewEvent]) -> list[int]:
     """Store `new` (and its param index rows); return their seqs in order."""
     seqs: list[int] = []

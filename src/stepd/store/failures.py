@@ -16,6 +16,9 @@ PG_DISK_FULL = "53100"  # SQLSTATE disk_full
 PG_QUERY_CANCELED = "57014"  # SQLSTATE query_canceled: statement_timeout (or a cancel)
 
 OUT_OF_SPACE = "out of space"
+# What the drivers raise, wrapped by SQLAlchemy or not (the raw-cursor paths): what
+# `classify` reads.
+DRIVER_ERRORS: tuple[type[Exception], ...] = (DBAPIError, sqlite3.Error)
 
 
 def classify(exc: BaseException) -> StoreUnavailable | None:

@@ -15,6 +15,8 @@ from typing import Any
 
 import sqlalchemy.exc
 
+from stepd.store.dbapi import Raw
+
 _TRANSIENT: tuple[type[BaseException], ...] = (
     sqlite3.OperationalError,
     sqlite3.InterfaceError,
@@ -46,13 +48,13 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, _TRANSIENT) and not isinstance(exc, _VALUES)
 
 
-def transaction_failed(driver: Any, *, sqlite: bool) -> bool:
-    """True when the transaction on `driver` (a DB-API connection) can run no more
-    statements: on PostgreSQL, after any statement failed in it.
+def transaction_failed(conn: Raw) -> bool:
+    """True when the transaction on `conn` can run no more statements: on PostgreSQL,
+    after any statement failed in it.
 
     SQLite undoes only the failed statement; the errors after which it rolls the whole
     transaction back (a full disk, a busy database) are transient ones.
     """
-    if sqlite or _INERROR is None:
+    if conn.sqlite or _INERROR is None:
         return False
-    return bool(driver.info.transaction_status == _INERROR)
+    return bool(conn.driver.info.transaction_status == _INERROR)

@@ -29,6 +29,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.engine import Row
 
 from stepd.domain import lifecycle
 from stepd.domain.lifecycle import Outcome as Outcome  # re-exported: the runner's vocabulary
@@ -197,6 +198,16 @@ def ensure_semaphores(conn: Connection, names: Sequence[str], now: datetime) -> 
             )
         else:
             conn.execute(insert(semaphores).values(name=name, capacity=1, auto=True, updated=now))
+
+
+def semaphore_owner(conn: Connection, name: str) -> Row[tuple[str | None]] | None:
+    """Semaphore `name`'s (owner,) row, or None, kept for the caller's write transaction:
+    on PostgreSQL the row stays locked until it ends, so two first claims take turns
+    (SQLite's writers already do)."""
+    stmt = select(semaphores.c.owner).where(semaphores.c.name == name)
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return conn.execute(stmt).first()
 
 
 class _Ledger:
