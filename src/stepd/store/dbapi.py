@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection
+
+from stepd.store.queries import Query
 
 
 class Raw:
@@ -92,6 +94,48 @@ def executemany(conn: Conn, sql: str, rows: Iterable[Sequence[object]]) -> None:
     r = raw(conn)
     cur = r.driver.cursor()
     cur.executemany(sql if r.sqlite else _sql(sql, False), list(rows))
+    cur.close()
+
+
+def run(conn: Conn, query: Query, params: Mapping[str, object] | None = None) -> Any:
+    """Run the named `query`, its parameters bound by name, in `conn`'s transaction; the
+    driver's cursor."""
+    r = raw(conn)
+    compiled = query.compiled(r.sqlite)
+    cur = r.driver.cursor()
+    cur.execute(compiled.sql, compiled.bind(params or {}))
+    return cur
+
+
+def run_insert(conn: Conn, query: Query, params: Mapping[str, object]) -> int | None:
+    """`insert` for a named INSERT of one row: the new row's `id`, or None when it
+    inserted nothing (ON CONFLICT DO NOTHING)."""
+    r = raw(conn)
+    cur = r.driver.cursor()
+    if r.sqlite:
+        compiled = query.compiled(True)
+        cur.execute(compiled.sql, compiled.bind(params))
+        inserted = cur.lastrowid if cur.rowcount > 0 else None
+        cur.close()
+        return None if inserted is None else int(inserted)
+    compiled = _returning(query).compiled(False)
+    cur.execute(compiled.sql, compiled.bind(params))
+    row = cur.fetchone()
+    cur.close()
+    return None if row is None else int(row[0])
+
+
+@functools.cache
+def _returning(query: Query) -> Query:
+    return Query(name=query.name, sql=query.sql + " RETURNING id")
+
+
+def run_many(conn: Conn, query: Query, rows: Iterable[Mapping[str, object]]) -> None:
+    """Run the named `query` once per parameter mapping of `rows`."""
+    r = raw(conn)
+    compiled = query.compiled(r.sqlite)
+    cur = r.driver.cursor()
+    cur.executemany(compiled.sql, [compiled.bind(row) for row in rows])
     cur.close()
 
 

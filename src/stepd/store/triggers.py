@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from stepd.store import dbapi
+from stepd.store import dbapi, queries
 from stepd.store.schema import triggers
 from stepd.timeutil import as_utc
 
@@ -55,30 +55,25 @@ def insert_trigger(
     it: the reactor makes both once per firing, for the task too.
     """
     # On the driver's cursor: this runs once per firing in the reactor (see store.dbapi).
-    return dbapi.insert(
+    return dbapi.run_insert(
         conn,
-        _INSERT,
-        (
-            config_seq,
-            config_version,
-            event_seq,
-            binding_hash(binding_key),
-            binding_json,
+        _Q["insert"],
+        {
+            "config_seq": config_seq,
+            "config_version": config_version,
+            "event_seq": event_seq,
+            "binding_hash": binding_hash(binding_key),
+            "binding": binding_json,
             # as json.dumps writes a list of ints, without an encoder call
-            "[" + ", ".join(map(str, dep_events)) + "]",
-            task_id,
-            error,
-            created,
-        ),
+            "dep_events": "[" + ", ".join(map(str, dep_events)) + "]",
+            "task_id": task_id,
+            "error": error,
+            "created": created,
+        },
     )
 
 
-# The unique key (config, event, binding) makes a second evaluation insert nothing.
-_INSERT = (
-    "INSERT INTO triggers (config_seq, config_version, event_seq, binding_hash, binding,"
-    " dep_events, task_id, error, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (config_seq, event_seq, binding_hash) DO NOTHING"
-)
+_Q = queries.load("triggers")
 
 
 def _to_trigger(m: Mapping[Any, Any]) -> Trigger:
