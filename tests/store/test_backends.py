@@ -12,12 +12,14 @@ import threading
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event, text
 
 from stepd.errors import InvalidInput
 from stepd.store import PostgresStore, SqliteStore, Store, open_store
 from stepd.store import engine as store_engine
 from stepd.store.checkpoint import Checkpointer
 from stepd.store.notify import Listener
+from stepd.store.postgres import MIGRATION_LOCK, REACTOR_LOCK
 from stepd.store.writer import Writer
 
 CAPABILITIES = (
@@ -124,5 +126,42 @@ def test_the_postgresql_store_owns_listen_notify_and_no_writer_thread(pg_url: st
         # Nothing to wait for: its writers do not take turns.
         with store.write_turn(), store.write() as conn:
             conn.exec_driver_sql("SELECT 1")
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("lock", ["migration_lock", "reactor_lock"])
+def test_the_postgresql_store_owns_the_advisory_locks(pg_url: str, lock: str) -> None:
+    keys = {"migration_lock": MIGRATION_LOCK, "reactor_lock": REACTOR_LOCK}
+    store = open_store(pg_url, migrate=False)
+    try:
+        with store.write() as conn:
+            getattr(store, lock)(conn)
+            # Another session cannot take it until this transaction ends.
+            with store.engine.connect() as other:
+                taken = other.execute(
+                    text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": keys[lock]}
+                ).scalar_one()
+                other.rollback()
+            assert taken is False
+        with store.engine.connect() as other:
+            taken = other.execute(
+                text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": keys[lock]}
+            ).scalar_one()
+            other.rollback()
+        assert taken is True
+    finally:
+        store.close()
+
+
+def test_the_sqlite_store_needs_no_advisory_lock(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'stepd.db'}")
+    sent: list[str] = []
+    try:
+        event.listen(store.engine, "before_cursor_execute", lambda *args: sent.append(str(args[2])))
+        with store.write() as conn:
+            store.migration_lock(conn)
+            store.reactor_lock(conn)
+        assert sent == []  # its writers take turns already
     finally:
         store.close()

@@ -91,6 +91,11 @@ class Store(ABC):
         where writers take turns already."""
         return None
 
+    def migration_lock(self, conn: Connection) -> None:
+        """Make migrations (servers starting together) take turns for the rest of `conn`'s
+        write transaction; nothing where writers take turns already."""
+        return None
+
     def listener_for(self, channel: str, callback: Callable[[], None]) -> Listener | None:
         """A Listener (not started) calling `callback` on each notification of `channel`
         (store/notify.py), or None where there are none: the caller polls."""

@@ -25,7 +25,9 @@ from stepd.store.base import Store
 if TYPE_CHECKING:
     from stepd.store.notify import Listener
 
-REACTOR_LOCK = 7210002  # the advisory lock's key: one evaluator at a time
+# Advisory locks' keys.
+MIGRATION_LOCK = 7210001  # one migration at a time
+REACTOR_LOCK = 7210002  # one evaluator at a time
 
 
 class PostgresStore(Store):
@@ -60,6 +62,10 @@ class PostgresStore(Store):
     def reactor_lock(self, conn: Connection) -> None:
         """The advisory lock (reactors on several servers take turns) to `conn`'s commit."""
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({REACTOR_LOCK})")
+
+    def migration_lock(self, conn: Connection) -> None:
+        """The advisory lock (servers starting together migrate in turn) to the commit."""
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
 
     def listener_for(self, channel: str, callback: Callable[[], None]) -> Listener:
         from stepd.store.notify import Listener
