@@ -47,7 +47,6 @@ from stepd.store.engine import Store, open_store
 from stepd.store.lookup import JoinBudget
 from stepd.store.notify import EVENTS_CHANNEL
 from stepd.store.runs import StatusEvents
-from stepd.store.writer import Writer
 from stepd.ui import routes as ui_routes
 from stepd.wakepipe import WakePipe
 
@@ -75,7 +74,7 @@ def build_context(settings: Settings, store: Store | None = None) -> AppContext:
             store,
             max_events_per_request=settings.max_events_per_request,
             descs=descs,
-            writer=Writer(store) if store.needs_writer_thread else None,
+            writer=store.writer(),  # the store's writer thread, where it needs one
         ),
         event_descs=EventDescService(store, cache=descs),
         configs=configs,

@@ -1,5 +1,9 @@
-"""Storage: one SQLAlchemy Core schema for SQLite and PostgreSQL, chosen by URL."""
+"""Storage: one SQLAlchemy Core schema, one Store interface, a backend per database
+(SqliteStore, PostgresStore), chosen by URL in `open_store`."""
 
-from stepd.store.engine import Store, open_store
+from stepd.store.base import Store
+from stepd.store.engine import open_store
+from stepd.store.postgres import PostgresStore
+from stepd.store.sqlite import SqliteStore
 
-__all__ = ["Store", "open_store"]
+__all__ = ["PostgresStore", "SqliteStore", "Store", "open_store"]

@@ -22,8 +22,6 @@ def upgrade(store: Store, revision: str = "head") -> None:
     """Bring the schema to `revision`; several processes may race here safely."""
     config = alembic_config()
     with store.write() as conn:
-        if not store.is_sqlite:
-            # Two servers starting together on one PostgreSQL take turns.
-            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7210001)")
+        store.migration_lock(conn)  # two servers starting together take turns
         config.attributes["connection"] = conn
         command.upgrade(config, revision)

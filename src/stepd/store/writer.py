@@ -29,7 +29,6 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection
 
 from stepd.errors import StepdError
-from stepd.store.checkpoint import Checkpointer
 from stepd.store.engine import Store
 from stepd.store.events import EventGroup
 
@@ -69,15 +68,7 @@ class Writer:
         self._pending: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
         self._conn: Connection | None = None  # kept open across groups (the thread's own)
         # Copies the log back into the database file between our commits, not inside them.
-        self._checkpointer = (
-            None
-            if store.sqlite_path is None
-            else Checkpointer(
-                store.sqlite_path,
-                write_turn=store.write_turn,
-                synchronous=store.sqlite_synchronous,
-            )
-        )
+        self._checkpointer = store.checkpointer()  # the store's own (SQLite's file), or None
         self._thread = threading.Thread(target=self._loop, name="stepd-writer", daemon=True)
         self._thread.start()
 
