@@ -424,12 +424,13 @@ def finish(
         }
         dbapi.run(r, _END_ATTEMPT, ended).close()
     output = None if t.output is None else json.dumps(t.output, default=str)
-    row = {"task_id": task_id, "now": at, "error": t.error, "output": output}
+    row: dict[str, object] = {"task_id": task_id, "now": at, "error": t.error, "output": output}
     if t.retry_after_seconds is not None:
-        not_before = dbapi.time_param(r, now + timedelta(seconds=t.retry_after_seconds))
-        dbapi.run(r, _RETRY, {**row, "not_before": not_before}).close()
+        row["not_before"] = dbapi.time_param(r, now + timedelta(seconds=t.retry_after_seconds))
+        dbapi.run(r, _RETRY, row).close()
     else:
-        dbapi.run(r, _END, {**row, "status": t.status.value}).close()
+        row["status"] = t.status.value
+        dbapi.run(r, _END, row).close()
     if t.event is not None:
         _emit(conn, task_id, t.event, now)
     return t.status
