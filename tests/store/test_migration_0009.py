@@ -11,13 +11,20 @@ import pytest
 from conftest import fresh_database
 from sqlalchemy import text
 
-from stepd.store import Store, open_store, runs
+from stepd.store import Store, open_store, queries, runs
 from stepd.store import tasks as task_store
 from stepd.store.migrate import upgrade
 
 from .contract import T0
 
 BACKENDS = ["sqlite", "postgres"]
+AT = "2026-12-01 08:00:00.000000"
+
+
+def _sqlite(query: queries.Query, params: dict[str, object]) -> tuple[str, Any]:
+    """The statement sqlite3 runs for `query`, and its parameters as sqlite3 takes them."""
+    compiled = query.compiled(True)
+    return compiled.sql, compiled.bind(params)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -103,8 +110,8 @@ def test_after_the_upgrade_sqlite_claims_read_the_partial_queue_index(tmp_path: 
                         row[3] for row in driver.execute(f"EXPLAIN QUERY PLAN {sql}", params)
                     )
                     for sql, params in (
-                        (runs._queue_head(True), ("2026-12-01 08:00:00.000000", 20, 0)),
-                        (runs._has_work(True), ("2026-12-01 08:00:00.000000",)),
+                        _sqlite(runs._QUEUE_HEAD[True], {"now": AT, "scan": 20, "skip": 0}),
+                        _sqlite(runs._HAS_WORK[True], {"now": AT}),
                     )
                 ]
         finally:

@@ -40,6 +40,15 @@ def test_placeholders_are_the_drivers_own_and_bound_by_name() -> None:
         lite.bind({"b": 2})
 
 
+def test_one_name_or_none_binds_a_tuple_for_sqlite() -> None:
+    one = queries.Query(name="demo.one", sql="SELECT :a").compiled(True)
+    none = queries.Query(name="demo.none", sql="SELECT 1").compiled(True)
+    assert one.bind({"a": 1, "b": 2}) == (1,)
+    assert none.bind({}) == ()
+    with pytest.raises(KeyError, match="a"):
+        one.bind({})
+
+
 def test_every_shipped_query_compiles_for_both_drivers() -> None:
     folder = resources.files("stepd.store").joinpath("sql")
     areas = sorted(p.name.removesuffix(".sql") for p in folder.iterdir() if p.name.endswith(".sql"))

