@@ -34,8 +34,8 @@ def test_placeholders_are_the_drivers_own_and_bound_by_name() -> None:
     lite, pg = q.compiled(True), q.compiled(False)
     assert lite.sql == "SELECT x FROM t WHERE a = ? AND b LIKE 'p%' OR c = ?"
     assert lite.bind({"a": 1}) == (1, 1)
-    assert pg.sql == "SELECT x FROM t WHERE a = %(a)s AND b LIKE 'p%%' OR c = %(a)s"
-    assert pg.bind({"a": 1}) == {"a": 1}
+    assert pg.sql == "SELECT x FROM t WHERE a = %s AND b LIKE 'p%%' OR c = %s"
+    assert pg.bind({"a": 1}) == (1, 1)
     with pytest.raises(KeyError, match="a"):
         lite.bind({"b": 2})
 
