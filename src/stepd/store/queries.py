@@ -41,7 +41,7 @@ class Compiled:
     named parameter goes in each position."""
 
     sql: str
-    order: tuple[str, ...] | None  # None: the driver binds by name (a pyformat dialect; neither of ours)
+    order: tuple[str, ...] | None  # None: bound by name (a pyformat dialect, not ours)
     # The mapping -> tuple step, made once: an itemgetter takes 0.12 us for five names
     # where a generator over `order` takes 0.68 (the runner's hot path binds ~8 a task).
     _pick: Callable[[Mapping[str, object]], tuple[object, ...]] | None = field(
