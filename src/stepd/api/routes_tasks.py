@@ -5,14 +5,17 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from stepd import shapes
 from stepd.api.body import read_object
 from stepd.api.context import ctx, reader, writer
 from stepd.api.routes_events import _doc_body
 from stepd.domain.limits import INT32_MAX, INT64_MAX
+from stepd.domain.tasks import ACTIVE, Task
+from stepd.services.tasks import LogPage, SemaphoreState, TaskView
 from stepd.store.tokens import Principal
+from stepd.timeutil import iso
 
 router = APIRouter(prefix="/api/v1", tags=["tasks"])
 
@@ -21,47 +24,64 @@ router = APIRouter(prefix="/api/v1", tags=["tasks"])
 TaskId = Annotated[int, Path(ge=1, le=INT64_MAX, description="The task's id (sandbox_task_id)")]
 
 
-class TaskIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")  # the server refuses unknown fields
+def _task(task: Task) -> dict[str, Any]:
+    return shapes.TaskOut.of(task).model_dump(mode="json")
 
-    type: str = Field(min_length=1, examples=["CRYPTA_GRAPH_HUMAN_MATCHING_YAML"])
-    params: dict[str, Any] | None = Field(default_factory=dict, examples=[{"date": "2019-01-01"}])
-    priority: int | None = 0
-    semaphores: list[dict[str, Any] | str] | None = Field(
-        default_factory=list, description="Names, or {name, weight}"
+
+def task_detail(view: TaskView) -> shapes.TaskDetail:
+    """The one rendering of a task with its history (the API's and the UI's)."""
+    return shapes.task_detail(view.task, view.attempts, view.trigger, view.emitted)
+
+
+def task_log(page: LogPage) -> shapes.TaskLog:
+    """The one rendering of a task's log page."""
+    return shapes.TaskLog(
+        id=page.task_id,
+        attempt=page.attempt,
+        status=page.status,
+        offset=page.offset,
+        next_offset=page.length,
+        text=page.text,
+        finished=page.status not in ACTIVE,
     )
-    kill_timeout: int | None = Field(None, ge=1)
-    max_retries: int | None = Field(0, ge=0)
 
 
-class SemaphoreIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")  # the server refuses unknown fields
-
-    capacity: int = Field(ge=0, examples=[1])
+def semaphore(state: SemaphoreState) -> dict[str, Any]:
+    """The one rendering of a semaphore."""
+    return shapes.SemaphoreOut(
+        name=state.name,
+        capacity=state.capacity,
+        used=state.used,
+        auto=state.auto,
+        owner=state.owner,
+        updated=iso(state.updated),
+    ).model_dump(mode="json")
 
 
 @router.get("/tasks", summary="Find tasks: type, status, config_id, event_id; skip, limit, sort")
 async def list_tasks(
     request: Request, _reader: Annotated[Principal | None, Depends(reader)]
 ) -> dict[str, list[dict[str, object]]]:
-    query = dict(request.query_params.items())
-    return {"result": await run_in_threadpool(ctx(request).tasks.list, query)}
+    query = shapes.TaskQuery.parse(dict(request.query_params.items()))
+    found = await run_in_threadpool(ctx(request).tasks.list, query)
+    return {"result": [_task(t) for t in found]}
 
 
-@router.post("/tasks", openapi_extra=_doc_body(TaskIn), summary="Run a task type by hand")
+@router.post("/tasks", openapi_extra=_doc_body(shapes.TaskIn), summary="Run a task type by hand")
 async def create_task(
     request: Request, principal: Annotated[Principal, Depends(writer)]
 ) -> dict[str, dict[str, object]]:
     c = ctx(request)
-    body = await read_object(request, c.settings.max_body_bytes)
-    return {"result": await run_in_threadpool(c.tasks.create, body, principal)}
+    body = shapes.TaskIn.model_validate(await read_object(request, c.settings.max_body_bytes))
+    return {"result": _task(await run_in_threadpool(c.tasks.create, body, principal))}
 
 
 @router.get("/tasks/{task_id}", summary="One task: params, status, attempts, output, origin")
 async def get_task(
     task_id: TaskId, request: Request, _reader: Annotated[Principal | None, Depends(reader)]
 ) -> dict[str, dict[str, object]]:
-    return {"result": await run_in_threadpool(ctx(request).tasks.get, task_id)}
+    view = await run_in_threadpool(ctx(request).tasks.get, task_id)
+    return {"result": task_detail(view).wire()}
 
 
 @router.get("/tasks/{task_id}/logs", summary="A task's log (from `offset`, for following)")
@@ -72,22 +92,24 @@ async def task_logs(
     attempt: Annotated[int | None, Query(ge=1, le=INT32_MAX)] = None,  # an INTEGER column
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, dict[str, object]]:
-    result = await run_in_threadpool(ctx(request).tasks.logs, task_id, attempt, offset)
-    return {"result": result}
+    page = await run_in_threadpool(ctx(request).tasks.logs, task_id, attempt, offset)
+    return {"result": task_log(page).model_dump(mode="json")}
 
 
 @router.post("/tasks/{task_id}/stop", summary="Stop a task")
 async def stop_task(
     task_id: TaskId, request: Request, principal: Annotated[Principal, Depends(writer)]
 ) -> dict[str, dict[str, object]]:
-    return {"result": await run_in_threadpool(ctx(request).tasks.stop, task_id, principal)}
+    status = await run_in_threadpool(ctx(request).tasks.stop, task_id, principal)
+    return {"result": shapes.TaskStopped(id=task_id, status=status).model_dump(mode="json")}
 
 
 @router.post("/tasks/{task_id}/restart", summary="Run a finished task again (a new attempt)")
 async def restart_task(
     task_id: TaskId, request: Request, principal: Annotated[Principal, Depends(writer)]
 ) -> dict[str, dict[str, object]]:
-    return {"result": await run_in_threadpool(ctx(request).tasks.restart, task_id, principal)}
+    status = await run_in_threadpool(ctx(request).tasks.restart, task_id, principal)
+    return {"result": shapes.TaskRestarted(id=task_id, status=status).model_dump(mode="json")}
 
 
 @router.get("/task_types", summary="The task types this server knows")
@@ -102,28 +124,29 @@ async def task_types(
 async def list_semaphores(
     request: Request, _reader: Annotated[Principal | None, Depends(reader)]
 ) -> dict[str, list[dict[str, object]]]:
-    return {"result": await run_in_threadpool(ctx(request).semaphores.list)}
+    found = await run_in_threadpool(ctx(request).semaphores.list)
+    return {"result": [semaphore(s) for s in found]}
 
 
 @router.get("/semaphores/{name}", tags=["semaphores"], summary="One semaphore")
 async def get_semaphore(
     name: str, request: Request, _reader: Annotated[Principal | None, Depends(reader)]
 ) -> dict[str, dict[str, object]]:
-    return {"result": await run_in_threadpool(ctx(request).semaphores.get, name)}
+    return {"result": semaphore(await run_in_threadpool(ctx(request).semaphores.get, name))}
 
 
 @router.put(
     "/semaphores/{name}",
     tags=["semaphores"],
-    openapi_extra=_doc_body(SemaphoreIn),
+    openapi_extra=_doc_body(shapes.SemaphoreIn),
     summary="Create a semaphore or set its capacity",
 )
 async def put_semaphore(
     name: str, request: Request, principal: Annotated[Principal, Depends(writer)]
 ) -> dict[str, dict[str, object]]:
     c = ctx(request)
-    body = await read_object(request, c.settings.max_body_bytes)
-    return {"result": await run_in_threadpool(c.semaphores.put, name, body, principal)}
+    body = shapes.SemaphoreIn.model_validate(await read_object(request, c.settings.max_body_bytes))
+    return {"result": semaphore(await run_in_threadpool(c.semaphores.put, name, body, principal))}
 
 
 @router.delete("/semaphores/{name}", tags=["semaphores"], summary="Delete an unused semaphore")
