@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -405,6 +405,20 @@ class ErrorOut(BaseModel):
 
     model_config = _ANSWER
 
-    error: str = Field(examples=["invalid_input"])
-    message: str
-    field: str | None = None
+    error: str = Field(description="A fixed code", examples=["invalid_input"])
+    message: str = Field(description="What was wrong, for a person")
+    field: str | None = Field(
+        default=None, description="The request field at fault, if any", examples=["events[0].name"]
+    )
+    retry_after: int | None = Field(default=None, description="429: seconds to wait")
+
+
+T = TypeVar("T")
+
+
+class Result(BaseModel, Generic[T]):
+    """The envelope of every answer that is not an error: `{"result": ...}`."""
+
+    model_config = _ANSWER
+
+    result: T

@@ -7,12 +7,11 @@ import json
 from typing import Any
 
 import pytest
+from conftest import Api
 from pydantic import BaseModel
 
 from stepd import shapes
 from stepd.errors import InvalidInput
-
-from conftest import Api
 
 # `GET /api/v1/tasks/{id}` of a task made by hand, as the server answered before the
 # shapes module: every key in its order, and the JSON types of its values.
@@ -186,3 +185,23 @@ def test_task_filters_are_typed_once() -> None:
         with pytest.raises(InvalidInput) as raised:
             shapes.TaskQuery.parse(bad)
         assert raised.value.field == field
+
+
+def test_the_openapi_document_names_the_shapes_of_the_answers(api: Api) -> None:
+    doc = api.client.get("/openapi.json").json()
+    schemas = doc["components"]["schemas"]
+
+    def answer(method: str, path: str) -> dict[str, Any]:
+        content = doc["paths"][path][method]["responses"]["200"]["content"]
+        ref: str = content["application/json"]["schema"]["$ref"]
+        return dict(schemas[ref.rsplit("/", 1)[1]]["properties"]["result"])
+
+    detail = answer("get", "/api/v1/tasks/{task_id}")
+    assert detail == {"$ref": "#/components/schemas/TaskDetail"}
+    assert list(schemas["TaskDetail"]["properties"]) == list(shapes.TaskDetail.model_fields)
+    assert "trigger" not in schemas["TaskDetail"]["required"]
+    assert answer("get", "/api/v1/tasks")["items"] == {"$ref": "#/components/schemas/TaskOut"}
+    assert answer("put", "/api/v1/semaphores/{name}") == {
+        "$ref": "#/components/schemas/SemaphoreOut"
+    }
+    assert schemas["Error"]["properties"].keys() == shapes.ErrorOut.model_fields.keys()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from stepd import shapes
@@ -22,6 +23,12 @@ router = APIRouter(prefix="/api/v1", tags=["tasks"])
 # A task id as the store keys it (a BIGINT from 1): outside that, a 400 naming task_id
 # instead of an overflow in the database driver. Digits only, as the path is matched.
 TaskId = Annotated[int, Path(ge=1, le=INT64_MAX, description="The task's id (sandbox_task_id)")]
+
+
+def _answer(result: object) -> JSONResponse:
+    # Rendered already (the shapes' JSON): FastAPI need not validate it again, and a
+    # TaskDetail's absent `trigger` stays absent.
+    return JSONResponse({"result": result})
 
 
 def _task(task: Task) -> dict[str, Any]:
@@ -58,58 +65,81 @@ def semaphore(state: SemaphoreState) -> dict[str, Any]:
     ).model_dump(mode="json")
 
 
-@router.get("/tasks", summary="Find tasks: type, status, config_id, event_id; skip, limit, sort")
+@router.get(
+    "/tasks",
+    summary="Find tasks: type, status, config_id, event_id; skip, limit, sort",
+    response_model=shapes.Result[list[shapes.TaskOut]],
+)
 async def list_tasks(
     request: Request, _reader: Annotated[Principal | None, Depends(reader)]
-) -> dict[str, list[dict[str, object]]]:
+) -> JSONResponse:
     query = shapes.TaskQuery.parse(dict(request.query_params.items()))
     found = await run_in_threadpool(ctx(request).tasks.list, query)
-    return {"result": [_task(t) for t in found]}
+    return _answer([_task(t) for t in found])
 
 
-@router.post("/tasks", openapi_extra=_doc_body(shapes.TaskIn), summary="Run a task type by hand")
+@router.post(
+    "/tasks",
+    openapi_extra=_doc_body(shapes.TaskIn),
+    summary="Run a task type by hand",
+    response_model=shapes.Result[shapes.TaskOut],
+)
 async def create_task(
     request: Request, principal: Annotated[Principal, Depends(writer)]
-) -> dict[str, dict[str, object]]:
+) -> JSONResponse:
     c = ctx(request)
     body = shapes.TaskIn.model_validate(await read_object(request, c.settings.max_body_bytes))
-    return {"result": _task(await run_in_threadpool(c.tasks.create, body, principal))}
+    return _answer(_task(await run_in_threadpool(c.tasks.create, body, principal)))
 
 
-@router.get("/tasks/{task_id}", summary="One task: params, status, attempts, output, origin")
+@router.get(
+    "/tasks/{task_id}",
+    summary="One task: params, status, attempts, output, origin",
+    response_model=shapes.Result[shapes.TaskDetail],
+)
 async def get_task(
     task_id: TaskId, request: Request, _reader: Annotated[Principal | None, Depends(reader)]
-) -> dict[str, dict[str, object]]:
+) -> JSONResponse:
     view = await run_in_threadpool(ctx(request).tasks.get, task_id)
-    return {"result": task_detail(view).wire()}
+    return _answer(task_detail(view).wire())
 
 
-@router.get("/tasks/{task_id}/logs", summary="A task's log (from `offset`, for following)")
+@router.get(
+    "/tasks/{task_id}/logs",
+    summary="A task's log (from `offset`, for following)",
+    response_model=shapes.Result[shapes.TaskLog],
+)
 async def task_logs(
     task_id: TaskId,
     request: Request,
     _reader: Annotated[Principal | None, Depends(reader)],
     attempt: Annotated[int | None, Query(ge=1, le=INT32_MAX)] = None,  # an INTEGER column
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> dict[str, dict[str, object]]:
+) -> JSONResponse:
     page = await run_in_threadpool(ctx(request).tasks.logs, task_id, attempt, offset)
-    return {"result": task_log(page).model_dump(mode="json")}
+    return _answer(task_log(page).model_dump(mode="json"))
 
 
-@router.post("/tasks/{task_id}/stop", summary="Stop a task")
+@router.post(
+    "/tasks/{task_id}/stop", summary="Stop a task", response_model=shapes.Result[shapes.TaskStopped]
+)
 async def stop_task(
     task_id: TaskId, request: Request, principal: Annotated[Principal, Depends(writer)]
-) -> dict[str, dict[str, object]]:
+) -> JSONResponse:
     status = await run_in_threadpool(ctx(request).tasks.stop, task_id, principal)
-    return {"result": shapes.TaskStopped(id=task_id, status=status).model_dump(mode="json")}
+    return _answer(shapes.TaskStopped(id=task_id, status=status).model_dump(mode="json"))
 
 
-@router.post("/tasks/{task_id}/restart", summary="Run a finished task again (a new attempt)")
+@router.post(
+    "/tasks/{task_id}/restart",
+    summary="Run a finished task again (a new attempt)",
+    response_model=shapes.Result[shapes.TaskRestarted],
+)
 async def restart_task(
     task_id: TaskId, request: Request, principal: Annotated[Principal, Depends(writer)]
-) -> dict[str, dict[str, object]]:
+) -> JSONResponse:
     status = await run_in_threadpool(ctx(request).tasks.restart, task_id, principal)
-    return {"result": shapes.TaskRestarted(id=task_id, status=status).model_dump(mode="json")}
+    return _answer(shapes.TaskRestarted(id=task_id, status=status).model_dump(mode="json"))
 
 
 @router.get("/task_types", summary="The task types this server knows")
@@ -120,19 +150,29 @@ async def task_types(
     return {"result": [types[name].to_json() for name in sorted(types)]}
 
 
-@router.get("/semaphores", tags=["semaphores"], summary="Every semaphore, with its use")
+@router.get(
+    "/semaphores",
+    tags=["semaphores"],
+    summary="Every semaphore, with its use",
+    response_model=shapes.Result[list[shapes.SemaphoreOut]],
+)
 async def list_semaphores(
     request: Request, _reader: Annotated[Principal | None, Depends(reader)]
-) -> dict[str, list[dict[str, object]]]:
+) -> JSONResponse:
     found = await run_in_threadpool(ctx(request).semaphores.list)
-    return {"result": [semaphore(s) for s in found]}
+    return _answer([semaphore(s) for s in found])
 
 
-@router.get("/semaphores/{name}", tags=["semaphores"], summary="One semaphore")
+@router.get(
+    "/semaphores/{name}",
+    tags=["semaphores"],
+    summary="One semaphore",
+    response_model=shapes.Result[shapes.SemaphoreOut],
+)
 async def get_semaphore(
     name: str, request: Request, _reader: Annotated[Principal | None, Depends(reader)]
-) -> dict[str, dict[str, object]]:
-    return {"result": semaphore(await run_in_threadpool(ctx(request).semaphores.get, name))}
+) -> JSONResponse:
+    return _answer(semaphore(await run_in_threadpool(ctx(request).semaphores.get, name)))
 
 
 @router.put(
@@ -140,13 +180,14 @@ async def get_semaphore(
     tags=["semaphores"],
     openapi_extra=_doc_body(shapes.SemaphoreIn),
     summary="Create a semaphore or set its capacity",
+    response_model=shapes.Result[shapes.SemaphoreOut],
 )
 async def put_semaphore(
     name: str, request: Request, principal: Annotated[Principal, Depends(writer)]
-) -> dict[str, dict[str, object]]:
+) -> JSONResponse:
     c = ctx(request)
     body = shapes.SemaphoreIn.model_validate(await read_object(request, c.settings.max_body_bytes))
-    return {"result": semaphore(await run_in_threadpool(c.semaphores.put, name, body, principal))}
+    return _answer(semaphore(await run_in_threadpool(c.semaphores.put, name, body, principal)))
 
 
 @router.delete("/semaphores/{name}", tags=["semaphores"], summary="Delete an unused semaphore")
