@@ -22,7 +22,6 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from stepd.domain.configs import parse_semaphores
 from stepd.domain.events import format_event_id, parse_event_id
 from stepd.domain.limits import INT32_MAX, check_int32
 from stepd.domain.tasks import Task, TaskStatus
@@ -91,6 +90,10 @@ class TaskIn(BaseModel):
             if data.get(key) is not None:
                 # The tasks table keeps these in INTEGER columns (32 bits on PostgreSQL).
                 body[key] = check_int32(key, data[key], low=low)
+        # Imported here: the configs domain loads the template engine, which the client
+        # (that imports this module for the answers' shapes) does not need.
+        from stepd.domain.configs import parse_semaphores
+
         uses = parse_semaphores(data.get("semaphores"))
         body["semaphores"] = [{"name": u.name, "weight": u.weight} for u in uses]
         return body
