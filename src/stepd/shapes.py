@@ -1,4 +1,5 @@
-"""The API's shapes, once: what clients send and what the server answers (tasks, semaphores).
+"""The API's shapes, once: what clients send and what the server answers (tasks, semaphores,
+events).
 
 One pydantic model per shape, used by every edge: the routes parse requests with them and
 render answers with them (and FastAPI's OpenAPI document names them), the Python client
@@ -22,8 +23,10 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from stepd.domain.events import NAME_PATTERN as EVENT_NAME
 from stepd.domain.events import format_event_id, parse_event_id
 from stepd.domain.limits import INT32_MAX, check_int32
+from stepd.domain.params import Scalar
 from stepd.domain.tasks import Task, TaskStatus
 from stepd.errors import InvalidInput
 from stepd.timeutil import iso
@@ -401,6 +404,78 @@ class SemaphoreDeleted(BaseModel):
     model_config = _ANSWER
 
     name: str
+
+
+# --- events -----------------------------------------------------------------------------
+# `POST /api/v1/events` and `GET /api/v1/events` are hot: their routes parse and render by
+# hand (orjson), and tests/api/test_shapes.py checks that what they write is exactly what
+# these models write.
+
+
+class EventIn(BaseModel):
+    """One event of a batch."""
+
+    model_config = _STRICT
+
+    name: str = Field(pattern=EVENT_NAME.pattern, examples=["cryptaTaskEvent"])
+    params: dict[str, Scalar] = Field(
+        default_factory=dict,
+        examples=[
+            {
+                "taskType": "CRYPTA_GRAPH_PREPARE_SOUP_YAML",
+                "taskStatus": "SUCCESS",
+                "environment": "stable",
+                "date": "2019-01-01",
+            }
+        ],
+    )
+
+
+class EventsIn(BaseModel):
+    """The body of `POST /api/v1/events` (the route validates by hand, for speed)."""
+
+    model_config = _STRICT
+
+    request_id: str | None = Field(
+        default=None, description="Same request_id again: same ids, nothing new stored"
+    )
+    events: list[EventIn]
+    source_type: str | None = None
+    source: str | dict[str, Scalar] | None = Field(
+        default=None,
+        description="Who sent the batch: a string, or a flat object of scalars of at most "
+        '4 KiB as JSON, e.g. {"task_id": 123}; returned as sent, filtered by source__<key>',
+    )
+
+
+class IdsOut(BaseModel):
+    """The answer of `POST /api/v1/events`."""
+
+    model_config = _ANSWER
+
+    ids: list[str] = Field(description="One id per event, in the order sent")
+
+
+class RejectIn(BaseModel):
+    """`POST /api/v1/reject_event`."""
+
+    id: str = Field(min_length=1)
+
+
+class EventOut(BaseModel):
+    """An event as the API renders it (`Event.to_json`); `_id` on the wire."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, serialize_by_alias=True)
+
+    id: str = Field(alias="_id")
+    name: str
+    params: dict[str, Scalar]
+    state: str
+    created: str
+    author: str | None
+    request_id: str | None
+    source_type: str | None
+    source: str | dict[str, Scalar] | None
 
 
 class ErrorOut(BaseModel):

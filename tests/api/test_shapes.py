@@ -205,3 +205,51 @@ def test_the_openapi_document_names_the_shapes_of_the_answers(api: Api) -> None:
         "$ref": "#/components/schemas/SemaphoreOut"
     }
     assert schemas["Error"]["properties"].keys() == shapes.ErrorOut.model_fields.keys()
+
+
+# --- events: the hot paths render by hand; what they write is the models' JSON exactly ---
+
+EVENT_BATCH = {
+    "request_id": "shapes-1",
+    "source_type": "task",
+    "source": {"task_id": 123, "ok": True, "w": 0.1},
+    "events": [
+        {"name": "shapes.ev", "params": {"date": "2020-01-01", "n": 3, "x": 1.5e300}},
+        {"name": "shapes.ev", "params": {"ü": "snow ☃", "t": True, "z": None, "f": -0.0}},
+        {"name": "shapes:other", "params": {"big": 2**70, "e": "", "q": '"quoted"\n'}},
+        {"name": "shapes.ev"},
+    ],
+}
+
+
+def test_the_event_hot_paths_write_exactly_the_models_json(api: Api) -> None:
+    posted = api.client.post("/api/v1/events", json=EVENT_BATCH, headers=api.auth)
+    assert posted.status_code == 200, posted.text
+    ids = shapes.IdsOut.model_validate_json(posted.content)
+    assert posted.content == ids.model_dump_json().encode()
+
+    listed = api.client.get("/api/v1/events", params={"limit": 10, "sort": "_id"})
+    one = api.client.get(f"/api/v1/events/{ids.ids[2]}")
+
+    assert listed.status_code == 200 and one.status_code == 200
+    events = shapes.Result[list[shapes.EventOut]].model_validate_json(listed.content)
+    assert [e.id for e in events.result] == ids.ids
+    assert listed.content == events.model_dump_json().encode()
+    single = shapes.Result[shapes.EventOut].model_validate_json(one.content)
+    assert one.content == single.model_dump_json().encode()
+    for event in json.loads(listed.content)["result"]:
+        assert list(event) == [
+            "_id", "name", "params", "state", "created", "author", "request_id",
+            "source_type", "source",
+        ]  # fmt: skip
+        assert not shapes.EventOut.model_validate(event).model_extra
+
+
+def test_the_event_shapes_are_those_of_the_openapi_document(api: Api) -> None:
+    doc = api.client.get("/openapi.json").json()
+    content = doc["paths"]["/api/v1/events"]["get"]["responses"]["200"]["content"]
+    ref = content["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    result = doc["components"]["schemas"][ref]["properties"]["result"]
+    assert result["items"] == {"$ref": "#/components/schemas/EventOut"}
+    assert "_id" in doc["components"]["schemas"]["EventOut"]["properties"]
+    assert "EventIn" in doc["components"]["schemas"]
