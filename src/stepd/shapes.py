@@ -478,6 +478,122 @@ class EventOut(BaseModel):
     source: str | dict[str, Scalar] | None
 
 
+# --- configs ----------------------------------------------------------------------------
+# The domain renders a config (ActionConfig.to_json); ConfigOut is its shape, which
+# tests/api/test_shapes.py checks it matches exactly.
+
+
+class DependencyIn(BaseModel):
+    """An event a config waits for: its name and the params it must have (`~` binds any)."""
+
+    name: str = Field(pattern=EVENT_NAME.pattern, examples=["cryptaTaskEvent"])
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        examples=[
+            {
+                "taskType": "CRYPTA_GRAPH_PREPARE_SOUP_YAML",
+                "taskStatus": "SUCCESS",
+                "environment": "stable",
+                "date": "~",
+            }
+        ],
+    )
+
+
+def _read_only_fields(schema: dict[str, Any]) -> None:
+    for key in ("_id", "id", "author", "version", "created", "updated"):
+        schema["properties"][key] = {"readOnly": True, "description": "ignored: as GET gave it"}
+
+
+class ConfigIn(BaseModel):
+    """A config; `~` (or null) in a dependency param binds any value and joins on it."""
+
+    # Unknown fields are refused; those a GET returns may be sent back and are ignored.
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_read_only_fields)
+
+    name: str | None = Field(default=None, examples=["human-matching-after-soup"])
+    description: str = ""
+    enabled: bool = True
+    event_deps: list[DependencyIn] = Field(min_length=1)
+    action_type: str = "SANDBOX_TASK"
+    task_type: str = Field(examples=["CRYPTA_GRAPH_HUMAN_MATCHING_YAML"])
+    task_params: dict[str, Any] = Field(default_factory=dict, examples=[{"day": "{{ date }}"}])
+    action_params: dict[str, Any] = Field(default_factory=dict)
+    semaphores: list[dict[str, Any] | str] = Field(default_factory=list)
+    priority: int = 0
+    kill_timeout: int | None = Field(default=None, ge=1)
+    max_retries: int = Field(default=0, ge=0)
+    window: str | None = Field(default=None, examples=["7d"])
+
+
+class ConfigTestIn(BaseModel):
+    """A config (or config_id), and an event or a filter of stored events."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["config"], "properties": {"config": {"type": "object"}}},
+                {"required": ["config_id"], "properties": {"config_id": {"type": "string"}}},
+            ],
+            "oneOf": [
+                {"required": ["event"], "properties": {"event": {"type": "object"}}},
+                {"required": ["events"], "properties": {"events": {"type": "object"}}},
+            ],
+        }
+    )
+
+    config: ConfigIn | None = Field(default=None, description="A config to try (or give config_id)")
+    config_id: str | None = None
+    event: dict[str, Any] | None = Field(
+        default=None, description="A hypothetical event {name, params}, not stored"
+    )
+    events: dict[str, Any] | None = Field(
+        default=None, description="A filter of stored events: {name, params: {k: v}, limit}"
+    )
+
+
+class ConfigsValidateIn(BaseModel):
+    """`POST /api/v1/configs/validate` (the route reads the body itself)."""
+
+    configs: list[Any] = Field(
+        description="Configs as POST /configs takes them (each is checked and answered)"
+    )
+
+
+class DependencyOut(BaseModel):
+    """A dependency as a stored config renders it."""
+
+    model_config = _ANSWER
+
+    name: str
+    params: dict[str, Any]
+
+
+class ConfigOut(BaseModel):
+    """A stored config as the API renders it (`ActionConfig.to_json`); `_id` on the wire."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, serialize_by_alias=True)
+
+    id: str = Field(alias="_id")
+    author: str
+    version: int
+    name: str | None
+    description: str
+    enabled: bool
+    event_deps: list[DependencyOut]
+    action_type: str
+    task_type: str
+    task_params: dict[str, Any]
+    action_params: dict[str, Any]
+    semaphores: list[SemaphoreUseIn]
+    priority: int
+    kill_timeout: int | None
+    max_retries: int
+    window: str | None
+    created: str
+    updated: str
+
+
 class ErrorOut(BaseModel):
     """Every error the API answers (src/stepd/api/errors.py)."""
 

@@ -266,3 +266,45 @@ def test_the_event_shapes_are_those_of_the_openapi_document(api: Api) -> None:
     assert result["items"] == {"$ref": "#/components/schemas/EventOut"}
     assert "_id" in doc["components"]["schemas"]["EventOut"]["properties"]
     assert "EventIn" in doc["components"]["schemas"]
+
+
+# --- configs: the domain renders them; ConfigOut is that rendering's shape exactly ------
+
+
+def test_a_config_answer_is_its_model_exactly(api: Api) -> None:
+    config = {
+        "name": "shapes-config",
+        "event_deps": [{"name": "shapes.ev", "params": {"date": "~", "env": "stable"}}],
+        "task_type": "SHAPE_TASK",
+        "task_params": {"day": "{{ date }}", "n": 2},
+        "semaphores": ["shape-sem"],
+        "kill_timeout": 30,
+        "window": "7d",
+    }
+    created = api.client.post("/api/v1/configs", json=config, headers=api.auth)
+    assert created.status_code == 200, created.text
+    config_id = created.json()["id"]
+
+    one = api.client.get(f"/api/v1/configs/{config_id}")
+    every = api.client.get("/api/v1/configs")
+
+    parsed = shapes.Result[shapes.ConfigOut].model_validate_json(one.content)
+    assert parsed.result.id == config_id and parsed.result.window == "7d"
+    assert one.content == parsed.model_dump_json().encode()
+    assert (
+        every.content
+        == (
+            shapes.Result[list[shapes.ConfigOut]]
+            .model_validate_json(every.content)
+            .model_dump_json()
+        ).encode()
+    )
+    body = one.json()["result"]
+    assert list(body) == ["_id", *list(shapes.ConfigOut.model_fields)[1:]]
+    assert not shapes.ConfigOut.model_validate(body).model_extra
+    doc = api.client.get("/openapi.json").json()
+    content = doc["paths"]["/api/v1/configs/{config_id}"]["get"]["responses"]["200"]["content"]
+    ref = content["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    assert doc["components"]["schemas"][ref]["properties"]["result"] == {
+        "$ref": "#/components/schemas/ConfigOut"
+    }
