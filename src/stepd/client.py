@@ -26,8 +26,9 @@ from typing import Any, cast
 from urllib.parse import quote
 
 import httpx
+from pydantic import BaseModel, ValidationError
 
-from stepd import __version__
+from stepd import __version__, shapes
 from stepd.domain.params import Scalar, param_text
 from stepd.errors import StepdError
 
@@ -408,13 +409,13 @@ class Client:
             else:
                 query.append((key, _query_value(key, value)))
         answer = self._call("GET", "/api/v1/tasks", params=httpx.QueryParams(query))
-        return cast(list[dict[str, Any]], answer["result"])
+        return _shaped_list(shapes.TaskOut, answer["result"], "task list")
 
     def get_task(self, task_id: int | str) -> dict[str, Any]:
         """One task: params, status, times, output, `attempt_history`, the `trigger` (the
         event and binding that launched it) and `emitted_event_ids`."""
         answer = self._call("GET", f"/api/v1/tasks/{_segment(str(task_id))}")
-        return cast(dict[str, Any], answer["result"])
+        return _shaped(shapes.TaskDetail, answer["result"], "task")
 
     def task_logs(
         self, task_id: int | str, attempt: int | None = None, offset: int = 0
@@ -431,7 +432,7 @@ class Client:
             f"/api/v1/tasks/{_segment(str(task_id))}/logs",
             params=httpx.QueryParams(query),
         )
-        return cast(dict[str, Any], answer["result"])
+        return _shaped(shapes.TaskLog, answer["result"], "task log")
 
     def create_task(
         self,
@@ -458,7 +459,7 @@ class Client:
         if kill_timeout is not None:
             body["kill_timeout"] = kill_timeout
         answer = self._call("POST", "/api/v1/tasks", payload=body, idempotent=False)
-        return cast(dict[str, Any], answer["result"])
+        return _shaped(shapes.TaskOut, answer["result"], "new task")
 
     def stop_task(self, task_id: int | str) -> dict[str, Any]:
         """Stop a task: `{id, status, stop_requested}` (an ApiError 409 if it has ended).
@@ -466,14 +467,14 @@ class Client:
         answer = self._call(
             "POST", f"/api/v1/tasks/{_segment(str(task_id))}/stop", idempotent=False
         )
-        return cast(dict[str, Any], answer["result"])
+        return _shaped(shapes.TaskStopped, answer["result"], "stop")
 
     def restart_task(self, task_id: int | str) -> dict[str, Any]:
         """Queue a finished task again as a new attempt: `{id, status}` (409 if it runs)."""
         answer = self._call(
             "POST", f"/api/v1/tasks/{_segment(str(task_id))}/restart", idempotent=False
         )
-        return cast(dict[str, Any], answer["result"])
+        return _shaped(shapes.TaskRestarted, answer["result"], "restart")
 
     def task_types(self) -> list[dict[str, Any]]:
         """The task types the server knows: `{name, kind, params | argv | url, ...}`."""
@@ -485,19 +486,19 @@ class Client:
     def list_semaphores(self) -> list[dict[str, Any]]:
         """Every semaphore: `{name, capacity, used, auto, updated}`."""
         answer = self._call("GET", "/api/v1/semaphores")
-        return cast(list[dict[str, Any]], answer["result"])
+        return _shaped_list(shapes.SemaphoreOut, answer["result"], "semaphore list")
 
     def get_semaphore(self, name: str) -> dict[str, Any]:
         """One semaphore (an ApiError 404 if there is none)."""
         answer = self._call("GET", f"/api/v1/semaphores/{_segment(name)}")
-        return cast(dict[str, Any], answer["result"])
+        return _shaped(shapes.SemaphoreOut, answer["result"], "semaphore")
 
     def set_semaphore(self, name: str, capacity: int) -> dict[str, Any]:
         """Create a semaphore or change its capacity; return it."""
         answer = self._call(
             "PUT", f"/api/v1/semaphores/{_segment(name)}", payload={"capacity": capacity}
         )
-        return cast(dict[str, Any], answer["result"])
+        return _shaped(shapes.SemaphoreOut, answer["result"], "semaphore")
 
     def delete_semaphore(self, name: str) -> None:
         """Delete a semaphore no running task holds (an ApiError 409 otherwise)."""
@@ -613,3 +614,25 @@ def _json_object(response: httpx.Response) -> dict[str, Any]:
             code="bad_answer",
         )
     return body
+
+
+def _shaped(model: type[BaseModel], value: object, what: str) -> dict[str, Any]:
+    """`value` parsed into its shape (stepd.shapes) and given back as the dict it was (keys
+    a newer server adds kept, absent keys still absent): an answer that does not fit is a
+    ClientError naming the key here, not a KeyError in the caller later."""
+    try:
+        parsed = model.model_validate(value)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or None
+        raise ClientError(
+            f"the server's {what} does not fit {model.__name__}: {where}: {first['msg']}",
+            field=where,
+        ) from None
+    return parsed.model_dump(mode="json", exclude_unset=True)
+
+
+def _shaped_list(model: type[BaseModel], value: object, what: str) -> list[dict[str, Any]]:
+    if not isinstance(value, list):
+        raise ClientError(f"the server's {what} is not a list")
+    return [_shaped(model, item, what) for item in value]

@@ -26,6 +26,8 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from stepd.shapes import ErrorOut
+
 Auth = Literal["write", "read", "token", "none"]
 SCHEME = "token"
 ERROR = "Error"
@@ -86,21 +88,11 @@ _WHY = {
     503: "The store does not answer",
     507: "The store is out of space: nothing was written",
 }
+# The error schema is the shapes' model, named as the document has always named it.
 _ERROR_SCHEMA: dict[str, Any] = {
-    "type": "object",
+    **ErrorOut.model_json_schema(),
+    "title": ERROR,
     "description": "Every error the API answers (src/stepd/api/errors.py).",
-    "required": ["error", "message"],
-    "properties": {
-        "error": {"type": "string", "description": "A fixed code", "examples": ["invalid_input"]},
-        "message": {"type": "string", "description": "What was wrong, for a person"},
-        "field": {
-            "type": ["string", "null"],
-            "description": "The request field at fault, if any",
-            "examples": ["events[0].name"],
-        },
-        "retry_after": {"type": "integer", "description": "429: seconds to wait"},
-    },
-    "additionalProperties": True,
 }
 _SECURITY_SCHEME = {
     "type": "apiKey",

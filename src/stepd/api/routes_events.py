@@ -7,18 +7,17 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from stepd.api.body import read_object
 from stepd.api.context import ctx, reader, short_read, writer
 from stepd.api.openapi import request_body
 from stepd.api.render import event_json
-from stepd.domain.events import NAME_PATTERN as EVENT_NAME
 from stepd.domain.events import EventState
-from stepd.domain.params import Scalar
 from stepd.errors import InvalidInput
 from stepd.services.events import EventBatch
+from stepd.shapes import EventOut, EventsIn, IdsOut, RejectIn, Result
 from stepd.store.events import EventQuery
 from stepd.store.tokens import Principal
 
@@ -30,51 +29,9 @@ QUERY_KEYS = {"name", "state", "skip", "limit", "sort"}
 SORTS = {"_id": False, "+_id": False, "-_id": True}
 
 
-class EventIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")  # the server refuses unknown fields
-
-    name: str = Field(pattern=EVENT_NAME.pattern, examples=["cryptaTaskEvent"])
-    params: dict[str, Scalar] = Field(
-        default_factory=dict,
-        examples=[
-            {
-                "taskType": "CRYPTA_GRAPH_PREPARE_SOUP_YAML",
-                "taskStatus": "SUCCESS",
-                "environment": "stable",
-                "date": "2019-01-01",
-            }
-        ],
-    )
-
-
-class EventsIn(BaseModel):
-    """The body of `POST /api/v1/events` (documentation; the route validates by hand)."""
-
-    model_config = ConfigDict(extra="forbid")  # the server refuses unknown fields
-
-    request_id: str | None = Field(
-        None, description="Same request_id again: same ids, nothing new stored"
-    )
-    events: list[EventIn]
-    source_type: str | None = None
-    source: str | dict[str, Scalar] | None = Field(
-        None,
-        description="Who sent the batch: a string, or a flat object of scalars of at most "
-        '4 KiB as JSON, e.g. {"task_id": 123}; returned as sent, filtered by source__<key>',
-    )
-
-
-class RejectIn(BaseModel):
-    id: str = Field(min_length=1)
-
-
 def _doc_body(model: type[BaseModel], *, form: bool = False) -> dict[str, Any]:
     # Its schema (and those it refers to) go under components/schemas (api/openapi.py).
     return request_body(model, form=form)
-
-
-class IdsOut(BaseModel):
-    ids: list[str] = Field(description="One id per event, in the order sent")
 
 
 @router.post(
@@ -172,6 +129,7 @@ def _json(body: object) -> Response:
 @router.get(
     "/events",
     summary="Find events by name, params__<key>, source__<key>, state; skip, limit, sort",
+    response_model=Result[list[EventOut]],  # the document's; the answer is rendered by hand
 )
 async def get_events(request: Request) -> Response:
     # A hot read (the team's recipes poll it): the reader is checked here rather than as a
@@ -182,7 +140,7 @@ async def get_events(request: Request) -> Response:
     return _json({"result": [event_json(e) for e in found]})
 
 
-@router.get("/events/{event_id}", summary="One event")
+@router.get("/events/{event_id}", summary="One event", response_model=Result[EventOut])
 async def get_event(event_id: str, request: Request) -> Response:
     await reader(request)
     event = await short_read(request, ctx(request).events.get, event_id)

@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from stepd import shapes
 from stepd.cli.common import DEFAULT_URL, TokenOption, UrlOption, err, fail
 from stepd.cli.render import (
     JsonOption,
@@ -88,16 +89,16 @@ def list_tasks(
     table.add_column("started", no_wrap=True)
     table.add_column("finished", no_wrap=True)
     table.add_column("params", overflow="fold")
-    for task in tasks:
+    for task in (shapes.TaskOut.model_validate(t) for t in tasks):
         table.add_row(
-            Text(str(task.get("id"))),
-            Text(str(task.get("type"))),
-            status(task.get("status")),
-            Text(str(task.get("attempts"))),
-            when(task.get("created")),
-            when(task.get("started")),
-            when(task.get("finished")),
-            Text(compact(task.get("params"))),
+            Text(str(task.id)),
+            Text(task.type),
+            status(task.status.value),
+            Text(str(task.attempts)),
+            when(task.created),
+            when(task.started),
+            when(task.finished),
+            Text(compact(task.params)),
         )
     console().print(table)
 
@@ -111,54 +112,48 @@ def show(
 ) -> None:
     """Show one task: params, status, times, output, attempts, and what launched it."""
     with client(url, token) as c:
-        task = c.get_task(task_id)
+        answer = c.get_task(task_id)
     if as_json:
-        print_json(task)
+        print_json(answer)
         return
+    task = shapes.TaskDetail.model_validate(answer)
     table = Table(box=None, show_header=False)
     table.add_column("field", style="bold", no_wrap=True)
     table.add_column("value", overflow="fold")
-    table.add_row("id", Text(str(task.get("id"))))
-    table.add_row("type", Text(str(task.get("type"))))
-    table.add_row("status", status(task.get("status")))
-    table.add_row("author", Text(_plain(task.get("author"))))
-    table.add_row("priority", Text(_plain(task.get("priority"))))
+    table.add_row("id", Text(str(task.id)))
+    table.add_row("type", Text(task.type))
+    table.add_row("status", status(task.status.value))
+    table.add_row("author", Text(_plain(task.author)))
+    table.add_row("priority", Text(_plain(task.priority)))
+    table.add_row("attempts", Text(f"{task.attempts} (max_retries {task.max_retries})"))
+    table.add_row("kill_timeout", Text(_plain(task.kill_timeout)))
     table.add_row(
-        "attempts", Text(f"{task.get('attempts')} (max_retries {task.get('max_retries')})")
+        "semaphores",
+        Text(" ".join(f"{s['name']}:{s.get('weight', 1)}" for s in task.semaphores) or "-"),
     )
-    table.add_row("kill_timeout", Text(_plain(task.get("kill_timeout"))))
-    semaphores = task.get("semaphores") or []
-    table.add_row(
-        "semaphores", Text(" ".join(f"{s['name']}:{s.get('weight', 1)}" for s in semaphores) or "-")
-    )
-    for key in ("created", "started", "finished"):
-        table.add_row(key, when(task.get(key)))
-    params: Mapping[str, Any] = task.get("params") or {}
-    table.add_row("params", "" if params else "-")
-    for key, value in params.items():
+    table.add_row("created", when(task.created))
+    table.add_row("started", when(task.started))
+    table.add_row("finished", when(task.finished))
+    table.add_row("params", "" if task.params else "-")
+    for key, value in task.params.items():
         table.add_row(Text(f"  {key}"), Text(value_text(value)))
-    if task.get("output") is not None:
-        table.add_row("output", Text(json.dumps(task["output"], ensure_ascii=False)))
-    if task.get("error"):
-        table.add_row("error", Text(str(task["error"]), style="red"))
-    if task.get("config_id"):
-        table.add_row(
-            "config", Text(f"{task['config_id']} (version {_plain(task.get('config_version'))})")
-        )
+    if task.output is not None:
+        table.add_row("output", Text(json.dumps(task.output, ensure_ascii=False)))
+    if task.error:
+        table.add_row("error", Text(task.error, style="red"))
+    if task.config_id:
+        table.add_row("config", Text(f"{task.config_id} (version {_plain(task.config_version)})"))
     else:
         table.add_row("config", Text("- (run by hand)"))
-    trigger = task.get("trigger")
-    if isinstance(trigger, Mapping):
-        table.add_row("trigger", Text(f"event {trigger.get('event_id')}"))
-        table.add_row("  binding", Text(compact(trigger.get("binding")) or "{}"))
-        deps = [d for d in trigger.get("dep_event_ids") or [] if d]
+    if task.trigger is not None:
+        table.add_row("trigger", Text(f"event {task.trigger.event_id}"))
+        table.add_row("  binding", Text(compact(task.trigger.binding) or "{}"))
+        deps = [d for d in task.trigger.dep_event_ids if d]
         table.add_row("  deps", Text(" ".join(deps) or "-"))
-    emitted = task.get("emitted_event_ids") or []
-    table.add_row("emitted", Text(" ".join(emitted) or "-"))
+    table.add_row("emitted", Text(" ".join(task.emitted_event_ids) or "-"))
     out = console()
     out.print(table)
-    history = task.get("attempt_history") or []
-    if not history:
+    if not task.attempt_history:
         return
     out.print(Text("\nattempts", style="bold"))
     runs = Table(box=None, header_style="bold")
@@ -168,14 +163,14 @@ def show(
     runs.add_column("started", no_wrap=True)
     runs.add_column("finished", no_wrap=True)
     runs.add_column("error", overflow="fold")
-    for run in history:
+    for run in task.attempt_history:
         runs.add_row(
-            Text(str(run.get("attempt"))),
-            status(run.get("status")),
-            Text(_plain(run.get("worker"))),
-            when(run.get("started")),
-            when(run.get("finished")),
-            Text(run.get("error") or "", style="red"),
+            Text(str(run.attempt)),
+            status(run.status),
+            Text(_plain(run.worker)),
+            when(run.started),
+            when(run.finished),
+            Text(run.error or "", style="red"),
         )
     out.print(runs)
 

@@ -17,6 +17,7 @@ from stepd.domain.events import Event, EventState, format_event_id, parse_event_
 from stepd.domain.matching import Evaluation, SearchLimitReached, evaluate
 from stepd.domain.tasks import Task
 from stepd.errors import NotFound, StepdError
+from stepd.shapes import ProducedTask
 from stepd.store import events as event_store
 from stepd.store import tasks as task_store
 from stepd.store import triggers as trigger_store
@@ -29,14 +30,9 @@ MAX_NODES = 200  # how many events one story may hold
 
 
 def _task_json(task: Task, config: ActionConfig | None) -> dict[str, object]:
-    return {
-        "sandbox_task_id": task.id,
-        "config_id": None if task.config_seq is None else format_event_id(task.config_seq),
-        "config_name": None if config is None else config.spec.name,
-        "task_type": task.type,
-        "params": dict(task.params),
-        "status": task.status.value,
-    }
+    # The story's shape of a task (`task_type`, not `type`), built from the one rendering.
+    name = None if config is None else config.spec.name
+    return ProducedTask.of(task, name).model_dump(mode="json")
 
 
 def _mismatches(result: Evaluation) -> list[dict[str, object]]:

@@ -4,83 +4,59 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, select, update
 
-from stepd.domain.configs import SemaphoreUse, parse_semaphores
-from stepd.domain.events import format_event_id, parse_event_id
-from stepd.domain.limits import check_int32
-from stepd.domain.tasks import ACTIVE, Task, TaskStatus
+from stepd.domain.tasks import Task, TaskStatus
 from stepd.errors import Conflict, InvalidInput, NotFound
 from stepd.runner.registry import TaskType
 from stepd.services import authz
+from stepd.shapes import SemaphoreIn, TaskIn, TaskQuery
 from stepd.store import runs
 from stepd.store import tasks as task_store
 from stepd.store import triggers as trigger_store
 from stepd.store.engine import Store
 from stepd.store.schema import semaphore_holds, semaphores, tasks
 from stepd.store.tokens import Principal
-from stepd.timeutil import iso, utcnow
+from stepd.timeutil import utcnow
 
-MAX_LIMIT = 1000
 SORTS = {"id": tasks.c.id.asc(), "-id": tasks.c.id.desc(), "priority": tasks.c.priority.desc()}
 
 
-def task_json(task: Task, *, attempts: list[dict[str, Any]] | None = None) -> dict[str, object]:
-    body: dict[str, object] = {
-        "id": task.id,
-        "sandbox_task_id": task.id,
-        "type": task.type,
-        "params": dict(task.params),
-        "status": task.status.value,
-        "author": task.author,
-        "priority": task.priority,
-        "semaphores": list(task.semaphores),
-        "kill_timeout": task.kill_timeout,
-        "max_retries": task.max_retries,
-        "attempts": task.attempts,
-        "config_id": None if task.config_seq is None else format_event_id(task.config_seq),
-        "config_version": task.config_version,
-        "event_id": None if task.event_seq is None else format_event_id(task.event_seq),
-        "created": iso(task.created),
-        "updated": iso(task.updated),
-        "started": None if task.started is None else iso(task.started),
-        "finished": None if task.finished is None else iso(task.finished),
-        "output": task.output,
-        "error": task.error,
-    }
-    if attempts is not None:
-        body["attempt_history"] = [
-            {
-                "attempt": a["attempt"],
-                "status": a["status"],
-                "worker": a["worker"],
-                "started": None if a["started"] is None else iso(a["started"]),
-                "finished": None if a["finished"] is None else iso(a["finished"]),
-                "error": a["error"],
-            }
-            for a in attempts
-        ]
-    return body
+@dataclass(frozen=True, kw_only=True)
+class TaskView:
+    """One task with its history: what `GET /api/v1/tasks/{id}` renders."""
+
+    task: Task
+    attempts: list[dict[str, Any]]  # task_attempts rows, by attempt
+    trigger: trigger_store.Trigger | None  # None: made by hand
+    emitted: tuple[int, ...]  # the seqs of the events it emitted
 
 
-def _int(value: str, what: str, low: int, high: int | None = None) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise InvalidInput(f"{what} must be an integer, not {value!r}", field=what) from None
-    if number < low or (high is not None and number > high):
-        raise InvalidInput(f"{what} must be from {low} to {high or 'up'}", field=what)
-    return number
+@dataclass(frozen=True, kw_only=True)
+class LogPage:
+    """A task's log of one attempt, from an offset."""
+
+    task_id: int
+    attempt: int
+    status: TaskStatus
+    offset: int
+    text: str  # from `offset`
+    length: int  # of the whole log: where the next read starts
 
 
-def _number(body: Mapping[str, object], key: str, default: int | None, *, low: int) -> int | None:
-    value = body.get(key, default)
-    if value is None:
-        return None
-    # The tasks table keeps these in INTEGER columns (32 bits on PostgreSQL).
-    return check_int32(key, value, low=low)
+@dataclass(frozen=True, kw_only=True)
+class SemaphoreState:
+    """A semaphore and the weight running tasks hold of it."""
+
+    name: str
+    capacity: int
+    used: int
+    auto: bool
+    owner: str | None
+    updated: datetime
 
 
 @dataclass
@@ -96,113 +72,78 @@ class TaskService:
             raise NotFound(f"no task with id {task_id}", field="id")
         return task
 
-    def list(self, query: Mapping[str, str]) -> list[dict[str, object]]:
-        allowed = {"type", "status", "config_id", "event_id", "author", "skip", "limit", "sort"}
-        unknown = sorted(set(query) - allowed)
-        if unknown:
-            raise InvalidInput(
-                f"unknown filter {unknown[0]!r}; use {sorted(allowed)}", field=unknown[0]
-            )
+    def list(self, query: TaskQuery) -> list[Task]:
+        """The tasks `query` selects, in its order."""
         stmt = select(tasks)
-        if "type" in query:
-            stmt = stmt.where(tasks.c.type == query["type"])
-        if "author" in query:
-            stmt = stmt.where(tasks.c.author == query["author"])
-        if "status" in query:
-            wanted = [s for s in query["status"].split(",") if s]
-            bad = [s for s in wanted if s not in TaskStatus.__members__]
-            if bad:
-                raise InvalidInput(
-                    f"unknown status {bad[0]!r}; use {', '.join(TaskStatus)}", field="status"
-                )
-            stmt = stmt.where(tasks.c.status.in_(wanted))
-        for key, column in (("config_id", tasks.c.config_seq), ("event_id", tasks.c.event_seq)):
-            if key in query:
-                seq = parse_event_id(query[key])
-                if seq is None:
-                    raise InvalidInput(f"{key} {query[key]!r} is not an id", field=key)
-                stmt = stmt.where(column == seq)
-        sort = query.get("sort", "-id")
-        if sort not in SORTS:
-            raise InvalidInput(f"sort must be one of {sorted(SORTS)}", field="sort")
-        stmt = stmt.order_by(SORTS[sort], tasks.c.id.desc()).offset(
-            _int(query.get("skip", "0"), "skip", 0, 1_000_000_000)
-        )
-        stmt = stmt.limit(_int(query.get("limit", "30"), "limit", 0, MAX_LIMIT))
+        if query.type is not None:
+            stmt = stmt.where(tasks.c.type == query.type)
+        if query.author is not None:
+            stmt = stmt.where(tasks.c.author == query.author)
+        if query.status:
+            stmt = stmt.where(tasks.c.status.in_([s.value for s in query.status]))
+        if query.config_seq is not None:
+            stmt = stmt.where(tasks.c.config_seq == query.config_seq)
+        if query.event_seq is not None:
+            stmt = stmt.where(tasks.c.event_seq == query.event_seq)
+        stmt = stmt.order_by(SORTS[query.sort], tasks.c.id.desc())
+        stmt = stmt.offset(query.skip).limit(query.limit)
         with self.store.read() as conn:
-            return [task_json(task_store.row_to_task(r._mapping)) for r in conn.execute(stmt)]
+            return [task_store.row_to_task(r._mapping) for r in conn.execute(stmt)]
 
-    def get(self, task_id: int) -> dict[str, object]:
+    def get(self, task_id: int) -> TaskView:
+        """One task with its attempts, its firing and the events it emitted."""
         with self.store.read() as conn:
             task = self._get(conn, task_id)
-            body = task_json(task, attempts=runs.attempts(conn, task_id))
-            trigger = trigger_store.for_task(conn, task_id)
-            if trigger is not None:
-                body["trigger"] = {
-                    "event_id": format_event_id(trigger.event_seq),
-                    "binding": dict(trigger.binding),
-                    "dep_event_ids": [format_event_id(s) for s in trigger.dep_events],
-                }
-            emitted = task_store.emitted_events(conn, [task_id])[task_id]
-            body["emitted_event_ids"] = [format_event_id(s) for s in emitted]
-        return body
+            return TaskView(
+                task=task,
+                attempts=runs.attempts(conn, task_id),
+                trigger=trigger_store.for_task(conn, task_id),
+                emitted=tuple(task_store.emitted_events(conn, [task_id])[task_id]),
+            )
 
-    def logs(self, task_id: int, attempt: int | None, offset: int) -> dict[str, object]:
+    def logs(self, task_id: int, attempt: int | None, offset: int) -> LogPage:
+        """The log of `attempt` (the latest if None) from `offset`."""
         with self.store.read() as conn:
             task = self._get(conn, task_id)
             number, text = runs.read_log(conn, task_id, attempt)
-        return {
-            "id": task_id,
-            "attempt": number,
-            "status": task.status.value,
-            "offset": offset,
-            "next_offset": len(text),
-            "text": text[offset:],
-            "finished": task.status not in ACTIVE,
-        }
-
-    def create(self, body: Mapping[str, object], principal: Principal) -> dict[str, object]:
-        unknown = sorted(
-            set(body) - {"type", "params", "priority", "semaphores", "kill_timeout", "max_retries"}
+        return LogPage(
+            task_id=task_id,
+            attempt=number,
+            status=task.status,
+            offset=offset,
+            text=text[offset:],
+            length=len(text),
         )
-        if unknown:
-            raise InvalidInput(f"unknown field {unknown[0]!r}", field=unknown[0])
-        task_type = body.get("type")
-        if not isinstance(task_type, str) or not task_type:
-            raise InvalidInput("type is required: the task type to run", field="type")
-        if self.types and task_type not in self.types:
+
+    def create(self, body: TaskIn, principal: Principal) -> Task:
+        """Store a task made by hand; the model checked the body, this checks the type
+        and the semaphores' weights against what the server knows."""
+        if self.types and body.type not in self.types:
             raise InvalidInput(
-                f"unknown task type {task_type!r}; this server knows: "
+                f"unknown task type {body.type!r}; this server knows: "
                 + ", ".join(sorted(self.types)),
                 field="type",
             )
-        params = body.get("params") or {}
-        if not isinstance(params, dict):
-            raise InvalidInput("params must be an object", field="params")
-        priority = _number(body, "priority", 0, low=-1_000_000)
-        max_retries = _number(body, "max_retries", 0, low=0)
-        kill_timeout = _number(body, "kill_timeout", None, low=1)
-        uses: tuple[SemaphoreUse, ...] = parse_semaphores(body.get("semaphores"))
         with self.store.write() as conn:
-            runs.check_weights(conn, [(u.name, u.weight) for u in uses])
+            runs.check_weights(conn, [(u.name, u.weight) for u in body.semaphores])
             task_id = task_store.insert_task(
                 conn,
                 task_store.NewTask(
-                    type=task_type,
-                    params=params,
+                    type=body.type,
+                    params=body.params,
                     author=principal.user,
-                    priority=priority or 0,
-                    semaphores=[{"name": u.name, "weight": u.weight} for u in uses],
-                    kill_timeout=kill_timeout,
-                    max_retries=max_retries or 0,
+                    priority=body.priority,
+                    semaphores=[{"name": u.name, "weight": u.weight} for u in body.semaphores],
+                    kill_timeout=body.kill_timeout,
+                    max_retries=body.max_retries,
                 ),
             )
             task = self._get(conn, task_id)
         for hook in self.on_created:
             hook()
-        return task_json(task)
+        return task
 
-    def stop(self, task_id: int, principal: Principal) -> dict[str, object]:
+    def stop(self, task_id: int, principal: Principal) -> TaskStatus:
         """Stop a task; its author, its config's author or an admin may (authz)."""
         with self.store.write() as conn:
             task = self._get(conn, task_id)
@@ -212,9 +153,9 @@ class TaskService:
                 raise Conflict(
                     f"task {task_id} has already ended ({task.status.value}); nothing to stop"
                 )
-        return {"id": task_id, "status": status.value, "stop_requested": True}
+        return status
 
-    def restart(self, task_id: int, principal: Principal) -> dict[str, object]:
+    def restart(self, task_id: int, principal: Principal) -> TaskStatus:
         """Queue a finished task again; who may is as for `stop`."""
         with self.store.write() as conn:
             task = self._get(conn, task_id)
@@ -225,14 +166,14 @@ class TaskService:
                 )
         for hook in self.on_created:
             hook()
-        return {"id": task_id, "status": TaskStatus.ENQUEUED.value}
+        return TaskStatus.ENQUEUED
 
 
 @dataclass
 class SemaphoreService:
     store: Store
 
-    def _json(self, conn: Connection, name: str | None = None) -> list[dict[str, object]]:
+    def _states(self, conn: Connection, name: str | None = None) -> list[SemaphoreState]:
         stmt = select(semaphores).order_by(semaphores.c.name)
         if name is not None:
             stmt = stmt.where(semaphores.c.name == name)
@@ -244,37 +185,34 @@ class SemaphoreService:
             ).all()
         )
         return [
-            {
-                "name": r.name,
-                "capacity": r.capacity,
-                "used": int(used.get(r.name) or 0),
-                "auto": bool(r.auto),
-                "owner": r.owner,
-                "updated": iso(r.updated),
-            }
+            SemaphoreState(
+                name=r.name,
+                capacity=r.capacity,
+                used=int(used.get(r.name) or 0),
+                auto=bool(r.auto),
+                owner=r.owner,
+                updated=r.updated,
+            )
             for r in conn.execute(stmt)
         ]
 
-    def list(self) -> list[dict[str, object]]:
+    def list(self) -> list[SemaphoreState]:
+        """Every semaphore, by name."""
         with self.store.read() as conn:
-            return self._json(conn)
+            return self._states(conn)
 
-    def get(self, name: str) -> dict[str, object]:
+    def get(self, name: str) -> SemaphoreState:
+        """One semaphore (NotFound if there is none)."""
         with self.store.read() as conn:
-            found = self._json(conn, name)
+            found = self._states(conn, name)
         if not found:
             raise NotFound(f"no semaphore {name!r}", field="name")
         return found[0]
 
-    def put(self, name: str, body: Mapping[str, object], principal: Principal) -> dict[str, object]:
+    def put(self, name: str, body: SemaphoreIn, principal: Principal) -> SemaphoreState:
         """Create a semaphore or set its capacity (authz: its owner, or a claim by one of
         its users while it has none; the caller then becomes its owner)."""
-        unknown = sorted(set(body) - {"capacity", "name"})
-        if unknown:
-            raise InvalidInput(
-                f"unknown field {unknown[0]!r}; a semaphore has capacity", field=unknown[0]
-            )
-        capacity = check_int32("capacity", body.get("capacity"), low=0)
+        capacity = body.capacity
         if not name or len(name) > 200:
             raise InvalidInput("name must be 1 to 200 characters", field="name")
         now = utcnow()
@@ -288,7 +226,7 @@ class SemaphoreService:
                 .where(semaphores.c.name == name)
                 .values(capacity=capacity, auto=False, updated=now, owner=owner or principal.user)
             )
-            return self._json(conn, name)[0]
+            return self._states(conn, name)[0]
 
     def delete(self, name: str, principal: Principal) -> None:
         """Delete an unused semaphore: its owner or an admin (authz)."""

@@ -16,11 +16,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from stepd.api import routes_tasks as rendering
 from stepd.api.context import AppContext, ctx, reader
 from stepd.domain.events import EventState
 from stepd.domain.limits import INT64_MAX
 from stepd.domain.tasks import TaskStatus
 from stepd.errors import InvalidInput, NotFound, StepdError, Unauthorized
+from stepd.shapes import TaskOut, TaskQuery
 from stepd.store.events import EventQuery
 from stepd.ui.render import STATIC_FILES, make_env, static_file
 
@@ -221,8 +223,9 @@ async def tasks(request: Request) -> HTMLResponse:
 
     def build(c: AppContext) -> dict[str, object]:
         skip = _int(q.get("skip"), "skip", default=0, high=MAX_SKIP)
-        query = {k: v for k, v in form.items() if v}
-        found = c.tasks.list({**query, "skip": str(skip), "limit": str(PAGE_SIZE + 1)})
+        filters = TaskQuery.parse({k: v for k, v in form.items() if v})
+        query = filters.model_copy(update={"skip": skip, "limit": PAGE_SIZE + 1})
+        found = [TaskOut.of(t).model_dump(mode="json") for t in c.tasks.list(query)]
         page, paging = _page_of(found, skip)
         return {
             "form": form,
@@ -242,8 +245,8 @@ async def task(task_id: str, request: Request) -> HTMLResponse:
     def build(c: AppContext) -> dict[str, object]:
         number = _task_id(task_id)
         attempt = _int(attempt_text, "attempt", default=0, high=1_000_000) or None
-        body = c.tasks.get(number)
-        log = c.tasks.logs(number, attempt, 0)
+        body = rendering.task_detail(c.tasks.get(number)).wire()
+        log = rendering.task_log(c.tasks.logs(number, attempt, 0)).model_dump(mode="json")
         text = str(log["text"])
         return {
             "task": body,
@@ -262,7 +265,8 @@ async def task_log(task_id: str, request: Request) -> Response:
 
     def build(c: AppContext) -> dict[str, object]:
         attempt = _int(attempt_text, "attempt", default=0, high=1_000_000) or None
-        return c.tasks.logs(_task_id(task_id), attempt, 0)
+        page = c.tasks.logs(_task_id(task_id), attempt, 0)
+        return rendering.task_log(page).model_dump(mode="json")
 
     try:
         await reader(request)
@@ -289,7 +293,10 @@ async def configs(request: Request) -> HTMLResponse:
 async def config(config_id: str, request: Request) -> HTMLResponse:
     def build(c: AppContext) -> dict[str, object]:
         found = c.configs.get(config_id)
-        recent = c.tasks.list({"config_id": config_id, "limit": "20"})
+        recent = [
+            TaskOut.of(t).model_dump(mode="json")
+            for t in c.tasks.list(TaskQuery(config_seq=found.seq, limit=20))
+        ]
         return {
             "config": found.to_json(),
             "editable": found.spec.to_json(),  # the body PUT /api/v1/configs/{id} takes
@@ -303,6 +310,6 @@ async def config(config_id: str, request: Request) -> HTMLResponse:
 @router.get("/ui/semaphores")
 async def semaphores(request: Request) -> HTMLResponse:
     def build(c: AppContext) -> dict[str, object]:
-        return {"semaphores": c.semaphores.list()}
+        return {"semaphores": [rendering.semaphore(s) for s in c.semaphores.list()]}
 
     return await _page(request, "semaphores.html", build)

@@ -1,0 +1,618 @@
+"""The API's shapes, once: what clients send and what the server answers (tasks, semaphores,
+events).
+
+One pydantic model per shape, used by every edge: the routes parse requests with them and
+render answers with them (and FastAPI's OpenAPI document names them), the Python client
+parses answers into them, the CLI and the UI pass them to the services. This module imports
+only pydantic and the pure domain, so the client and the CLI need no FastAPI.
+
+The field order of a response model is the key order on the wire: it is the order the
+original STEP clients and /work/shared/scenarios/ have always seen (tests/api/test_shapes.py
+keeps the old JSON of `GET /api/v1/tasks/{id}` to compare).
+
+Request models check what today's server checked with the same messages and fields (the
+domain's checks raise `InvalidInput`, which pydantic lets through unchanged), so a bad body
+is the same 400 as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Generic, Protocol, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from stepd.domain.events import NAME_PATTERN as EVENT_NAME
+from stepd.domain.events import format_event_id, parse_event_id
+from stepd.domain.limits import INT32_MAX, check_int32
+from stepd.domain.params import Scalar
+from stepd.domain.tasks import Task, TaskStatus
+from stepd.errors import InvalidInput
+from stepd.timeutil import iso
+
+MAX_LIMIT = 1000  # tasks one list may return
+MAX_SKIP = 1_000_000_000
+SORTS = ("id", "-id", "priority")
+_STRICT = ConfigDict(extra="forbid", frozen=True)  # requests: unknown fields are refused
+_ANSWER = ConfigDict(extra="allow")  # answers: a newer server may add keys
+
+
+def _seq_id(seq: int | None) -> str | None:
+    return None if seq is None else format_event_id(seq)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else iso(value)
+
+
+# --- requests ---------------------------------------------------------------------------
+
+
+class SemaphoreUseIn(BaseModel):
+    """A semaphore a task holds while it runs, with its weight."""
+
+    model_config = _STRICT
+
+    name: str = Field(min_length=1)
+    weight: int = Field(default=1, ge=1)
+
+
+class TaskIn(BaseModel):
+    """`POST /api/v1/tasks`: run a task type by hand."""
+
+    model_config = _STRICT
+
+    type: str = Field(min_length=1, examples=["CRYPTA_GRAPH_HUMAN_MATCHING_YAML"])
+    params: dict[str, Any] = Field(default_factory=dict, examples=[{"date": "2019-01-01"}])
+    priority: int = Field(default=0, ge=-1_000_000, le=INT32_MAX)
+    semaphores: list[SemaphoreUseIn] = Field(
+        default_factory=list, description="Names, or {name, weight}"
+    )
+    kill_timeout: int | None = Field(default=None, ge=1, le=INT32_MAX, description="Seconds")
+    max_retries: int = Field(default=0, ge=0, le=INT32_MAX)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _checked(cls, data: object) -> object:
+        # The checks (and messages) the server has always made; nulls mean the default.
+        if not isinstance(data, Mapping):
+            return data
+        known = set(cls.model_fields)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InvalidInput(f"unknown field {unknown[0]!r}", field=unknown[0])
+        task_type = data.get("type")
+        if not isinstance(task_type, str) or not task_type:
+            raise InvalidInput("type is required: the task type to run", field="type")
+        params = data.get("params") or {}
+        if not isinstance(params, dict):
+            raise InvalidInput("params must be an object", field="params")
+        body: dict[str, object] = {"type": task_type, "params": params}
+        for key, low in (("priority", -1_000_000), ("max_retries", 0), ("kill_timeout", 1)):
+            if data.get(key) is not None:
+                # The tasks table keeps these in INTEGER columns (32 bits on PostgreSQL).
+                body[key] = check_int32(key, data[key], low=low)
+        # Imported here: the configs domain loads the template engine, which the client
+        # (that imports this module for the answers' shapes) does not need.
+        from stepd.domain.configs import parse_semaphores
+
+        uses = parse_semaphores(data.get("semaphores"))
+        body["semaphores"] = [{"name": u.name, "weight": u.weight} for u in uses]
+        return body
+
+
+class SemaphoreIn(BaseModel):
+    """`PUT /api/v1/semaphores/{name}`: create a semaphore or set its capacity."""
+
+    model_config = _STRICT
+
+    capacity: int = Field(ge=0, le=INT32_MAX, examples=[1])
+
+    @model_validator(mode="before")
+    @classmethod
+    def _checked(cls, data: object) -> object:
+        if not isinstance(data, Mapping):
+            return data
+        # `name` is allowed (and ignored): the path names the semaphore.
+        unknown = sorted(set(data) - {"capacity", "name"})
+        if unknown:
+            raise InvalidInput(
+                f"unknown field {unknown[0]!r}; a semaphore has capacity", field=unknown[0]
+            )
+        return {"capacity": check_int32("capacity", data.get("capacity"), low=0)}
+
+
+class TaskQuery(BaseModel):
+    """The filters of `GET /api/v1/tasks` (and the UI's task list), typed."""
+
+    model_config = _STRICT
+
+    type: str | None = None
+    author: str | None = None
+    status: tuple[TaskStatus, ...] = ()  # any of these
+    config_seq: int | None = None  # the `config_id` filter, as the store keys it
+    event_seq: int | None = None  # the `event_id` filter
+    skip: int = Field(default=0, ge=0, le=MAX_SKIP)
+    limit: int = Field(default=30, ge=0, le=MAX_LIMIT)
+    sort: str = "-id"
+
+    @classmethod
+    def parse(cls, query: Mapping[str, str]) -> TaskQuery:
+        """The filters from a query string, with the messages the API has always given."""
+        allowed = {"type", "status", "config_id", "event_id", "author", "skip", "limit", "sort"}
+        unknown = sorted(set(query) - allowed)
+        if unknown:
+            raise InvalidInput(
+                f"unknown filter {unknown[0]!r}; use {sorted(allowed)}", field=unknown[0]
+            )
+        wanted = [s for s in query.get("status", "").split(",") if s]
+        bad = [s for s in wanted if s not in TaskStatus.__members__]
+        if bad:
+            raise InvalidInput(
+                f"unknown status {bad[0]!r}; use {', '.join(TaskStatus)}", field="status"
+            )
+        seqs: dict[str, int | None] = {}
+        for key in ("config_id", "event_id"):
+            seqs[key] = None
+            if key in query:
+                seqs[key] = parse_event_id(query[key])
+                if seqs[key] is None:
+                    raise InvalidInput(f"{key} {query[key]!r} is not an id", field=key)
+        sort = query.get("sort", "-id")
+        if sort not in SORTS:
+            raise InvalidInput(f"sort must be one of {sorted(SORTS)}", field="sort")
+        return cls(
+            type=query.get("type"),
+            author=query.get("author"),
+            status=tuple(TaskStatus(s) for s in wanted),
+            config_seq=seqs["config_id"],
+            event_seq=seqs["event_id"],
+            skip=_query_int(query.get("skip", "0"), "skip", MAX_SKIP),
+            limit=_query_int(query.get("limit", "30"), "limit", MAX_LIMIT),
+            sort=sort,
+        )
+
+
+def _query_int(value: str, what: str, high: int) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise InvalidInput(f"{what} must be an integer, not {value!r}", field=what) from None
+    if number < 0 or number > high:
+        raise InvalidInput(f"{what} must be from 0 to {high}", field=what)
+    return number
+
+
+# --- answers ----------------------------------------------------------------------------
+
+
+class Attempt(BaseModel):
+    """One attempt of a task (`attempt_history`)."""
+
+    model_config = _ANSWER
+
+    attempt: int
+    status: str
+    worker: str | None
+    started: str | None
+    finished: str | None
+    error: str | None
+
+
+class TaskTrigger(BaseModel):
+    """The firing that launched a task: its event, the binding and the events it joined."""
+
+    model_config = _ANSWER
+
+    event_id: str
+    binding: dict[str, Any]
+    dep_event_ids: list[str]
+
+
+class TaskOut(BaseModel):
+    """A task as the API renders it (`GET /api/v1/tasks`, `POST /api/v1/tasks`)."""
+
+    model_config = _ANSWER
+
+    id: int
+    sandbox_task_id: int  # the original Sandbox's name for `id`
+    type: str
+    params: dict[str, Any]
+    status: TaskStatus
+    author: str | None
+    priority: int
+    semaphores: list[dict[str, Any]]
+    kill_timeout: int | None
+    max_retries: int
+    attempts: int
+    config_id: str | None
+    config_version: int | None
+    event_id: str | None
+    created: str
+    updated: str
+    started: str | None
+    finished: str | None
+    output: Any
+    error: str | None
+
+    @classmethod
+    def of(cls, task: Task) -> TaskOut:
+        """The rendering of a domain task."""
+        return cls(**_task_fields(task))
+
+
+class TaskDetail(TaskOut):
+    """One task (`GET /api/v1/tasks/{id}`): also its attempts, its firing and what it emitted.
+    `trigger` is absent (not null) for a task made by hand, as it has always been."""
+
+    attempt_history: list[Attempt]
+    trigger: TaskTrigger | None = None
+    emitted_event_ids: list[str]
+
+    def wire(self) -> dict[str, Any]:
+        """The JSON body, keys in the wire's order (no `trigger` when there is none)."""
+        body = self.model_dump(mode="json")
+        if body["trigger"] is None:
+            del body["trigger"]
+        return body
+
+
+class ProducedTask(BaseModel):
+    """A task in an event's story (`produced_tasks`): the original's keys, `task_type` for
+    the rendering's `type`; built from the same rendering (`of`)."""
+
+    model_config = _ANSWER
+
+    sandbox_task_id: int
+    config_id: str | None
+    config_name: str | None
+    task_type: str
+    params: dict[str, Any]
+    status: TaskStatus
+
+    @classmethod
+    def of(cls, task: Task, config_name: str | None) -> ProducedTask:
+        """The story's entry for a task the config named `config_name` launched."""
+        fields = _task_fields(task)
+        return cls(
+            sandbox_task_id=fields["sandbox_task_id"],
+            config_id=fields["config_id"],
+            config_name=config_name,
+            task_type=fields["type"],
+            params=fields["params"],
+            status=fields["status"],
+        )
+
+
+def _task_fields(task: Task) -> dict[str, Any]:
+    return {
+        "id": task.id,
+        "sandbox_task_id": task.id,
+        "type": task.type,
+        "params": dict(task.params),
+        "status": task.status,
+        "author": task.author,
+        "priority": task.priority,
+        "semaphores": [dict(s) for s in task.semaphores],
+        "kill_timeout": task.kill_timeout,
+        "max_retries": task.max_retries,
+        "attempts": task.attempts,
+        "config_id": _seq_id(task.config_seq),
+        "config_version": task.config_version,
+        "event_id": _seq_id(task.event_seq),
+        "created": iso(task.created),
+        "updated": iso(task.updated),
+        "started": _iso(task.started),
+        "finished": _iso(task.finished),
+        "output": task.output,
+        "error": task.error,
+    }
+
+
+class Firing(Protocol):
+    """What the rendering needs of a recorded firing (store.triggers.Trigger)."""
+
+    @property
+    def event_seq(self) -> int: ...
+    @property
+    def binding(self) -> Mapping[str, object]: ...
+    @property
+    def dep_events(self) -> Sequence[int]: ...
+
+
+def task_detail(
+    task: Task,
+    attempts: Sequence[Mapping[str, Any]],
+    trigger: Firing | None,
+    emitted: Sequence[int],
+) -> TaskDetail:
+    """The rendering of one task with its history (`GET /api/v1/tasks/{id}`)."""
+    return TaskDetail(
+        **_task_fields(task),
+        attempt_history=[
+            Attempt(
+                attempt=a["attempt"],
+                status=a["status"],
+                worker=a["worker"],
+                started=_iso(a["started"]),
+                finished=_iso(a["finished"]),
+                error=a["error"],
+            )
+            for a in attempts
+        ],
+        trigger=None
+        if trigger is None
+        else TaskTrigger(
+            event_id=format_event_id(trigger.event_seq),
+            binding=dict(trigger.binding),
+            dep_event_ids=[format_event_id(s) for s in trigger.dep_events],
+        ),
+        emitted_event_ids=[format_event_id(s) for s in emitted],
+    )
+
+
+class TaskLog(BaseModel):
+    """A task's log from an offset (`GET /api/v1/tasks/{id}/logs`)."""
+
+    model_config = _ANSWER
+
+    id: int
+    attempt: int
+    status: TaskStatus
+    offset: int
+    next_offset: int  # where the next read starts, to follow the log
+    text: str
+    finished: bool
+
+
+class TaskStopped(BaseModel):
+    """`POST /api/v1/tasks/{id}/stop`."""
+
+    model_config = _ANSWER
+
+    id: int
+    status: TaskStatus
+    stop_requested: bool = True
+
+
+class TaskRestarted(BaseModel):
+    """`POST /api/v1/tasks/{id}/restart`."""
+
+    model_config = _ANSWER
+
+    id: int
+    status: TaskStatus
+
+
+class SemaphoreOut(BaseModel):
+    """A semaphore with its use."""
+
+    model_config = _ANSWER
+
+    name: str
+    capacity: int
+    used: int  # the weight running tasks hold
+    auto: bool  # made by a task's use, not by a person
+    owner: str | None
+    updated: str
+
+
+class SemaphoreDeleted(BaseModel):
+    """`DELETE /api/v1/semaphores/{name}`."""
+
+    model_config = _ANSWER
+
+    name: str
+
+
+# --- events -----------------------------------------------------------------------------
+# `POST /api/v1/events` and `GET /api/v1/events` are hot: their routes parse and render by
+# hand (orjson), and tests/api/test_shapes.py checks that what they write is exactly what
+# these models write.
+
+
+class EventIn(BaseModel):
+    """One event of a batch."""
+
+    model_config = _STRICT
+
+    name: str = Field(pattern=EVENT_NAME.pattern, examples=["cryptaTaskEvent"])
+    params: dict[str, Scalar] = Field(
+        default_factory=dict,
+        examples=[
+            {
+                "taskType": "CRYPTA_GRAPH_PREPARE_SOUP_YAML",
+                "taskStatus": "SUCCESS",
+                "environment": "stable",
+                "date": "2019-01-01",
+            }
+        ],
+    )
+
+
+class EventsIn(BaseModel):
+    """The body of `POST /api/v1/events` (the route validates by hand, for speed)."""
+
+    model_config = _STRICT
+
+    request_id: str | None = Field(
+        default=None, description="Same request_id again: same ids, nothing new stored"
+    )
+    events: list[EventIn]
+    source_type: str | None = None
+    source: str | dict[str, Scalar] | None = Field(
+        default=None,
+        description="Who sent the batch: a string, or a flat object of scalars of at most "
+        '4 KiB as JSON, e.g. {"task_id": 123}; returned as sent, filtered by source__<key>',
+    )
+
+
+class IdsOut(BaseModel):
+    """The answer of `POST /api/v1/events`."""
+
+    model_config = _ANSWER
+
+    ids: list[str] = Field(description="One id per event, in the order sent")
+
+
+class RejectIn(BaseModel):
+    """`POST /api/v1/reject_event`."""
+
+    id: str = Field(min_length=1)
+
+
+class EventOut(BaseModel):
+    """An event as the API renders it (`Event.to_json`); `_id` on the wire."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, serialize_by_alias=True)
+
+    id: str = Field(alias="_id")
+    name: str
+    params: dict[str, Scalar]
+    state: str
+    created: str
+    author: str | None
+    request_id: str | None
+    source_type: str | None
+    source: str | dict[str, Scalar] | None
+
+
+# --- configs ----------------------------------------------------------------------------
+# The domain renders a config (ActionConfig.to_json); ConfigOut is its shape, which
+# tests/api/test_shapes.py checks it matches exactly.
+
+
+class DependencyIn(BaseModel):
+    """An event a config waits for: its name and the params it must have (`~` binds any)."""
+
+    name: str = Field(pattern=EVENT_NAME.pattern, examples=["cryptaTaskEvent"])
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        examples=[
+            {
+                "taskType": "CRYPTA_GRAPH_PREPARE_SOUP_YAML",
+                "taskStatus": "SUCCESS",
+                "environment": "stable",
+                "date": "~",
+            }
+        ],
+    )
+
+
+def _read_only_fields(schema: dict[str, Any]) -> None:
+    for key in ("_id", "id", "author", "version", "created", "updated"):
+        schema["properties"][key] = {"readOnly": True, "description": "ignored: as GET gave it"}
+
+
+class ConfigIn(BaseModel):
+    """A config; `~` (or null) in a dependency param binds any value and joins on it."""
+
+    # Unknown fields are refused; those a GET returns may be sent back and are ignored.
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_read_only_fields)
+
+    name: str | None = Field(default=None, examples=["human-matching-after-soup"])
+    description: str = ""
+    enabled: bool = True
+    event_deps: list[DependencyIn] = Field(min_length=1)
+    action_type: str = "SANDBOX_TASK"
+    task_type: str = Field(examples=["CRYPTA_GRAPH_HUMAN_MATCHING_YAML"])
+    task_params: dict[str, Any] = Field(default_factory=dict, examples=[{"day": "{{ date }}"}])
+    action_params: dict[str, Any] = Field(default_factory=dict)
+    semaphores: list[dict[str, Any] | str] = Field(default_factory=list)
+    priority: int = 0
+    kill_timeout: int | None = Field(default=None, ge=1)
+    max_retries: int = Field(default=0, ge=0)
+    window: str | None = Field(default=None, examples=["7d"])
+
+
+class ConfigTestIn(BaseModel):
+    """A config (or config_id), and an event or a filter of stored events."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["config"], "properties": {"config": {"type": "object"}}},
+                {"required": ["config_id"], "properties": {"config_id": {"type": "string"}}},
+            ],
+            "oneOf": [
+                {"required": ["event"], "properties": {"event": {"type": "object"}}},
+                {"required": ["events"], "properties": {"events": {"type": "object"}}},
+            ],
+        }
+    )
+
+    config: ConfigIn | None = Field(default=None, description="A config to try (or give config_id)")
+    config_id: str | None = None
+    event: dict[str, Any] | None = Field(
+        default=None, description="A hypothetical event {name, params}, not stored"
+    )
+    events: dict[str, Any] | None = Field(
+        default=None, description="A filter of stored events: {name, params: {k: v}, limit}"
+    )
+
+
+class ConfigsValidateIn(BaseModel):
+    """`POST /api/v1/configs/validate` (the route reads the body itself)."""
+
+    configs: list[Any] = Field(
+        description="Configs as POST /configs takes them (each is checked and answered)"
+    )
+
+
+class DependencyOut(BaseModel):
+    """A dependency as a stored config renders it."""
+
+    model_config = _ANSWER
+
+    name: str
+    params: dict[str, Any]
+
+
+class ConfigOut(BaseModel):
+    """A stored config as the API renders it (`ActionConfig.to_json`); `_id` on the wire."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, serialize_by_alias=True)
+
+    id: str = Field(alias="_id")
+    author: str
+    version: int
+    name: str | None
+    description: str
+    enabled: bool
+    event_deps: list[DependencyOut]
+    action_type: str
+    task_type: str
+    task_params: dict[str, Any]
+    action_params: dict[str, Any]
+    semaphores: list[SemaphoreUseIn]
+    priority: int
+    kill_timeout: int | None
+    max_retries: int
+    window: str | None
+    created: str
+    updated: str
+
+
+class ErrorOut(BaseModel):
+    """Every error the API answers (src/stepd/api/errors.py)."""
+
+    model_config = _ANSWER
+
+    error: str = Field(description="A fixed code", examples=["invalid_input"])
+    message: str = Field(description="What was wrong, for a person")
+    field: str | None = Field(
+        default=None, description="The request field at fault, if any", examples=["events[0].name"]
+    )
+    retry_after: int | None = Field(default=None, description="429: seconds to wait")
+
+
+T = TypeVar("T")
+
+
+class Result(BaseModel, Generic[T]):
+    """The envelope of every answer that is not an error: `{"result": ...}`."""
+
+    model_config = _ANSWER
+
+    result: T
