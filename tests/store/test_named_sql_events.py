@@ -116,3 +116,18 @@ def test_marks_and_rejection_checks_over_more_seqs_than_one_in_list(store: Store
         lookup.mark_processed(conn, [skipped], whole_range=True)  # rejected stays rejected
         assert event_store.get_event(conn, skipped).state is EventState.REJECTED  # type: ignore[union-attr]
         assert lookup.config_generation(conn) >= 0
+
+
+@pytest.mark.parametrize(
+    ("sql", "bound"),
+    [
+        ("SELECT 1", ()),
+        ("SELECT :a", (1,)),
+        ("SELECT :a, :b, :a", (1, 2, 1)),
+    ],
+)
+def test_a_query_binds_any_number_of_names_for_sqlite(sql: str, bound: tuple[int, ...]) -> None:
+    q = queries.Query(name="demo.n", sql=sql)
+    assert q.compiled(True) is q.compiled(True)  # compiled once, kept on the query
+    assert q.compiled(True).bind({"a": 1, "b": 2}) == bound
+    assert q == queries.Query(name="demo.n", sql=sql)  # what it compiled is not compared
