@@ -44,7 +44,7 @@ from stepd.domain.matching import (
 from stepd.domain.templates import TemplateProblem
 from stepd.errors import StepdError
 from stepd.settings import REACTOR_POLL_INTERVAL_SECONDS
-from stepd.store import dbapi, faults
+from stepd.store import dbapi, faults, queries
 from stepd.store import lookup as event_lookup
 from stepd.store import tasks as task_store
 from stepd.store import triggers as trigger_store
@@ -52,6 +52,8 @@ from stepd.store.engine import Store
 from stepd.store.schema import events
 from stepd.timeutil import utcnow
 from stepd.wakeup import Wakeup
+
+_Q = queries.load("reactor")  # the per-item savepoints, by name: store/sql/reactor.sql
 
 log = logging.getLogger(__name__)
 
@@ -285,15 +287,15 @@ class Reactor:
     def _isolated(
         conn: dbapi.Raw, action: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs
     ) -> _T:
-        dbapi.execute(conn, "SAVEPOINT stepd_item").close()
+        dbapi.run(conn, _Q["savepoint"]).close()
         try:
             result = action(*args, **kwargs)
         except Exception as exc:
             if faults.is_transient(exc):
                 raise
-            dbapi.execute(conn, "ROLLBACK TO SAVEPOINT stepd_item").close()
+            dbapi.run(conn, _Q["rollback_to_savepoint"]).close()
             raise _ItemFailed(_describe(exc)) from exc
-        dbapi.execute(conn, "RELEASE SAVEPOINT stepd_item").close()
+        dbapi.run(conn, _Q["release_savepoint"]).close()
         return result
 
     def _batch(self, conn: Connection, configs: ConfigIndex[ActionConfig]) -> tuple[int, int]:

@@ -12,10 +12,8 @@ import pytest
 from sqlalchemy import event
 
 from stepd.domain.events import EventState
-from stepd.store import Store, open_store
+from stepd.store import Store, open_store, queries
 from stepd.store import events as event_store
-from stepd.store import lookup as event_lookup
-from stepd.store import metrics as store_metrics
 from stepd.store.dbapi import Raw
 
 
@@ -48,6 +46,12 @@ def plans_of(store: Store, run: Any) -> list[tuple[str, str]]:
         ]
 
 
+def _bound(query: queries.Query, params: dict[str, object]) -> tuple[str, Any]:
+    """A named query as sqlite3 takes it: its SQL and its parameters."""
+    compiled = query.compiled(True)
+    return compiled.sql, compiled.bind(params)
+
+
 @pytest.mark.parametrize("state", [EventState.NEW, EventState.REJECTED])
 def test_listing_events_by_state_reads_the_partial_index(store: Store, state: EventState) -> None:
     for q in (
@@ -62,12 +66,13 @@ def test_the_reactor_and_metrics_read_the_partial_index(store: Store) -> None:
     with store.read() as conn:
         raw = Raw(conn)
         driver = raw.driver
+        lookup_q, metrics_q = queries.load("lookup"), queries.load("metrics")
         for sql, params in (
             ("SELECT events.seq FROM events WHERE events.state = ? LIMIT ?", ("NEW", 1)),
-            (event_lookup._NEWEST_PROCESSED_SQLITE, ()),
-            (store_metrics._EVENTS_IN_STATE, ("NEW",)),
-            (store_metrics._EVENTS_IN_STATE, ("REJECTED",)),
-            (store_metrics._OLDEST_NEW_EVENT, ()),
+            _bound(lookup_q["newest_processed_sqlite"], {}),
+            _bound(metrics_q["events_in_state"], {"state": "NEW"}),
+            _bound(metrics_q["events_in_state"], {"state": "REJECTED"}),
+            _bound(metrics_q["oldest_new_event"], {}),
         ):
             plan = " / ".join(r[3] for r in driver.execute(f"EXPLAIN QUERY PLAN {sql}", params))
             assert "ix_events_new" in plan or "ix_events_rejected" in plan, (sql, plan)

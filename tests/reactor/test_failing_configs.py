@@ -36,6 +36,7 @@ from stepd.reactor import Reactor
 from stepd.store import dbapi
 from stepd.store import tasks as task_store
 from stepd.store.engine import Store
+from stepd.store.queries import Query
 from stepd.store.schema import config_generation, configs, triggers
 
 EVENT = "nightlyDone"
@@ -45,7 +46,9 @@ BAD_TYPE = "BAD_TASK"
 
 # A statement that fails in the database on both stores (NOT NULL) without being an
 # error of the database itself: on PostgreSQL it aborts the transaction.
-FAILING_STATEMENT = "INSERT INTO triggers (config_seq) VALUES (NULL)"
+FAILING_STATEMENT = Query(
+    name="test.failing", sql="INSERT INTO triggers (config_seq) VALUES (NULL)"
+)
 
 
 def _stored_body(store: Store, config_id: str, **changes: object) -> None:
@@ -196,7 +199,7 @@ def _raise_python(lookup: object) -> None:
 
 def _raise_in_database(lookup: Any) -> None:
     # A statement the database refuses: on PostgreSQL the transaction is aborted.
-    dbapi.execute(lookup.conn, FAILING_STATEMENT)
+    dbapi.run(lookup.conn, FAILING_STATEMENT)
 
 
 @pytest.mark.parametrize(
@@ -226,7 +229,7 @@ def test_a_task_insert_the_database_refuses_is_recorded_and_the_batch_goes_on(
 
     def insert_encoded(conn: dbapi.Conn, **fields: Any) -> int:
         if fields["type"] == BAD_TYPE:
-            dbapi.execute(conn, FAILING_STATEMENT)
+            dbapi.run(conn, FAILING_STATEMENT)
         return real(conn, **fields)
 
     monkeypatch.setattr(task_store, "insert_encoded", insert_encoded)

@@ -51,7 +51,7 @@ def backup_sqlite(store: Store, dest: Path, *, overwrite: bool = False) -> Backu
         source = sqlite3.connect(store.sqlite_path, isolation_level=None)
         try:
             source.execute("PRAGMA busy_timeout=10000")
-            source.execute("VACUUM INTO ?", (str(partial),))
+            source.execute("VACUUM INTO :dest", {"dest": str(partial)})  # bound by name
         finally:
             source.close()
         events = _check(partial)

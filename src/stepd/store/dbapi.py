@@ -7,16 +7,17 @@ matching event, so it uses these helpers; everything else keeps SQLAlchemy.
 
 The cursor belongs to the connection the caller's transaction is open on, so
 these statements are part of that transaction: they commit and roll back with it.
-SQL is written with `?` placeholders (sqlite3's paramstyle) and rewritten to
-`%s` for psycopg. Times are stored as SQLAlchemy's `DateTime` stores them: text
-without an offset (UTC) on SQLite, `timestamptz` on PostgreSQL.
+Every statement is a named `Query` (store/queries.py), its parameters bound by name
+and its placeholders those SQLAlchemy's compiler writes for the driver. Times are stored
+as SQLAlchemy's `DateTime` stores them: text without an offset (UTC) on SQLite,
+`timestamptz` on PostgreSQL.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,52 +50,6 @@ def raw(conn: Conn) -> Raw:
 
 def is_sqlite(conn: Conn) -> bool:
     return conn.sqlite if isinstance(conn, Raw) else conn.dialect.name == "sqlite"
-
-
-@functools.cache
-def _sql(sql: str, sqlite: bool) -> str:
-    # The statements here contain no literal '%' or '?' other than placeholders.
-    return sql if sqlite else sql.replace("?", "%s")
-
-
-def execute(conn: Conn, sql: str, params: Sequence[object] = ()) -> Any:
-    """Run `sql` (with `?` placeholders) in `conn`'s transaction; the driver's cursor."""
-    r = raw(conn)
-    cur = r.driver.cursor()
-    cur.execute(sql if r.sqlite else _sql(sql, False), params)
-    return cur
-
-
-def insert(conn: Conn, sql: str, params: Sequence[object]) -> int | None:
-    """Run an INSERT of one row; the new row's `id`, or None when it inserted nothing
-    (ON CONFLICT DO NOTHING).
-
-    SQLite hands the key out as the cursor's lastrowid: a RETURNING clause there costs
-    more than the insert itself (26 against 12 µs into `tasks`, measured).
-    """
-    r = raw(conn)
-    cur = r.driver.cursor()
-    if r.sqlite:
-        cur.execute(sql, params)
-        inserted = cur.lastrowid if cur.rowcount > 0 else None
-        cur.close()
-        return None if inserted is None else int(inserted)
-    cur.execute(_returning_id(sql), params)
-    row = cur.fetchone()
-    cur.close()
-    return None if row is None else int(row[0])
-
-
-@functools.cache
-def _returning_id(sql: str) -> str:
-    return _sql(sql, False) + " RETURNING id"
-
-
-def executemany(conn: Conn, sql: str, rows: Iterable[Sequence[object]]) -> None:
-    r = raw(conn)
-    cur = r.driver.cursor()
-    cur.executemany(sql if r.sqlite else _sql(sql, False), list(rows))
-    cur.close()
 
 
 def run(conn: Conn, query: Query, params: Mapping[str, object] | None = None) -> Any:
@@ -142,11 +97,6 @@ def run_many(conn: Conn, query: Query, rows: Iterable[Mapping[str, object]]) -> 
 # JSON as the store keeps it, like json.dumps(..., ensure_ascii=False): one encoder, since
 # json.dumps with any option makes a new encoder per call.
 to_json = json.JSONEncoder(ensure_ascii=False).encode
-
-
-def placeholders(n: int) -> str:
-    """`?, ?, ...` for an IN list of `n` values."""
-    return ", ".join("?" * n)
 
 
 def time_param(conn: Conn, value: datetime) -> object:

@@ -7,6 +7,7 @@ times what SQLite spends executing it.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from stepd.domain.events import MAX_SEQ
 from stepd.domain.matching import SearchLimitReached
 from stepd.domain.params import Params, param_text
 from stepd.errors import StepdError
-from stepd.store import dbapi
+from stepd.store import dbapi, queries
 from stepd.store.events import index_value
 
 # How far to count when choosing the most selective param to lead a lookup with.
@@ -51,43 +52,9 @@ class StoredEvent:
         return f"StoredEvent(seq={self.seq}, name={self.name!r}, params={self.params!r})"
 
 
-_COLUMNS = "e.seq, e.name, e.params, e.created"  # what a StoredEvent holds
-
-
-# The events of a name (with a param's value) up to a seq. Only the index is walked and
-# each entry's event joined by its key: the other params and the state are checked in
-# Python (see StoredEvents.newest for why).
-_FIND_BY_PARAM = (
-    "SELECT e.seq, e.name, e.params, e.created, e.state FROM event_params p"
-    " LEFT JOIN events e ON e.seq = p.event_seq"
-    " WHERE p.name = ? AND p.key = ? AND p.value = ? AND p.event_seq <= ?"
-)
-_FIND_BY_NAME = (
-    "SELECT e.seq, e.name, e.params, e.created, e.state FROM events e"
-    " WHERE e.name = ? AND e.seq <= ?"
-)
-
-
-# A page of the events of a name (with a param's value), newest first, up to a seq. The
-# last column is the index entry's seq, which the next page starts below.
-_NEWEST_BY_PARAM = (
-    "SELECT e.seq, e.name, e.params, e.created, e.state, s.event_seq FROM"
-    " (SELECT p.event_seq FROM event_params p WHERE p.name = ? AND p.key = ? AND p.value = ?"
-    " AND p.event_seq <= ? ORDER BY p.event_seq DESC LIMIT ?) AS s"
-    " LEFT JOIN events e ON e.seq = s.event_seq ORDER BY s.event_seq DESC"
-)
-_NEWEST_BY_NAME = (
-    "SELECT e.seq, e.name, e.params, e.created, e.state, e.seq FROM events e"
-    " WHERE e.name = ? AND e.seq <= ? ORDER BY e.seq DESC LIMIT ?"
-)
-
+_Q = queries.load("lookup")  # the statements, by name: sql/lookup.sql
 
 NEWEST_PAGE = 16  # rows per page of `StoredEvents.newest`
-
-_ESTIMATE = (
-    "SELECT count(*) FROM (SELECT 1 FROM event_params WHERE name = ? AND key = ?"
-    " AND value = ? LIMIT ?) AS counted"
-)
 
 Estimates = dict[tuple[str, str, str], int]
 
@@ -210,7 +177,11 @@ class StoredEvents:
     def _estimate(self, name: str, key: str, value: str) -> int:
         counted = self.estimates.get((name, key, value))
         if counted is None:
-            cur = dbapi.execute(self.conn, _ESTIMATE, (name, key, value, ESTIMATE_CAP))
+            cur = dbapi.run(
+                self.conn,
+                _Q["estimate"],
+                {"name": name, "key": key, "value": value, "cap": ESTIMATE_CAP},
+            )
             counted = int(cur.fetchone()[0])
             cur.close()
             if self.budget is not None and self.budget.charge_estimates:
@@ -244,13 +215,15 @@ class StoredEvents:
             return found
         if len(items) > 1:
             self._lead(name, items)
-        lead = [name, *items[0]] if items else [name]
         below = MAX_SEQ if self.before_seq is None else self.before_seq - 1
-        sql, args = _FIND_BY_PARAM if items else _FIND_BY_NAME, [*lead, below]
+        binds: dict[str, object] = {"name": name, "below": below}
+        if items:
+            binds["key"], binds["value"] = items[0]
+        shape = "find_by_param" if items else "find_by_name"
         if self.budget is not None:
             # One row past the budget tells that it would be exceeded, without reading all.
-            sql, args = f"{sql} LIMIT ?", [*args, self.budget.left + 1]
-        cur = dbapi.execute(self.conn, sql, args)
+            shape, binds["limit"] = f"{shape}_limited", self.budget.left + 1
+        cur = dbapi.run(self.conn, _Q[shape], binds)
         rows = cur.fetchall()
         cur.close()
         if self.budget is not None:
@@ -295,11 +268,14 @@ class StoredEvents:
         # checked here. Any other condition in SQL lets a planner without statistics (a
         # fresh PostgreSQL schema) join through the state index instead, reading every
         # PROCESSED event for each entry.
-        lead = [name, *items[0]] if items else [name]
-        sql = _NEWEST_BY_PARAM if items else _NEWEST_BY_NAME
+        query = _Q["newest_by_param" if items else "newest_by_name"]
+        binds: dict[str, object] = {"name": name, "page": NEWEST_PAGE}
+        if items:
+            binds["key"], binds["value"] = items[0]
         below = MAX_SEQ if self.before_seq is None else self.before_seq - 1
         while best is None or below > best.seq:
-            cur = dbapi.execute(self.conn, sql, [*lead, below, NEWEST_PAGE])
+            binds["below"] = below
+            cur = dbapi.run(self.conn, query, binds)
             rows = cur.fetchall()
             cur.close()
             if self.budget is not None:
@@ -348,35 +324,37 @@ class NewRow:
 
 def new_events(conn: dbapi.Conn, limit: int) -> list[NewRow]:
     """The oldest `limit` NEW events, in seq order (params left undecoded)."""
-    cur = dbapi.execute(
-        conn,
-        f"SELECT {_COLUMNS} FROM events e WHERE e.state = 'NEW' ORDER BY e.seq LIMIT ?",
-        (limit,),
-    )
+    cur = dbapi.run(conn, _Q["new_events"], {"limit": limit})
     rows = [NewRow(*row) for row in cur.fetchall()]
     cur.close()
     return rows
 
 
-# SQLite indexes only the NEW and the REJECTED events (migration 0006). There every
-# PROCESSED event lies below the oldest NEW one: writers take turns, seqs grow with
-# each insert, and a batch marks every NEW event of its range, oldest first. So the
-# newest PROCESSED is found walking down from there, past the few REJECTED.
-_NEWEST_PROCESSED_SQLITE = (
-    "SELECT seq FROM events WHERE state = 'PROCESSED' AND seq < coalesce("
-    "(SELECT min(seq) FROM events WHERE state = 'NEW'), 9223372036854775807)"
-    " ORDER BY seq DESC LIMIT 1"
-)
-_NEWEST_PROCESSED = "SELECT max(seq) FROM events WHERE state = 'PROCESSED'"
-
-
 def newest_processed(conn: dbapi.Conn) -> int:
     """The highest seq of a PROCESSED event (0 when none): what the reactor evaluated last."""
     sqlite = dbapi.is_sqlite(conn)
-    cur = dbapi.execute(conn, _NEWEST_PROCESSED_SQLITE if sqlite else _NEWEST_PROCESSED)
+    cur = dbapi.run(conn, _Q["newest_processed_sqlite" if sqlite else "newest_processed"])
     row = cur.fetchone()
     cur.close()
     return 0 if row is None or row[0] is None else int(row[0])
+
+
+SEQ_CHUNK = 500  # seqs per IN list: a statement shape per length, at most this many
+
+
+@functools.cache
+def _seqs_in(n: int, what: str) -> queries.Query:
+    """A statement over the events `:seq_0 .. :seq_{n-1}`: one Query per length."""
+    seqs = ", ".join(f":seq_{i}" for i in range(n))
+    if what == "mark":
+        sql = f"UPDATE events SET state = 'PROCESSED' WHERE seq IN ({seqs}) AND state = 'NEW'"
+    else:
+        sql = f"SELECT 1 FROM events WHERE seq IN ({seqs}) AND state = 'REJECTED' LIMIT 1"
+    return queries.Query(name=f"lookup.{what}_{n}", sql=sql)
+
+
+def _seq_binds(seqs: Sequence[int]) -> dict[str, object]:
+    return {f"seq_{i}": seq for i, seq in enumerate(seqs)}
 
 
 def mark_processed(conn: dbapi.Conn, seqs: Sequence[int], *, whole_range: bool) -> None:
@@ -386,29 +364,17 @@ def mark_processed(conn: dbapi.Conn, seqs: Sequence[int], *, whole_range: bool) 
     the last (SQLite, under its write lock), so one range update does it.
     """
     if whole_range and seqs:
-        dbapi.execute(
-            conn,
-            "UPDATE events SET state = 'PROCESSED' WHERE seq BETWEEN ? AND ? AND state = 'NEW'",
-            (seqs[0], seqs[-1]),
-        ).close()
+        binds = {"first": seqs[0], "last": seqs[-1]}
+        dbapi.run(conn, _Q["mark_range_processed"], binds).close()
         return
-    for start in range(0, len(seqs), 500):
-        chunk = seqs[start : start + 500]
-        dbapi.execute(
-            conn,
-            f"UPDATE events SET state = 'PROCESSED'"
-            f" WHERE seq IN ({dbapi.placeholders(len(chunk))}) AND state = 'NEW'",
-            chunk,
-        ).close()
+    for start in range(0, len(seqs), SEQ_CHUNK):
+        chunk = seqs[start : start + SEQ_CHUNK]
+        dbapi.run(conn, _seqs_in(len(chunk), "mark"), _seq_binds(chunk)).close()
 
 
 def count_new(conn: dbapi.Conn, first: int, last: int) -> int:
     """How many events with a seq in [first, last] are NEW."""
-    cur = dbapi.execute(
-        conn,
-        "SELECT count(*) FROM events WHERE seq BETWEEN ? AND ? AND state = 'NEW'",
-        (first, last),
-    )
+    cur = dbapi.run(conn, _Q["count_new"], {"first": first, "last": last})
     (count,) = cur.fetchone()
     cur.close()
     return int(count)
@@ -416,14 +382,9 @@ def count_new(conn: dbapi.Conn, first: int, last: int) -> int:
 
 def any_rejected(conn: dbapi.Conn, seqs: Sequence[int]) -> bool:
     """Whether any of the events `seqs` is REJECTED now."""
-    for start in range(0, len(seqs), 500):
-        chunk = seqs[start : start + 500]
-        cur = dbapi.execute(
-            conn,
-            f"SELECT 1 FROM events WHERE seq IN ({dbapi.placeholders(len(chunk))})"
-            " AND state = 'REJECTED' LIMIT 1",
-            chunk,
-        )
+    for start in range(0, len(seqs), SEQ_CHUNK):
+        chunk = seqs[start : start + SEQ_CHUNK]
+        cur = dbapi.run(conn, _seqs_in(len(chunk), "rejected"), _seq_binds(chunk))
         found = cur.fetchone() is not None
         cur.close()
         if found:
@@ -433,7 +394,7 @@ def any_rejected(conn: dbapi.Conn, seqs: Sequence[int]) -> bool:
 
 def config_generation(conn: dbapi.Conn) -> int:
     """The configs' generation (as `store.configs.generation`), once per reactor batch."""
-    cur = dbapi.execute(conn, "SELECT generation FROM config_generation")
+    cur = dbapi.run(conn, _Q["config_generation"])
     (generation,) = cur.fetchone()
     cur.close()
     return int(generation)

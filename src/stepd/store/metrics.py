@@ -13,7 +13,7 @@ events, 100,000 tasks): nothing counts a whole table that grows with history.
   firing that made its task has one, so the range holds the failed ones only).
 
 The caller owns the transaction: one read transaction, so every figure is of the
-same snapshot. Raw driver statements (store/dbapi.py), `?` placeholders.
+same snapshot. Named queries (sql/metrics.sql) on the driver's cursor (store/dbapi.py).
 """
 
 from __future__ import annotations
@@ -24,44 +24,12 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from stepd.domain.tasks import TaskStatus
-from stepd.store import dbapi
+from stepd.store import dbapi, queries
 
 RECENT_TASKS = 10_000  # the window of newest tasks whose statuses are counted
 MAX_SEMAPHORES = 1_000  # semaphores reported (by name); more would swamp a scrape
 
-_EVENTS_STORED = "SELECT max(seq) FROM events"
-_EVENTS_IN_STATE = "SELECT count(*) FROM events WHERE state = ?"
-_OLDEST_NEW_EVENT = "SELECT created FROM events WHERE state = 'NEW' ORDER BY seq LIMIT 1"
-_ACTIVE_TASKS = (
-    "SELECT status, count(*) FROM tasks"
-    " WHERE status IN ('ENQUEUED', 'WAIT_MUTEX', 'EXECUTING') GROUP BY status"
-)
-# The oldest waiting task is the one with the lowest id: ids are handed out in creation
-# order. min() over the two status ranges of the index, then one row by key. `id + 0`:
-# PostgreSQL would turn a plain min(id) into a walk of the primary key from its start,
-# past every ended task (11 ms at 100,000 tasks against 0.3).
-_OLDEST_WAITING_TASK = (
-    "SELECT created, not_before FROM tasks WHERE id ="
-    " (SELECT min(id + 0) FROM tasks WHERE status IN ('ENQUEUED', 'WAIT_MUTEX'))"
-)
-_LAST_TASK = "SELECT max(id) FROM tasks"
-
-
-def _recent_tasks(sqlite: bool) -> str:
-    # A range of the primary key. SQLite's planner, for the GROUP BY, would rather scan
-    # the whole status index (every task ever made: 2.6 ms at 100,000 against 1.3).
-    table = "tasks NOT INDEXED" if sqlite else "tasks"
-    return f"SELECT status, count(*) FROM {table} WHERE id > ? GROUP BY status"
-
-
-_SEMAPHORES = (
-    "SELECT s.name, s.capacity,"
-    " (SELECT coalesce(sum(h.weight), 0) FROM semaphore_holds h WHERE h.name = s.name)"
-    " FROM semaphores s ORDER BY s.name LIMIT ?"
-)
-# A trigger has no task exactly when its firing failed (and its error says why).
-_TRIGGER_ERRORS = "SELECT count(*) FROM triggers WHERE task_id IS NULL"
-_CONFIGS = "SELECT count(*), coalesce(sum(CASE WHEN enabled THEN 1 ELSE 0 END), 0) FROM configs"
+_Q = queries.load("metrics")  # the statements, by name: sql/metrics.sql
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,15 +58,15 @@ class StoreMetrics:
     trigger_errors: int  # firings and evaluations that failed: triggers with an error, no task
 
 
-def _one(conn: dbapi.Conn, sql: str, params: tuple[object, ...] = ()) -> tuple[object, ...]:
-    cur = dbapi.execute(conn, sql, params)
+def _one(conn: dbapi.Conn, name: str, **params: object) -> tuple[object, ...]:
+    cur = dbapi.run(conn, _Q[name], params)
     row = cur.fetchone()
     cur.close()
     return tuple(row) if row is not None else ()
 
 
-def _all(conn: dbapi.Conn, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
-    cur = dbapi.execute(conn, sql, params)
+def _all(conn: dbapi.Conn, name: str, **params: object) -> list[tuple[object, ...]]:
+    cur = dbapi.run(conn, _Q[name], params)
     rows = [tuple(row) for row in cur.fetchall()]
     cur.close()
     return rows
@@ -115,14 +83,14 @@ def _statuses(rows: list[tuple[object, ...]]) -> dict[TaskStatus, int]:
 def read(conn: Connection) -> StoreMetrics:
     """Every figure of `GET /metrics` that the store holds, on `conn`'s transaction."""
     r = dbapi.raw(conn)
-    (stored,) = _one(r, _EVENTS_STORED)
-    (pending,) = _one(r, _EVENTS_IN_STATE, ("NEW",))
-    oldest_event = _one(r, _OLDEST_NEW_EVENT)
-    (rejected,) = _one(r, _EVENTS_IN_STATE, ("REJECTED",))
+    (stored,) = _one(r, "events_stored")
+    (pending,) = _one(r, "events_in_state", state="NEW")
+    oldest_event = _one(r, "oldest_new_event")
+    (rejected,) = _one(r, "events_in_state", state="REJECTED")
 
     active = dict.fromkeys((TaskStatus.ENQUEUED, TaskStatus.WAIT_MUTEX, TaskStatus.EXECUTING), 0)
-    active.update(_statuses(_all(r, _ACTIVE_TASKS)))
-    waiting = _one(r, _OLDEST_WAITING_TASK)
+    active.update(_statuses(_all(r, "active_tasks")))
+    waiting = _one(r, "oldest_waiting_task")
     oldest_task = None
     if waiting:
         created, not_before = waiting
@@ -131,13 +99,13 @@ def read(conn: Connection) -> StoreMetrics:
         if not_before is not None:
             oldest_task = max(oldest_task, dbapi.read_time(not_before))
 
-    (last_task,) = _one(r, _LAST_TASK)
+    (last_task,) = _one(r, "last_task")
     after = max(0, _int(last_task) - RECENT_TASKS)
-    recent = _statuses(_all(r, _recent_tasks(r.sqlite), (after,)))
+    recent = _statuses(_all(r, "recent_tasks_sqlite" if r.sqlite else "recent_tasks", after=after))
 
-    semaphore_rows = _all(r, _SEMAPHORES, (MAX_SEMAPHORES + 1,))
-    configs, enabled = _one(r, _CONFIGS)
-    (trigger_errors,) = _one(r, _TRIGGER_ERRORS)
+    semaphore_rows = _all(r, "semaphores", limit=MAX_SEMAPHORES + 1)
+    configs, enabled = _one(r, "configs")
+    (trigger_errors,) = _one(r, "trigger_errors")
     return StoreMetrics(
         events_stored=_int(stored),
         events_pending=_int(pending),

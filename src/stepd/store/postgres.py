@@ -114,7 +114,8 @@ def _set_statement_timeout(engine: Engine, seconds: float) -> None:
         # Session-wide (is_local false), and committed: SQLAlchemy rolls back whatever
         # a connection's first transaction left open, a SET with it.
         dbapi_conn.execute(
-            "SELECT set_config('statement_timeout', %s, false)", (f"{milliseconds}ms",)
+            "SELECT set_config('statement_timeout', %(timeout)s, false)",
+            {"timeout": f"{milliseconds}ms"},
         )
         dbapi_conn.commit()
 
