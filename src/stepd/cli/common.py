@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -68,6 +69,15 @@ TokenOption = Annotated[str | None, setting("token", "--token")]
 TasksOption = Annotated[list[str] | None, setting("tasks", "--tasks")]
 HorseMaxTasksOption = Annotated[int | None, setting("horse_max_tasks", "--horse-max-tasks", min=1)]
 DEFAULT_HORSE_MAX_TASKS = None
+
+
+def start_logging(settings: Settings) -> None:
+    """The log format and level of a long-running command (serve, worker)."""
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration step
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import logging
 from typing import Annotated
 
 from stepd.cli.common import (
@@ -13,6 +12,7 @@ from stepd.cli.common import (
     fail,
     load_settings,
     setting,
+    start_logging,
 )
 from stepd.errors import StepdError
 
@@ -82,11 +82,7 @@ def serve(
 
     from stepd.api.app import create_app
 
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    start_logging(settings)
     if settings.executor not in {"local", "celery", "none"}:
         raise fail(f"--executor must be local, celery or none, not {settings.executor!r}")
     if settings.executor == "celery" and not settings.broker_url:

@@ -14,6 +14,7 @@ from stepd.cli.common import (
     fail,
     load_settings,
     setting,
+    start_logging,
 )
 from stepd.errors import StepdError
 
@@ -68,11 +69,7 @@ def worker(
         horse_max_tasks=horse_max_tasks,
         log_level=log_level,
     )
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    start_logging(settings)
     if settings.workers < 1:  # (STEPD_WORKERS=0 is a server that runs none)
         raise fail(f"--concurrency must be at least 1, not {settings.workers}", code=2)
     worker_settings = WorkerSettings(
