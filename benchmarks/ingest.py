@@ -277,7 +277,7 @@ def service_round(db: Path, bodies: list[bytes], seconds: float, *, reactor: boo
 def _reactor(store: Any) -> Any:
     """A function evaluating every NEW event, or None when this stepd has no reactor."""
     try:
-        from stepd.reactor import Reactor
+        from stepd.reactor.reactor import Reactor
     except ImportError:
         return None
     r = Reactor(store)

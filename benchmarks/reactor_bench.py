@@ -68,7 +68,7 @@ from common import (
 )
 
 from stepd.domain.configs import ActionConfig, parse_config
-from stepd.reactor import Reactor
+from stepd.reactor.reactor import Reactor
 from stepd.store import configs as config_store
 from stepd.store import events as event_store
 from stepd.store import open_store

@@ -12,7 +12,7 @@ import pytest
 from api_helpers import assert_error, get_event, send
 from conftest import Api, make_token
 
-from stepd.reactor import Reactor
+from stepd.reactor.reactor import Reactor
 from stepd.store import runs
 from stepd.timeutil import utcnow
 

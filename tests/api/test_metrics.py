@@ -17,7 +17,7 @@ from sqlalchemy import update
 from stepd import __version__
 from stepd.api.app import build_context, create_app
 from stepd.domain.tasks import TaskStatus
-from stepd.reactor import Reactor
+from stepd.reactor.reactor import Reactor
 from stepd.settings import Settings
 from stepd.store import open_store, runs
 from stepd.store.schema import events, tasks

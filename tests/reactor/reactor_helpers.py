@@ -17,7 +17,7 @@ from conftest import Api
 from sqlalchemy import func, select, update
 
 from stepd.domain.events import EventState, parse_event_id
-from stepd.reactor import Reactor
+from stepd.reactor.reactor import Reactor
 from stepd.store.engine import Store
 from stepd.store.schema import events, tasks, triggers
 

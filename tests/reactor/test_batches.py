@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import select
 
 from stepd.domain.matching import Evaluation, MatchEvent, evaluate
-from stepd.reactor import Reactor
+from stepd.reactor.reactor import Reactor
 from stepd.services.configs import ConfigService
 from stepd.services.events import EventBatch, EventService
 from stepd.store import Store, open_store

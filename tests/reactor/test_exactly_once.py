@@ -22,8 +22,8 @@ from reactor_helpers import (
 )
 from sqlalchemy import select
 
-from stepd import reactor as reactor_module
-from stepd.reactor import Reactor
+from stepd.reactor import reactor as reactor_module
+from stepd.reactor.reactor import Reactor
 from stepd.services.configs import ConfigService
 from stepd.services.events import EventBatch, EventService
 from stepd.store import Store, dbapi, open_store
@@ -77,7 +77,7 @@ KILLED_REACTOR = textwrap.dedent(
     import os
     import sys
 
-    from stepd.reactor import Reactor
+    from stepd.reactor.reactor import Reactor
     from stepd.store import open_store
     from stepd.store import triggers as trigger_store
 

@@ -30,9 +30,9 @@ from reactor_helpers import (
 )
 from sqlalchemy import select, update
 
-from stepd import reactor as reactor_module
 from stepd.domain.events import EventState, parse_event_id
-from stepd.reactor import Reactor
+from stepd.reactor import reactor as reactor_module
+from stepd.reactor.reactor import Reactor
 from stepd.store import dbapi
 from stepd.store import tasks as task_store
 from stepd.store.engine import Store

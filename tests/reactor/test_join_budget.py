@@ -35,7 +35,7 @@ from reactor_helpers import (
 from sqlalchemy import select
 
 from stepd.domain.events import EventState, parse_event_id
-from stepd.reactor import Reactor
+from stepd.reactor.reactor import Reactor
 from stepd.store.lookup import JoinBudget
 from stepd.store.schema import triggers
 

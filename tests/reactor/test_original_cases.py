@@ -28,7 +28,7 @@ from reactor_helpers import (
 )
 
 from stepd.domain.events import EventState, parse_event_id
-from stepd.reactor import Reactor
+from stepd.reactor.reactor import Reactor
 from stepd.timeutil import utcnow
 
 DAY_LOAD = "mapreduce__day_load_closed"

@@ -12,7 +12,7 @@ from conftest import Api
 from reactor_helpers import create_config, dep, react, send, set_event_state, task_rows
 
 from stepd.domain.events import EventState
-from stepd.reactor import Reactor
+from stepd.reactor.reactor import Reactor
 
 
 def _between_plan_and_write(monkeypatch: pytest.MonkeyPatch, api: Api, act: Any) -> list[int]:

@@ -23,7 +23,7 @@ from reactor_helpers import (
 )
 from sqlalchemy import Connection
 
-from stepd.reactor import Reactor
+from stepd.reactor.reactor import Reactor
 from stepd.services import story as story_module
 
 SOUP_SUCCESS = {"taskType": SOUP, "taskStatus": "SUCCESS", "environment": "stable"}

@@ -40,7 +40,7 @@ MODULES = [
     "store/engine.py",
     "store/checkpoint.py",
     "store/notify.py",
-    "reactor.py",
+    "reactor/reactor.py",
 ]
 # In a string that reads as SQL, `?` where a value goes (after =, a comma, an opening
 # parenthesis, LIMIT, INTO...) or a psycopg `%s`: a statement bound by position.

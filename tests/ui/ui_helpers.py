@@ -7,7 +7,7 @@ from typing import Any
 from conftest import Api
 
 from stepd.domain.tasks import TaskStatus
-from stepd.reactor import Reactor
+from stepd.reactor.reactor import Reactor
 from stepd.store import runs
 from stepd.store.engine import Store
 from stepd.timeutil import utcnow

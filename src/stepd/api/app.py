@@ -29,8 +29,9 @@ from stepd.api.headers import SecurityHeaders
 from stepd.api.urlcheck import RefuseNul
 from stepd.clock import Clock
 from stepd.errors import InvalidInput, StoreUnavailable
-from stepd.reactor import Reactor, ReactorLoop
-from stepd.reactor_process import ReactorConfig, ReactorProcess
+from stepd.proc.wakepipe import WakePipe
+from stepd.reactor.process import ReactorConfig, ReactorProcess
+from stepd.reactor.reactor import Reactor, ReactorLoop
 from stepd.runner.horse import HorseLimits
 from stepd.runner.local import LocalConfig, LocalExecutor
 from stepd.runner.registry import load_task_types
@@ -48,7 +49,6 @@ from stepd.store.lookup import JoinBudget
 from stepd.store.notify import EVENTS_CHANNEL
 from stepd.store.runs import StatusEvents
 from stepd.ui import routes as ui_routes
-from stepd.wakepipe import WakePipe
 
 
 def join_budget(settings: Settings) -> JoinBudget:

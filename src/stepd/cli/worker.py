@@ -109,8 +109,8 @@ def worker(
         return
     if settings.executor != "local":
         raise fail(f"--executor must be local or celery, not {settings.executor!r}")
+    from stepd.proc.wakepipe import WakePipe
     from stepd.runner.local import LocalConfig, LocalExecutor
-    from stepd.wakepipe import WakePipe
 
     local = LocalExecutor(
         LocalConfig(

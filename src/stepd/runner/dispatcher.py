@@ -17,11 +17,11 @@ from datetime import timedelta
 
 from celery import Celery
 
+from stepd.proc.wakeup import Wakeup
 from stepd.runner.celery_app import QUEUE, TASK_NAME
 from stepd.store import runs
 from stepd.store.engine import Store
 from stepd.timeutil import utcnow
-from stepd.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ from typing import Any, NoReturn
 
 import httpx
 
-from stepd.proctitle import set_process_name
+from stepd.proc.proctitle import set_process_name
 from stepd.runner.params import ParamsMismatch, call_args, command_argv, substitute
 from stepd.runner.registry import TaskFailure, TaskType
 

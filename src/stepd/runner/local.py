@@ -15,12 +15,12 @@ import threading
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 
-from stepd.childproc import begin_child, spawn_context
+from stepd.proc.childproc import begin_child, spawn_context
+from stepd.proc.wakepipe import WakePipe
 from stepd.runner.registry import load_task_types
 from stepd.runner.worker import Worker, WorkerSettings, default_worker_name
 from stepd.store import open_store, runs
 from stepd.timeutil import utcnow
-from stepd.wakepipe import WakePipe
 
 log = logging.getLogger(__name__)
 

@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection
 
-from stepd.catalog import Catalog, Snapshot
 from stepd.domain.configs import ActionConfig
 from stepd.domain.events import Event, EventState, format_event_id, parse_event_id
 from stepd.domain.matching import Evaluation, SearchLimitReached, evaluate
 from stepd.domain.tasks import Task
 from stepd.errors import NotFound, StepdError
+from stepd.reactor.catalog import Catalog, Snapshot
 from stepd.shapes import ProducedTask
 from stepd.store import events as event_store
 from stepd.store import tasks as task_store

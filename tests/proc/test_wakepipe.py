@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from multiprocessing.process import BaseProcess
 
+from stepd.proc.wakepipe import WakePipe
 from stepd.runner.local import LocalConfig, LocalExecutor
-from stepd.wakepipe import WakePipe
 
 SPAWN = multiprocessing.get_context("spawn")
 

@@ -28,7 +28,6 @@ from typing import ParamSpec, TypeVar
 
 from sqlalchemy import Connection, select
 
-from stepd.catalog import Catalog, Snapshot
 from stepd.domain.config_index import ConfigIndex
 from stepd.domain.configs import ActionConfig, limit_problem
 from stepd.domain.events import EventState, format_event_id
@@ -43,6 +42,8 @@ from stepd.domain.matching import (
 )
 from stepd.domain.templates import TemplateProblem
 from stepd.errors import StepdError
+from stepd.proc.wakeup import Wakeup
+from stepd.reactor.catalog import Catalog, Snapshot
 from stepd.settings import REACTOR_POLL_INTERVAL_SECONDS
 from stepd.store import dbapi, faults, queries
 from stepd.store import lookup as event_lookup
@@ -51,7 +52,6 @@ from stepd.store import triggers as trigger_store
 from stepd.store.engine import Store
 from stepd.store.schema import events
 from stepd.timeutil import utcnow
-from stepd.wakeup import Wakeup
 
 _Q = queries.load("reactor")  # the per-item savepoints, by name: store/sql/reactor.sql
 

@@ -21,13 +21,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 
-from stepd.childproc import begin_child, spawn_context
-from stepd.reactor import Reactor, ReactorLoop
+from stepd.proc.childproc import begin_child, spawn_context
+from stepd.proc.wakepipe import WakePipe
+from stepd.reactor.reactor import Reactor, ReactorLoop
 from stepd.settings import REACTOR_POLL_INTERVAL_SECONDS
 from stepd.store import open_store
 from stepd.store.lookup import DEFAULT_JOIN_ROWS, DEFAULT_JOIN_STEPS, JoinBudget
 from stepd.store.notify import EVENTS_CHANNEL
-from stepd.wakepipe import WakePipe
 
 log = logging.getLogger(__name__)
 

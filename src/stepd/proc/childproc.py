@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from multiprocessing import context, popen_spawn_posix, reduction, resource_tracker, spawn, util
 from typing import Any
 
-from stepd.proctitle import set_process_name
-from stepd.wakeup import Wakeup
+from stepd.proc.proctitle import set_process_name
+from stepd.proc.wakeup import Wakeup
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
 PR_SET_PDEATHSIG = 1
