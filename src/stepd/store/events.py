@@ -445,8 +445,14 @@ def _by_param_statement(n_params: int, with_state: bool, newest_first: bool) -> 
         f" AND q{i}.value = :v{i} AND q{i}.event_seq = p.event_seq)"
         for i in range(1, n_params)
     ]
+    return _walk_param_index(where, with_state, newest_first)
+
+
+def _walk_param_index(where: list[str], with_state: bool, newest_first: bool) -> TextualSelect:
+    """Events along the first filter's param index entries `p`, in seq order, where
+    `where` holds (and the state, with `with_state`)."""
     if with_state:
-        where.append("e.state = :state")
+        where = [*where, "e.state = :state"]
     order = "DESC" if newest_first else "ASC"
     sql = (
         f"SELECT {_EVENT_COLUMNS} FROM event_params p JOIN events e ON e.seq = p.event_seq"
@@ -478,14 +484,7 @@ def _by_param_probed(n_params: int, with_state: bool, newest_first: bool) -> Tex
     """`_by_param_statement` for PostgreSQL: k0 leads, the others are probed per entry."""
     where = ["p.name = :name", "p.key = :k0", "p.value = :v0"]
     where += _has_params(1, n_params, "p.event_seq", "p.name")
-    if with_state:
-        where.append("e.state = :state")
-    order = "DESC" if newest_first else "ASC"
-    sql = (
-        f"SELECT {_EVENT_COLUMNS} FROM event_params p JOIN events e ON e.seq = p.event_seq"
-        f" WHERE {' AND '.join(where)} ORDER BY p.event_seq {order} LIMIT :limit OFFSET :skip"
-    )
-    return text(sql).columns(*_EVENT_TYPES)
+    return _walk_param_index(where, with_state, newest_first)
 
 
 @functools.cache
