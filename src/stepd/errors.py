@@ -109,3 +109,9 @@ class QueryTimeout(StoreUnavailable):
 
     status_code = 503
     code = "query_timeout"
+
+
+class SchemaTooNew(StoreUnavailable):
+    """The store's schema was migrated by a newer stepd than this one."""
+
+    code = "schema_too_new"

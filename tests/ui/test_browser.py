@@ -88,12 +88,22 @@ def unique(prefix: str) -> str:
 
 
 def wait_for(browser: Any, condition: Callable[[Any], Any], what: str) -> Any:
-    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+    from selenium.common.exceptions import (
+        StaleElementReferenceException,
+        TimeoutException,
+        WebDriverException,
+    )
     from selenium.webdriver.support.ui import WebDriverWait
 
     try:
+        # A live page swaps its parts for fresh copies: a node read just as it goes is
+        # "stale", or, when ChromeDriver's inspector loses it first, a bare
+        # WebDriverException ("Node with given id does not belong to the document").
+        # Both mean "look again"; a real failure still ends in the timeout below.
         return WebDriverWait(
-            browser, WAIT_SECONDS, ignored_exceptions=[StaleElementReferenceException]
+            browser,
+            WAIT_SECONDS,
+            ignored_exceptions=[StaleElementReferenceException, WebDriverException],
         ).until(condition)
     except TimeoutException:
         body = browser.find_element("tag name", "body").text

@@ -8,6 +8,7 @@ from stepd.cli import (
     backup,
     configs,
     events,
+    migrate,
     serve,
     settings_list,
     story,
@@ -32,6 +33,7 @@ app.add_typer(configs.app, name="configs")
 app.add_typer(tasks.app, name="tasks")
 app.add_typer(tasks.semaphores_app, name="semaphores")
 app.command("backup")(backup.backup)
+app.command("migrate")(migrate.migrate)
 
 
 def main() -> None:
