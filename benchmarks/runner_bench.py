@@ -7,6 +7,7 @@ queued tasks. Measures and prints; asserts nothing.
     .venv/bin/python benchmarks/runner_bench.py --only throughput --profile  # + cProfile
     .venv/bin/python benchmarks/runner_bench.py --only latency|throughput|semaphore
     .venv/bin/python benchmarks/runner_bench.py --brokers amqp,redis   # or none: local only
+    .venv/bin/python benchmarks/runner_bench.py --only fleet --base-src /work/wt/bench-base/src
 
 d. latency:    `stepd serve --workers 2 --tasks benchmarks/bench_tasks.py` with one config;
                events sent one at a time with a pause; server-side figure: the task's `started`
@@ -20,6 +21,12 @@ e. throughput: N no-op tasks (BENCH_NOOP) inserted into the store in one transac
                phases timed (where a task's time goes). Baselines in the same run: the no-op
                function called in a plain loop, and fork()+exit+waitpid (each attempt runs in a
                forked work horse).
+   Issue 10: each broker's Celery rounds are interleaved with a bare Celery app's
+               (benchmarks/bare_celery.py, configured as stepd's; `--rounds` per side, each
+               side's processes started for its round only), reported as stepd/bare.
+               Latency has a Celery variant (event -> task finished), one per broker.
+g. fleet:      local no-op throughput of this tree against `--base-src` (an older tree's
+               src/, its servers run with PYTHONPATH), rounds interleaved (issue 10).
 f. semaphore:  PUT a semaphore of capacity 1, queue 1,000 short tasks (BENCH_SLEEP, 1 ms)
                holding it in one transaction, wait, then check every task's attempt history
                (GET /api/v1/tasks/{id}): sorted by start, each start >= every earlier finish.
@@ -36,6 +43,7 @@ import json
 import os
 import random
 import sqlite3
+import subprocess
 import sys
 import time
 import uuid
@@ -250,42 +258,63 @@ def warm_up(db: Db, count: int = 10, timeout_s: float = 90) -> None:
 # --------------------------------------------------------------------------- d. latency
 
 
-def bench_latency(cfg: LatencyConfig) -> dict[str, Any]:
+def bench_latency(cfg: LatencyConfig, broker: str | None = None) -> dict[str, Any]:
+    """The local executor (broker None), or `stepd serve --executor celery` with `stepd
+    worker --executor celery -c 2` on `broker` (a unique queue, deleted afterwards)."""
     work = fresh_dir("runner-latency")
     name = "benchPing"
     db, token = prepared_db(work, "latency", [latency_config(name)])
     rng = random.Random(13)
     reps: list[dict[str, Any]] = []
-    with Server("stepd", serve_argv(db, "--workers", "2"), work / "server.log") as s:
+    worker: Process | None = None
+    queue = f"stepd-bench-{uuid.uuid4().hex[:8]}"
+    if broker is None:
+        argv, what = serve_argv(db, "--workers", "2"), "local executor, 2 workers"
+    else:
+        url = BROKERS[broker]
+        argv = serve_argv(
+            db, "--executor", "celery", "--broker", url, "--queue", queue, "--workers", "0"
+        )
+        worker = celery_worker(db, url, queue, work / "worker.log")
+        what = f"celery {broker_label(broker)}, -c 2"
+    with contextlib.ExitStack() as stack:
+        s = stack.enter_context(Server("stepd", argv, work / "server.log"))
+        if worker is not None:
+            worker.start()
+            stack.callback(delete_queue, BROKERS[broker or "amqp"], queue)
+            stack.callback(worker.stop)
+        pids = [s.pid] + ([worker.pid] if worker is not None else [])
         warm_up(db)
         headers = {"Authorization": f"OAuth {token}"}
         with httpx.Client(base_url=s.url, headers=headers, timeout=30) as client:
             ids, _ = send_one_at_a_time(client, name, 10, cfg.pause_s, rng, "warm")
             tasks_for_events(client, ids, "finished")
             for rep in range(cfg.reps):
-                meter = TreeCpuMeter([s.pid])
+                meter = TreeCpuMeter(pids)
                 ids, rtts = send_one_at_a_time(
                     client, name, cfg.events, cfg.pause_s, rng, f"r{rep}"
                 )
                 cpu = meter.stop()
                 tasks = tasks_for_events(client, ids, "finished")
                 created = event_times(client, ids)
-                to_exec, to_enq, queued, ran = [], [], [], []
+                to_exec, to_enq, queued, ran, to_fin = [], [], [], [], []
                 for i in ids:
                     t = tasks[i]
                     c, st, fin = (parse_time(t[k]) for k in ("created", "started", "finished"))
                     to_exec.append((st - created[i]).total_seconds() * 1000)
+                    to_fin.append((fin - created[i]).total_seconds() * 1000)
                     to_enq.append((c - created[i]).total_seconds() * 1000)
                     queued.append((st - c).total_seconds() * 1000)
                     ran.append((fin - st).total_seconds() * 1000)
                 statuses = sorted({t["status"] for t in tasks.values()})
                 reps.append(
-                    {"exec_ms": to_exec, "enq_ms": to_enq, "queued_ms": queued, "ran_ms": ran,
-                     "rtt_ms": rtts, "statuses": statuses, **cpu}
+                    {"exec_ms": to_exec, "fin_ms": to_fin, "enq_ms": to_enq, "queued_ms": queued,
+                     "ran_ms": ran, "rtt_ms": rtts, "statuses": statuses, **cpu}
                 )  # fmt: skip
                 log(
-                    f"latency: rep {rep + 1}/{cfg.reps}: event -> EXECUTING median "
-                    f"{median(to_exec):.1f} ms, p95 {pct(to_exec, 95):.1f} ms "
+                    f"latency/{what}: rep {rep + 1}/{cfg.reps}: event -> EXECUTING median "
+                    f"{median(to_exec):.1f} ms, p95 {pct(to_exec, 95):.1f} ms, -> finished "
+                    f"median {median(to_fin):.1f} ms, p95 {pct(to_fin, 95):.1f} ms "
                     f"(other CPU {cpu['other_pct']:.0f}%)"
                 )
     rows = []
@@ -295,6 +324,8 @@ def bench_latency(cfg: LatencyConfig) -> dict[str, Any]:
                 f"repetition {n + 1}",
                 fmt(median(r["exec_ms"]), 1),
                 fmt(pct(r["exec_ms"], 95), 1),
+                fmt(median(r["fin_ms"]), 1),
+                fmt(pct(r["fin_ms"], 95), 1),
                 fmt(median(r["enq_ms"]), 1),
                 fmt(median(r["queued_ms"]), 1),
                 fmt(median(r["ran_ms"]), 1),
@@ -304,11 +335,15 @@ def bench_latency(cfg: LatencyConfig) -> dict[str, Any]:
         )
     med = median([median(r["exec_ms"]) for r in reps])
     p95 = median([pct(r["exec_ms"], 95) for r in reps])
+    fin_med = median([median(r["fin_ms"]) for r in reps])
+    fin_p95 = median([pct(r["fin_ms"], 95) for r in reps])
     rows.append(
         [
             "median of repetitions",
             fmt(med, 1),
             fmt(p95, 1),
+            fmt(fin_med, 1),
+            fmt(fin_p95, 1),
             fmt(median([median(r["enq_ms"]) for r in reps]), 1),
             fmt(median([median(r["queued_ms"]) for r in reps]), 1),
             fmt(median([median(r["ran_ms"]) for r in reps]), 1),
@@ -318,8 +353,10 @@ def bench_latency(cfg: LatencyConfig) -> dict[str, Any]:
     )
     text = table(
         [
-            f"local executor, 2 workers, {cfg.events} events one at a time",
+            f"{what}, {cfg.events} events one at a time",
             "event -> EXECUTING median ms",
+            "p95 ms",
+            "event -> finished median ms",
             "p95 ms",
             "event -> ENQUEUED median ms",
             "ENQUEUED -> EXECUTING median ms",
@@ -329,12 +366,25 @@ def bench_latency(cfg: LatencyConfig) -> dict[str, Any]:
         ],
         rows,
     )
+    if broker is None:
+        verdict = f"target event -> EXECUTING median < 25 ms: {'met' if med < 25 else 'MISSED'}"
+        verdict += f" ({med:.1f} ms)"
+    else:
+        verdict = "target event -> finished median < 30 ms (issue 10): "
+        verdict += f"{'met' if fin_med < 30 else 'MISSED'} ({fin_med:.1f} ms, p95 {fin_p95:.1f})"
     text += (
-        f"\n\ntarget median < 25 ms: {'met' if med < 25 else 'MISSED'} ({med:.1f} ms)\n"
+        f"\n\n{verdict}\n"
         f"(events ~{cfg.pause_s * 1000:.0f} ms apart, each task finished before the next event; "
         "server timestamps read back through the API)"
     )
-    return {"name": "latency", "text": text, "median_ms": med, "p95_ms": p95, "reps": reps}
+    return {
+        "name": "latency", "executor": what, "text": text, "median_ms": med, "p95_ms": p95,
+        "finished_median_ms": fin_med, "finished_p95_ms": fin_p95, "reps": reps,
+    }  # fmt: skip
+
+
+def broker_label(broker: str) -> str:
+    return "RabbitMQ" if broker == "amqp" else "Redis"
 
 
 # --------------------------------------------------------------------------- e. throughput
@@ -349,6 +399,8 @@ class ThroughputConfig:
     inprocess_tasks: int
     brokers: list[str] = field(default_factory=lambda: ["amqp", "redis"])
     postgres: bool = True  # also the local executor on PostgreSQL (not a target; a figure)
+    celery_rounds: int = 5  # per side, stepd and the bare Celery app interleaved
+    wait_load_s: float = 300  # before each broker's rounds: wait for load (1 min) < 1.5
 
 
 def baselines(n: int = 200_000, forks: int = 300) -> dict[str, float]:
@@ -420,6 +472,183 @@ def _throughput_reps(
     return out
 
 
+def wait_load(max_wait_s: float, threshold: float = 1.5) -> float:
+    """Wait (at most `max_wait_s`) until the 1-minute load average is under `threshold`;
+    return the last reading. Our own rounds raise it too: this is for the start of a section."""
+    deadline = time.monotonic() + max_wait_s
+    while True:
+        load1 = os.getloadavg()[0]
+        if load1 < threshold or time.monotonic() >= deadline:
+            log(f"load average (1 min) {load1:.2f}")
+            return load1
+        log(f"load average (1 min) {load1:.2f} >= {threshold}: waiting")
+        time.sleep(10)
+
+
+def _stepd_celery_round(
+    db: Path, broker: str, queue: str, work: Path, n: int, rnd: int
+) -> dict[str, Any]:
+    """One round of stepd through Celery: start `stepd serve --executor celery` and `stepd
+    worker --executor celery -c 2`, warm up, time N no-op tasks, stop both."""
+    url = BROKERS[broker]
+    argv = serve_argv(
+        db, "--executor", "celery", "--broker", url, "--queue", queue, "--workers", "0"
+    )
+    worker = celery_worker(db, url, queue, work / f"worker-{broker}-{rnd}.log")
+    with Server(f"stepd-celery-{broker}", argv, work / f"celery-{broker}-{rnd}.log") as s:
+        try:
+            worker.start()
+            warm_up(db)
+            one = ThroughputConfig(0, n, 1, 1e9, 0)
+            (r,) = _throughput_reps(db, [s.pid, worker.pid], one, f"stepd {broker}", n)
+        finally:
+            worker.stop()
+    r["load1"] = os.getloadavg()[0]
+    return r
+
+
+def bare_worker(broker: str, queue: str, done: Path, log_path: Path, concurrency: int) -> Process:
+    """`python -m celery -A bare_celery worker` with the options stepd's worker passes."""
+    argv = [
+        "env", f"PYTHONPATH={HERE}", f"BENCH_BROKER={BROKERS[broker]}", f"BENCH_QUEUE={queue}",
+        f"BENCH_DONE_FILE={done}",
+        PY, "-m", "celery", "-A", "bare_celery", "worker", "-Q", queue,
+        "--concurrency", str(concurrency), "--loglevel", "WARNING", "-P", "prefork",
+        "--without-gossip", "--without-mingle", "--hostname", f"bare-{queue}-%n@%h",
+    ]  # fmt: skip
+    return Process("bare-celery-worker", argv, log_path, grace_seconds=20, whole_group=True)
+
+
+def _done_times(done: Path, tag: str) -> list[float]:
+    if not done.exists():
+        return []
+    return [
+        float(t) for line in done.read_text().splitlines() for g, t in [line.split()] if g == tag
+    ]
+
+
+def _bare_send_and_wait(app: Any, done: Path, tag: str, n: int, timeout_s: float) -> dict[str, Any]:
+    import bare_celery
+
+    t0 = time.time()
+    with app.producer_or_acquire() as producer:
+        for _ in range(n):
+            app.send_task(bare_celery.TASK_NAME, args=[tag], producer=producer)
+    sent = time.time()
+    deadline = time.monotonic() + timeout_s
+    times = _done_times(done, tag)
+    while len(times) < n and time.monotonic() < deadline:
+        time.sleep(0.05)
+        times = _done_times(done, tag)
+    wall = max(times) - t0 if times else float("nan")
+    return {
+        "tasks": n, "done": len(times), "complete": len(times) >= n,
+        "tasks_per_s": n / wall if wall > 0 else float("nan"),
+        "send_ms": (sent - t0) * 1000,
+        "steady_per_s": n / (max(times) - min(times)) if len(times) > 1 else float("nan"),
+    }  # fmt: skip
+
+
+def _bare_round(
+    broker: str, queue: str, work: Path, n: int, rnd: int, concurrency: int = 2
+) -> dict[str, Any]:
+    """One round of the bare Celery app: start its worker, warm up, time N no-ops, stop it.
+    The clock runs from the first send to the last task's line in the done file."""
+    import bare_celery
+
+    done = work / f"bare-{broker}.done"
+    app = bare_celery.make_app(BROKERS[broker], queue)
+    worker = bare_worker(broker, queue, done, work / f"bare-{broker}-{rnd}.log", concurrency)
+    worker.start()
+    try:
+        warm = _bare_send_and_wait(app, done, f"warm{rnd}", 10, 90)
+        if not warm["complete"]:
+            raise RuntimeError(f"bare Celery warm-up did not finish (see {work})")
+        meter = TreeCpuMeter([worker.pid])
+        r = _bare_send_and_wait(app, done, f"r{rnd}", n, max(60.0, n / 10))
+        cpu = meter.stop()
+        r.update(cpu)
+        r["cpu_ms_per_task"] = cpu["stepd_cpu_s"] / n * 1000
+    finally:
+        worker.stop()
+        app.close()
+    r["load1"] = os.getloadavg()[0]
+    log(
+        f"throughput/bare celery {broker}: round {rnd + 1}: {r['tasks_per_s']:,.0f} tasks/s "
+        f"({r['done']}/{n} done, worker CPU {r['stepd_pct']:.0f}%, other {r['other_pct']:.0f}%)"
+    )
+    return r
+
+
+def _celery_rounds(
+    work: Path, broker: str, cfg: ThroughputConfig
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """stepd through Celery and the bare Celery app, `cfg.celery_rounds` rounds each,
+    interleaved stepd, bare, bare, stepd, ... (each side's processes only run in its rounds);
+    each on a unique queue of its own, deleted afterwards."""
+    url = BROKERS[broker]
+    stepd_queue = f"stepd-bench-{uuid.uuid4().hex[:8]}"
+    bare_queue = f"bare-bench-{uuid.uuid4().hex[:8]}"
+    db = work / f"celery-{broker}.db"
+    make_token(db)
+    ours: list[dict[str, Any]] = []
+    theirs: list[dict[str, Any]] = []
+    n = cfg.celery_tasks
+    try:
+        wait_load(cfg.wait_load_s)
+        for rnd in range(cfg.celery_rounds):
+            order = ("stepd", "bare") if rnd % 2 == 0 else ("bare", "stepd")
+            for side in order:
+                if side == "stepd":
+                    ours.append(_stepd_celery_round(db, broker, stepd_queue, work, n, rnd))
+                else:
+                    theirs.append(_bare_round(broker, bare_queue, work, n, rnd))
+    finally:
+        delete_queue(url, stepd_queue)
+        delete_queue(url, bare_queue)
+    return ours, theirs
+
+
+def bare_table(
+    results: dict[str, list[dict[str, Any]]], bare: dict[str, list[dict[str, Any]]]
+) -> str:
+    rows = []
+    verdicts = []
+    for broker, theirs in bare.items():
+        ours = results.get(f"celery {broker_label(broker)}, -c 2", [])
+        if not ours or not theirs:
+            continue
+        o = [r["tasks_per_s"] for r in ours]
+        t = [r["tasks_per_s"] for r in theirs]
+        ratio = median(o) / median(t)
+        per_round = median([a / b for a, b in zip(o, t, strict=False)])
+        for name, reps in ((f"stepd, {broker_label(broker)}", ours),
+                           (f"bare Celery, {broker_label(broker)}", theirs)):  # fmt: skip
+            xs = [r["tasks_per_s"] for r in reps]
+            rows.append([
+                f"{name} (N={reps[0]['tasks']:,}, {len(reps)} rounds)", fmt(median(xs)),
+                f"{fmt(min(xs))}-{fmt(max(xs))}",
+                fmt(median([r["cpu_ms_per_task"] for r in reps]), 2),
+                fmt(median([r["other_pct"] for r in reps])),
+                f"{min(r['load1'] for r in reps):.1f}-{max(r['load1'] for r in reps):.1f}",
+            ])  # fmt: skip
+        verdicts.append(
+            f"{broker_label(broker)}: stepd/bare = {ratio:.1%} (per-round median "
+            f"{per_round:.1%}); target >= 50%: {'met' if ratio >= 0.5 else 'MISSED'}"
+        )
+    text = table(
+        ["no-op tasks through Celery, -c 2 -P prefork", "tasks/s (median)", "range",
+         "CPU ms per task (stepd processes / bare worker)", "other CPU %", "load (1 min)"],
+        rows,
+    )  # fmt: skip
+    note = (
+        "(rounds interleaved stepd, bare, bare, stepd, ...; each side's processes started for "
+        "its round and stopped after it; stepd: N inserts committed -> last `finished`; bare: "
+        "first send -> last task's line in the done file)"
+    )
+    return "\n".join([text, *verdicts, note])
+
+
 PG_URL = os.environ.get("STEPD_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -476,30 +705,15 @@ def bench_throughput(cfg: ThroughputConfig, profile: bool = False) -> dict[str, 
         except Exception as exc:  # no PostgreSQL here: report, go on
             log(f"throughput/local-pg: failed: {exc}")
             results[f"local PostgreSQL: FAILED ({exc})"] = []
-    # celery
+    # celery: stepd and a bare Celery app on the same broker, rounds interleaved (ABBA)
+    bare: dict[str, list[dict[str, Any]]] = {}
     for broker in cfg.brokers:
-        url = BROKERS[broker]
-        queue = f"stepd-bench-{uuid.uuid4().hex[:8]}"
-        db = work / f"celery-{broker}.db"
-        make_token(db)
-        argv = serve_argv(
-            db, "--executor", "celery", "--broker", url, "--queue", queue, "--workers", "0"
-        )
-        worker = celery_worker(db, url, queue, work / f"worker-{broker}.log")
+        label = f"celery {broker_label(broker)}, -c 2"
         try:
-            with Server(f"stepd-celery-{broker}", argv, work / f"celery-{broker}.log") as s:
-                worker.start()
-                warm_up(db)
-                label = f"celery {'RabbitMQ' if broker == 'amqp' else 'Redis'}, -c 2"
-                results[label] = _throughput_reps(
-                    db, [s.pid, worker.pid], cfg, label, cfg.celery_tasks
-                )
+            results[label], bare[broker] = _celery_rounds(work, broker, cfg)
         except Exception as exc:  # a broker that does not answer: report, go on
             log(f"throughput/celery-{broker}: failed: {exc}")
             results[f"celery {broker}: FAILED ({exc})"] = []
-        finally:
-            worker.stop()
-            delete_queue(url, queue)
     rows = []
     for label, reps in results.items():
         if not reps:
@@ -555,6 +769,8 @@ def bench_throughput(cfg: ThroughputConfig, profile: bool = False) -> dict[str, 
                 f"{label}: {rate:,.0f}/s vs target {target}/s: "
                 f"{'met' if rate >= target else 'MISSED'}"
             )
+    if bare:
+        text += "\n\n" + bare_table(results, bare)
     text += (
         "\n\nbaselines (this process, same run): the no-op function in a plain loop "
         f"{base['direct_us']:.3f} us/call; through stepd.runner.params.call_args "
@@ -569,7 +785,7 @@ def bench_throughput(cfg: ThroughputConfig, profile: bool = False) -> dict[str, 
     inproc.pop("profile")
     return {
         "name": "throughput", "text": text, "baselines": base, "results": results,
-        "inprocess": inproc,
+        "bare_celery": bare, "inprocess": inproc,
     }  # fmt: skip
 
 
@@ -791,13 +1007,100 @@ def bench_semaphore(cfg: SemaphoreConfig) -> dict[str, Any]:
     }
 
 
+# --------------------------------------------------------------------------- g. fleet cost
+
+
+def _base_env(base_src: str) -> list[str]:
+    return ["env", f"PYTHONPATH={base_src}"]
+
+
+def imported_stepd(base_src: str | None) -> str:
+    """Where `import stepd` comes from under that side's environment (a check, logged)."""
+    argv = [*(_base_env(base_src) if base_src else []), PY, "-c",
+            "import stepd; print(stepd.__file__)"]  # fmt: skip
+    return subprocess.run(argv, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def bench_fleet(n: int, rounds: int, base_src: str, wait_load_s: float) -> dict[str, Any]:
+    """Local executor no-op throughput, this tree against an older one (`base_src`, e.g. a
+    worktree of 293e11f, before the worker registry and heartbeats), rounds interleaved
+    new, base, base, new, ...; each round starts its side's server, warms up, times N
+    tasks, stops the server. Each side has its own store, made by its own code."""
+    work = fresh_dir("runner-fleet")
+    where = {"new": imported_stepd(None), "base": imported_stepd(base_src)}
+    log(f"fleet: new imports {where['new']}, base imports {where['base']}")
+    dbs = {"new": work / "new.db", "base": work / "base.db"}
+    make_token(dbs["new"])
+    subprocess.run(
+        [*_base_env(base_src), PY, "-c",
+         f"import sys; sys.path.insert(0, {str(HERE)!r}); from pathlib import Path; "
+         f"from common import make_token; make_token(Path({str(dbs['base'])!r}))"],
+        check=True,
+    )  # fmt: skip
+    load0 = wait_load(wait_load_s)
+    out: dict[str, list[dict[str, Any]]] = {"new": [], "base": []}
+    one = ThroughputConfig(n, 0, 1, 1e9, 0)
+    for rnd in range(rounds):
+        for side in ("new", "base") if rnd % 2 == 0 else ("base", "new"):
+            argv = serve_argv(dbs[side], "--workers", "2")
+            if side == "base":
+                argv = [*_base_env(base_src), *argv]
+            with Server(f"stepd-{side}", argv, work / f"{side}-{rnd}.log") as s:
+                warm_up(dbs[side])
+                (r,) = _throughput_reps(dbs[side], [s.pid], one, f"fleet {side}", n)
+            r["load1"] = os.getloadavg()[0]
+            out[side].append(r)
+    rows = []
+    for side, reps in out.items():
+        xs = [r["tasks_per_s"] for r in reps]
+        rows.append([
+            f"{side}: {where[side]} (N={n:,}, {len(reps)} rounds)", fmt(median(xs)),
+            f"{fmt(min(xs))}-{fmt(max(xs))}",
+            fmt(median([r["cpu_ms_per_task"] for r in reps]), 2),
+            fmt(median([r["other_pct"] for r in reps])),
+            f"{min(r['load1'] for r in reps):.1f}-{max(r['load1'] for r in reps):.1f}",
+        ])  # fmt: skip
+    new = [r["tasks_per_s"] for r in out["new"]]
+    base = [r["tasks_per_s"] for r in out["base"]]
+    cost = 1 - median(new) / median(base)
+    per_round = median([1 - a / b for a, b in zip(new, base, strict=True)])
+    text = table(
+        ["local executor, 2 workers, no-op tasks", "tasks/s (median)", "range",
+         "stepd CPU ms per task", "other CPU %", "load (1 min)"],
+        rows,
+    )  # fmt: skip
+    text += (
+        f"\ncost of new vs base: {cost:.1%} of base's throughput (per-round median "
+        f"{per_round:.1%}); target < 5%: {'met' if cost < 0.05 else 'MISSED'}\n"
+        f"(load average at the start: {load0:.2f}; rounds interleaved new, base, base, new, ...)"
+    )
+    return {"name": "fleet", "text": text, "results": out, "imports": where, "cost": cost}
+
+
 # --------------------------------------------------------------------------- main
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description="runner benchmarks (issue 4; no pass/fail)")
     parser.add_argument("--quick", action="store_true", help="smaller counts (~1 minute)")
-    parser.add_argument("--only", choices=("latency", "throughput", "semaphore"), action="append")
+    parser.add_argument(
+        "--only", choices=("latency", "throughput", "semaphore", "fleet"), action="append"
+    )
+    parser.add_argument(
+        "--base-src",
+        help="fleet: the src/ of an older tree to compare with (e.g. a worktree of 293e11f)",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="interleaved rounds per side (Celery, fleet)"
+    )
+    parser.add_argument(
+        "--wait-load", type=float, default=300,
+        help="before a section, wait up to this long for the 1-minute load to drop under 1.5",
+    )  # fmt: skip
+    parser.add_argument(
+        "--latency-executors", default="local,celery",
+        help="latency: local and/or celery (on each of --brokers)",
+    )  # fmt: skip
     parser.add_argument(
         "--brokers", default="amqp,redis", help="Celery brokers to try: amqp,redis or none"
     )
@@ -810,7 +1113,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     reactor_bench.KEEP = args.keep
-    only = set(args.only or ("latency", "throughput", "semaphore"))
+    only = set(args.only or ("latency", "throughput", "semaphore", "fleet"))
     brokers = [b for b in args.brokers.split(",") if b in BROKERS]
     q = args.quick
     started = time.time()
@@ -819,14 +1122,32 @@ def main() -> int:
     results: list[dict[str, Any]] = []
     if "latency" in only:
         cfg = LatencyConfig(1, 60, 0.08) if q else LatencyConfig(3, 200, 0.08)
-        show(results, bench_latency(cfg))
+        executors = args.latency_executors.split(",")
+        if "local" in executors:
+            wait_load(args.wait_load)
+            show(results, bench_latency(cfg))
+        if "celery" in executors:
+            for broker in brokers:
+                wait_load(args.wait_load)
+                show(results, bench_latency(cfg, broker))
     if "throughput" in only:
         tcfg = (
-            ThroughputConfig(300, 300, 1, 30, 100, brokers, postgres=not args.no_pg)
+            ThroughputConfig(300, 300, 1, 30, 100, brokers, not args.no_pg, 2, args.wait_load)
             if q
-            else ThroughputConfig(2000, 1000, 3, 90, 300, brokers, postgres=not args.no_pg)
+            else ThroughputConfig(
+                2000, 1000, 3, 90, 300, brokers, not args.no_pg, args.rounds, args.wait_load
+            )
         )
         show(results, bench_throughput(tcfg, args.profile))
+    if "fleet" in only:
+        if args.base_src:
+            show(
+                results,
+                bench_fleet(300 if q else 3000, 2 if q else args.rounds, args.base_src,
+                            args.wait_load),
+            )  # fmt: skip
+        else:
+            log("fleet: skipped (no --base-src)")
     if "semaphore" in only:
         show(results, bench_semaphore(SemaphoreConfig(150 if q else 1000)))
     load = whole.stop()

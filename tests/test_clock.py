@@ -151,7 +151,7 @@ def test_a_running_clock_sends_its_events_and_stops(store: Store) -> None:
             time.sleep(0.02)
     finally:
         clock.stop()
-    assert clock._thread is not None and not clock._thread.is_alive()
+    assert clock._loop is not None and not clock._loop.alive
     assert len(slots(store)) == 5
 
 

@@ -12,8 +12,8 @@ import typer
 
 from stepd.cli.main import app
 from stepd.cli.settings_list import markdown_table, setting_flags
+from stepd.reactor.loop import ReactorLoop
 from stepd.reactor.process import ReactorConfig
-from stepd.reactor.reactor import ReactorLoop
 from stepd.runner.celery_app import CeleryWorkerConfig, settings_from_env
 from stepd.settings import Settings, SettingsError, env_name
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, cast
@@ -45,6 +46,16 @@ SemaphoreSpec = str | Mapping[str, Any]
 # Errors after which the request surely never reached the server: any call may be retried.
 # After any other transport error the server may have acted: only idempotent calls are.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+class ServerWarning(UserWarning):
+    """The server took a write but warns it may not work as it is (a task type that no
+    live worker runs): issued with `warnings.warn`, so a script sees it once per place."""
+
+
+def _warn(answer: Mapping[str, Any]) -> None:
+    for message in answer.get("warnings") or ():
+        warnings.warn(str(message), ServerWarning, stacklevel=3)
 
 
 class ClientError(StepdError):
@@ -227,11 +238,18 @@ class Client:
         limit: int = 30,
         state: str | None = None,
         sort: str | None = None,
+        *,
+        since: str | None = None,
+        until: str | None = None,
     ) -> list[dict[str, Any]]:
         """Events with `name`, whose params include `params`, in `state` (NEW,
         PROCESSED, REJECTED); `sort` is `_id` (oldest first, the server's default) or
-        `-_id` (newest first); `skip` and `limit` page through them."""
+        `-_id` (newest first); `skip` and `limit` page through them; `since` (inclusive)
+        and `until` (exclusive), ISO 8601, bound when they were stored."""
         query: list[tuple[str, Scalar]] = [("skip", str(skip)), ("limit", str(limit))]
+        for key, when in (("since", since), ("until", until)):
+            if when is not None:
+                query.append((key, when))
         if name is not None:
             query.append(("name", name))
         for key, value in (params or {}).items():
@@ -307,6 +325,7 @@ class Client:
         stored config would answer 409 (its name is taken).
         """
         answer = self._call("POST", "/api/v1/configs", payload=dict(body), idempotent=False)
+        _warn(answer)
         return cast(str, answer["id"])
 
     def validate_configs(self, bodies: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -335,11 +354,44 @@ class Client:
         """Replace the whole config (fields left out take their defaults); return it, with
         its new version (the same version when nothing changed)."""
         answer = self._call("PUT", f"/api/v1/configs/{_segment(config_id)}", payload=dict(body))
+        _warn(answer)
         return cast(dict[str, Any], answer["result"])
 
     def delete_config(self, config_id: str) -> None:
         """Delete a config (its author or an admin only); the tasks it launched stay."""
         self._call("DELETE", f"/api/v1/configs/{_segment(config_id)}", absent_ok_on_retry=True)
+
+    def disable_config(self, config_id: str) -> dict[str, Any]:
+        """Pause a config (its author or an admin): it fires on no event until enabled, and
+        the events sent meanwhile never fire it. The config, with `disabled: true`."""
+        answer = self._call("POST", f"/api/v1/configs/{_segment(config_id)}/disable")
+        return _shaped(shapes.ConfigOut, answer["result"], "config")
+
+    def enable_config(self, config_id: str) -> dict[str, Any]:
+        """Resume a paused config; the config, with `disabled: false`."""
+        answer = self._call("POST", f"/api/v1/configs/{_segment(config_id)}/enable")
+        return _shaped(shapes.ConfigOut, answer["result"], "config")
+
+    def run_config(
+        self, config_id: str, params: Mapping[str, Any], *, dry_run: bool = False
+    ) -> dict[str, Any]:
+        """Run a config now for the binding `params` (every free param of it, no other), as
+        a firing would: the new task (`id` in it); with `dry_run`, `{dry_run, task}`: the
+        task it would make, nothing written. Not retried once the request may have reached
+        the server, unless a dry run: a retry would run it twice."""
+        answer = self._call(
+            "POST",
+            f"/api/v1/configs/{_segment(config_id)}/run",
+            payload={"params": dict(params), "dry_run": dry_run},
+            idempotent=dry_run,
+        )
+        result = cast(dict[str, Any], answer["result"])
+        if dry_run:
+            return result
+        task = _shaped(shapes.TaskOut, result, "task")
+        if answer.get("warnings"):  # a task type no live worker runs
+            task["warnings"] = answer["warnings"]
+        return task
 
     def config_history(self, config_id: str) -> list[dict[str, Any]]:
         """Every version of a config: `{version, actor, at, action, change}`, oldest first."""
@@ -399,7 +451,8 @@ class Client:
 
     def list_tasks(self, **filters: Scalar | Sequence[str]) -> list[dict[str, Any]]:
         """Tasks, newest first: filters `type`, `status` (one or a list), `config_id`,
-        `event_id`, `author`, and `skip`, `limit`, `sort` (`-id`, `id`, `priority`)."""
+        `event_id`, `author`, `since` and `until` (ISO 8601, on `created`), and `skip`,
+        `limit`, `sort` (`-id`, `id`, `priority`)."""
         query: list[tuple[str, Scalar]] = []
         for key, value in filters.items():
             if value is None:
@@ -459,6 +512,7 @@ class Client:
         if kill_timeout is not None:
             body["kill_timeout"] = kill_timeout
         answer = self._call("POST", "/api/v1/tasks", payload=body, idempotent=False)
+        _warn(answer)
         return _shaped(shapes.TaskOut, answer["result"], "new task")
 
     def stop_task(self, task_id: int | str) -> dict[str, Any]:
@@ -469,17 +523,78 @@ class Client:
         )
         return _shaped(shapes.TaskStopped, answer["result"], "stop")
 
-    def restart_task(self, task_id: int | str) -> dict[str, Any]:
-        """Queue a finished task again as a new attempt: `{id, status}` (409 if it runs)."""
+    def restart_task(
+        self, task_id: int | str, params: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Queue a finished task again as a new attempt: `{id, status, params}` (409 if it
+        runs). `params` replace or add to the task's params for that attempt (the earlier
+        attempts keep theirs); without them, it runs with the params it had."""
         answer = self._call(
-            "POST", f"/api/v1/tasks/{_segment(str(task_id))}/restart", idempotent=False
+            "POST",
+            f"/api/v1/tasks/{_segment(str(task_id))}/restart",
+            payload=None if params is None else {"params": dict(params)},
+            idempotent=False,
         )
-        return _shaped(shapes.TaskRestarted, answer["result"], "restart")
+        result = _shaped(shapes.TaskRestarted, answer["result"], "restart")
+        if answer.get("warnings"):  # a param the task type does not declare
+            result["warnings"] = answer["warnings"]
+        return result
 
     def task_types(self) -> list[dict[str, Any]]:
-        """The task types the server knows: `{name, kind, params | argv | url, ...}`."""
+        """The task types the deployment runs: `{name, kind, params, argv | url, ...,
+        workers, live, last_seen}` (`workers`: the live ones that announced it)."""
         answer = self._call("GET", "/api/v1/task_types")
         return cast(list[dict[str, Any]], answer["result"])
+
+    # --- the fleet ----------------------------------------------------------------------
+
+    def workers(self, state: str | None = None) -> list[dict[str, Any]]:
+        """Every worker that announced itself (`state`: only "live" or "gone" ones)."""
+        query = httpx.QueryParams({} if state is None else {"state": state})
+        answer = self._call("GET", "/api/v1/workers", params=query)
+        return _shaped_list(shapes.WorkerOut, answer["result"], "workers")
+
+    def worker(self, name: str) -> dict[str, Any]:
+        """One worker, with `task_type_details` (each type as it described it)."""
+        answer = self._call("GET", f"/api/v1/workers/{_segment(name)}")
+        return _shaped(shapes.WorkerDetail, answer["result"], "worker")
+
+    # --- schedules ----------------------------------------------------------------------
+
+    def list_schedules(self) -> list[dict[str, Any]]:
+        """Every cron schedule, by name."""
+        answer = self._call("GET", "/api/v1/schedules")
+        return _shaped_list(shapes.ScheduleOut, answer["result"], "schedule list")
+
+    def get_schedule(self, name: str) -> dict[str, Any]:
+        """One schedule, with its `next_tick` and `last_tick` (an ApiError 404 if none)."""
+        answer = self._call("GET", f"/api/v1/schedules/{_segment(name)}")
+        return _shaped(shapes.ScheduleOut, answer["result"], "schedule")
+
+    def create_schedule(self, name: str, **fields: Any) -> dict[str, Any]:
+        """A new schedule: `cron`, and `timezone`, `params`, `enabled`, `catch_up` if given."""
+        body = {"name": name, **fields}
+        answer = self._call("POST", "/api/v1/schedules", payload=body, idempotent=False)
+        return _shaped(shapes.ScheduleOut, answer["result"], "schedule")
+
+    def update_schedule(self, name: str, **changes: Any) -> dict[str, Any]:
+        """Change only the given fields of schedule `name`; return it."""
+        answer = self._call("PUT", f"/api/v1/schedules/{_segment(name)}", payload=changes)
+        return _shaped(shapes.ScheduleOut, answer["result"], "schedule")
+
+    def set_schedule(self, name: str, **fields: Any) -> tuple[dict[str, Any], bool]:
+        """Change schedule `name` by the given fields, or create it (then `cron` is
+        needed); the schedule and whether it was created."""
+        try:
+            return self.update_schedule(name, **fields), False
+        except ApiError as exc:
+            if exc.status_code != 404:
+                raise
+        return self.create_schedule(name, **fields), True
+
+    def delete_schedule(self, name: str) -> None:
+        """Delete a schedule: it ticks no more."""
+        self._call("DELETE", f"/api/v1/schedules/{_segment(name)}", absent_ok_on_retry=True)
 
     # --- semaphores ---------------------------------------------------------------------
 

@@ -8,11 +8,11 @@ they restart; after downtime the latest slot of each scale is sent late, once.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from stepd.proc.loop import Loop
 from stepd.services.events import EventBatch, EventService
 from stepd.timeutil import iso, utcnow
 
@@ -49,8 +49,7 @@ class Clock:
     interval_seconds: float = 1.0
     now: Callable[[], datetime] = utcnow
     _sent: dict[str, datetime] = field(default_factory=dict)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    _loop: Loop | None = None
 
     def tick(self) -> int:
         """Send what is due; return how many clock events this call asked for."""
@@ -68,18 +67,14 @@ class Clock:
         return len(pending)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="stepd-clock", daemon=True)
-        self._thread.start()
+        # A failed tick (the store down) is tried again with a backoff (proc/loop.py).
+        self._loop = Loop("stepd-clock", self._round, what="tick")
+        self._loop.start()
+
+    def _round(self) -> float:
+        self.tick()
+        return self.interval_seconds
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.tick()
-            except Exception:
-                log.exception("clock tick failed; it will be tried again")
-            self._stop.wait(self.interval_seconds)
+        if self._loop is not None:
+            self._loop.stop(5, reason="the server is stopping")

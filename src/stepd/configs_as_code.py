@@ -308,19 +308,25 @@ Validate = Callable[[Sequence[Mapping[str, Any]]], list[dict[str, Any]]]
 
 
 def server_problems(
-    declared: Sequence[Declared], steps: Sequence[Step], validate: Validate
+    declared: Sequence[Declared],
+    steps: Sequence[Step],
+    validate: Validate,
+    warned: list[str] | None = None,
 ) -> list[str]:
     """Why the server would refuse the configs `steps` send (created or updated), in the
     server's own words: `validate` is `Client.validate_configs` (POST /configs/validate),
-    which runs the checks `create` runs (task type, event descriptions, semaphores)."""
+    which runs the checks `create` runs (event descriptions, semaphores). What it would
+    take but warns of (a task type no live worker runs) is appended to `warned`."""
     sent = {s.name for s in steps if s.action in ("created", "updated")}
     checked = [item for item in declared if item.name in sent]
     if not checked:
         return []
     problems: list[str] = []
     for item, answer in zip(checked, validate([item.body for item in checked]), strict=True):
+        label = f"{ATTRIBUTE}[{item.index}] ({item.name!r})"
+        if warned is not None:
+            warned.extend(f"{label}: {w}" for w in answer.get("warnings") or ())
         if not answer.get("ok"):
-            label = f"{ATTRIBUTE}[{item.index}] ({item.name!r})"
             where = f" [{answer['field']}]" if answer.get("field") else ""
             problems.append(f"{label}: {answer.get('message')}{where}")
     return problems

@@ -86,6 +86,25 @@ class Settings(BaseSettings):
         description="How often the reactor looks for events other processes stored.",
     )
     clock: bool = Field(True, description="Emit periodic `clock` events.")
+    schedules: bool = Field(
+        True,
+        description="Emit the `schedule` events of the stored cron schedules (any number of "
+        "servers may: each tick is emitted once).",
+    )
+    schedule_clock_speed: float = Field(
+        1.0,
+        ge=1.0,
+        le=3600.0,
+        description="Testing only, never in production: the schedules' rounds see time run "
+        "this many times faster than the wall clock from STEPD_SCHEDULE_CLOCK_EPOCH, so a "
+        "test sees minutes of ticks in seconds.",
+    )
+    schedule_clock_epoch: float | None = Field(
+        None,
+        description="Testing only: the Unix time from which STEPD_SCHEDULE_CLOCK_SPEED runs "
+        "the schedules' clock faster (servers given the same one agree on the time); none: "
+        "the server's start.",
+    )
     sqlite_synchronous: SqliteSynchronous = Field(
         "NORMAL",
         description="SQLite PRAGMA synchronous of the server and its workers: NORMAL is "
@@ -102,7 +121,7 @@ class Settings(BaseSettings):
     tasks: Annotated[tuple[str, ...], NoDecode] = Field(
         (),
         description="Modules or .py files declaring task types, separated by commas or "
-        "spaces (the flag is repeatable). Without them, task types are not validated.",
+        "spaces (the flag is repeatable). A worker announces the types it loaded.",
     )
     broker_url: str | None = Field(
         None, description="Celery broker: amqp://... or redis://... (needed by celery)."

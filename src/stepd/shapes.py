@@ -17,9 +17,10 @@ is the same 400 as before.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -27,9 +28,10 @@ from stepd.domain.events import NAME_PATTERN as EVENT_NAME
 from stepd.domain.events import format_event_id, parse_event_id
 from stepd.domain.limits import INT32_MAX, check_int32
 from stepd.domain.params import Scalar
+from stepd.domain.schedules import NAME_PATTERN as SCHEDULE_NAME
 from stepd.domain.tasks import Task, TaskStatus
 from stepd.errors import InvalidInput
-from stepd.timeutil import iso
+from stepd.timeutil import iso, parse_instant
 
 MAX_LIMIT = 1000  # tasks one list may return
 MAX_SKIP = 1_000_000_000
@@ -123,6 +125,23 @@ class SemaphoreIn(BaseModel):
         return {"capacity": check_int32("capacity", data.get("capacity"), low=0)}
 
 
+def time_range(query: Mapping[str, str]) -> tuple[datetime | None, datetime | None]:
+    """The `since` (inclusive) and `until` (exclusive) of a list's query, ISO 8601."""
+    found: dict[str, datetime] = {}
+    for key in ("since", "until"):
+        if key in query:
+            try:
+                found[key] = parse_instant(query[key])
+            except ValueError as exc:
+                raise InvalidInput(f"{key}: {exc}", field=key) from None
+    since, until = found.get("since"), found.get("until")
+    if since is not None and until is not None and until <= since:
+        raise InvalidInput(
+            f"until ({iso(until)}) must be after since ({iso(since)})", field="until"
+        )
+    return since, until
+
+
 class TaskQuery(BaseModel):
     """The filters of `GET /api/v1/tasks` (and the UI's task list), typed."""
 
@@ -136,11 +155,16 @@ class TaskQuery(BaseModel):
     skip: int = Field(default=0, ge=0, le=MAX_SKIP)
     limit: int = Field(default=30, ge=0, le=MAX_LIMIT)
     sort: str = "-id"
+    since: datetime | None = None  # created at or after (aware UTC)
+    until: datetime | None = None  # created before
 
     @classmethod
     def parse(cls, query: Mapping[str, str]) -> TaskQuery:
         """The filters from a query string, with the messages the API has always given."""
-        allowed = {"type", "status", "config_id", "event_id", "author", "skip", "limit", "sort"}
+        allowed = {
+            *("type", "status", "config_id", "event_id", "author"),
+            *("skip", "limit", "sort", "since", "until"),
+        }
         unknown = sorted(set(query) - allowed)
         if unknown:
             raise InvalidInput(
@@ -162,7 +186,10 @@ class TaskQuery(BaseModel):
         sort = query.get("sort", "-id")
         if sort not in SORTS:
             raise InvalidInput(f"sort must be one of {sorted(SORTS)}", field="sort")
+        since, until = time_range(query)
         return cls(
+            since=since,
+            until=until,
             type=query.get("type"),
             author=query.get("author"),
             status=tuple(TaskStatus(s) for s in wanted),
@@ -198,16 +225,21 @@ class Attempt(BaseModel):
     started: str | None
     finished: str | None
     error: str | None
+    # The params it ran with (a rerun may change the task's params; these stay)
+    params: dict[str, Any] | None = None
 
 
 class TaskTrigger(BaseModel):
-    """The firing that launched a task: its event, the binding and the events it joined."""
+    """What launched a task: a firing (its event, the binding and the events it joined), or
+    a run of its config by hand (`kind: manual`, `by` whom, the binding; no event)."""
 
     model_config = _ANSWER
 
-    event_id: str
+    event_id: str | None
     binding: dict[str, Any]
     dep_event_ids: list[str]
+    kind: Literal["event", "manual"] = "event"
+    by: str | None = None  # manual: who ran the config
 
 
 class TaskOut(BaseModel):
@@ -338,18 +370,39 @@ def task_detail(
                 started=_iso(a["started"]),
                 finished=_iso(a["finished"]),
                 error=a["error"],
+                params=_attempt_params(task, a),
             )
             for a in attempts
         ],
-        trigger=None
-        if trigger is None
-        else TaskTrigger(
+        trigger=_trigger(task, trigger),
+        emitted_event_ids=[format_event_id(s) for s in emitted],
+    )
+
+
+def _attempt_params(task: Task, attempt: Mapping[str, Any]) -> dict[str, Any]:
+    # NULL: it ran with the task's params (they are written on the attempts a rerun with
+    # new params leaves behind).
+    kept = attempt.get("params")
+    return dict(task.params) if kept is None else dict(json.loads(str(kept)))
+
+
+def _trigger(task: Task, trigger: Firing | None) -> TaskTrigger | None:
+    if trigger is not None:
+        return TaskTrigger(
             event_id=format_event_id(trigger.event_seq),
             binding=dict(trigger.binding),
             dep_event_ids=[format_event_id(s) for s in trigger.dep_events],
-        ),
-        emitted_event_ids=[format_event_id(s) for s in emitted],
-    )
+        )
+    if task.manual is not None:
+        binding = task.manual.get("binding")
+        return TaskTrigger(
+            event_id=None,
+            binding=dict(binding) if isinstance(binding, Mapping) else {},
+            dep_event_ids=[],
+            kind="manual",
+            by=str(task.manual.get("by")),
+        )
+    return None
 
 
 class TaskLog(BaseModel):
@@ -560,6 +613,19 @@ class ConfigsValidateIn(BaseModel):
     )
 
 
+class SettingsIn(BaseModel):
+    """`PUT /api/v1/settings`: the deployment's settings that change (the route reads the
+    body itself and names an unknown key or a bad value in its 400)."""
+
+    status_event_name: str | None = Field(
+        default=None, description="The event a finished task reports", examples=["cryptaTaskEvent"]
+    )
+    environment: str | None = Field(default=None, description="Its `environment` param")
+    heartbeat_timeout_seconds: float | None = Field(
+        default=None, description="A worker silent this long is gone (1 to 86400)"
+    )
+
+
 class DependencyOut(BaseModel):
     """A dependency as a stored config renders it."""
 
@@ -592,6 +658,48 @@ class ConfigOut(BaseModel):
     window: str | None
     created: str
     updated: str
+    disabled: bool = Field(description="Paused (POST /configs/{id}/disable): it does not fire")
+    disabled_by: str | None = Field(default=None, description="Who paused it")
+    disabled_at: str | None = Field(default=None, description="Since when")
+
+
+class ConfigRunIn(BaseModel):
+    """`POST /api/v1/configs/{id}/run`: the binding a firing would have, and whether to only
+    say what task it would make."""
+
+    model_config = _STRICT
+
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Every free param of the config, and only those",
+        examples=[{"date": "2019-01-01"}],
+    )
+    dry_run: bool = False
+
+
+class TaskRestartIn(BaseModel):
+    """`POST /api/v1/tasks/{id}/restart` (a body is optional): params that replace or add
+    to the task's params for the new attempt (the old ones stay in its attempt history)."""
+
+    model_config = _STRICT
+
+    params: dict[str, Any] = Field(default_factory=dict, examples=[{"date": "2019-01-02"}])
+
+    @model_validator(mode="before")
+    @classmethod
+    def _checked(cls, data: object) -> object:
+        # Named in a 400 (InvalidInput), as TaskIn's fields are, not a pydantic error.
+        if not isinstance(data, Mapping):
+            return data
+        unknown = sorted(set(data) - {"params"})
+        if unknown:
+            raise InvalidInput(
+                f"unknown field {unknown[0]!r}; a restart takes params", field=unknown[0]
+            )
+        params = data.get("params") or {}
+        if not isinstance(params, dict):
+            raise InvalidInput("params must be an object of new param values", field="params")
+        return {"params": params}
 
 
 class ErrorOut(BaseModel):
@@ -605,6 +713,114 @@ class ErrorOut(BaseModel):
         default=None, description="The request field at fault, if any", examples=["events[0].name"]
     )
     retry_after: int | None = Field(default=None, description="429: seconds to wait")
+
+
+# --- the fleet ----------------------------------------------------------------------------
+
+
+class RunningOut(BaseModel):
+    """An attempt a worker runs now."""
+
+    model_config = _ANSWER
+
+    task_id: int
+    type: str
+    attempt: int
+
+
+class WorkerOut(BaseModel):
+    """A worker as it announced itself (`GET /api/v1/workers`), with its state and what
+    it runs now: `live` while it beats, `gone` once it stopped or fell silent."""
+
+    model_config = _ANSWER
+
+    name: str
+    host: str
+    pid: int
+    executor: str
+    version: str
+    queue: str | None
+    task_types: list[str]
+    state: str
+    started: str
+    last_seen: str
+    stopped: str | None
+    running: list[RunningOut]
+
+
+class WorkerDetail(WorkerOut):
+    """One worker (`GET /api/v1/workers/{name}`): also each task type's description."""
+
+    task_type_details: list[dict[str, Any]]
+
+
+# --- schedules ----------------------------------------------------------------------------
+# The routes read the body themselves (domain/schedules.py checks it and names the field
+# at fault); these models are what the OpenAPI page shows and the client parses.
+
+
+class ScheduleIn(BaseModel):
+    """`POST /api/v1/schedules`: a cron schedule emitting a `schedule` event per tick."""
+
+    model_config = _STRICT
+
+    name: str = Field(
+        pattern=SCHEDULE_NAME.pattern, examples=["nightly-soup"], description="Unique"
+    )
+    cron: str = Field(
+        examples=["0 6 * * 1-5"],
+        description="Five columns (minute hour day month weekday) or @hourly, @daily, ...; "
+        "at most once a minute",
+    )
+    timezone: str = Field(default="UTC", examples=["Europe/Moscow"], description="IANA zone")
+    params: dict[str, str] = Field(
+        default_factory=dict,
+        examples=[{"environment": "stable"}],
+        description="Added to every tick's event (not `schedule` nor `timestamp`)",
+    )
+    enabled: bool = Field(default=True, description="false: no ticks, none owed later")
+    catch_up: int = Field(
+        default=1, ge=1, le=1000, description="After downtime, emit at most this many missed ticks"
+    )
+
+
+class ScheduleChangeIn(BaseModel):
+    """`PUT /api/v1/schedules/{name}`: only the fields that change."""
+
+    model_config = _STRICT
+
+    name: str | None = Field(default=None, description="The path's name, if given")
+    cron: str | None = None
+    timezone: str | None = None
+    params: dict[str, str] | None = Field(default=None, description="Replaces the params")
+    enabled: bool | None = None
+    catch_up: int | None = Field(default=None, ge=1, le=1000)
+
+
+class ScheduleOut(BaseModel):
+    """A stored schedule."""
+
+    model_config = _ANSWER
+
+    name: str
+    cron: str
+    timezone: str
+    params: dict[str, str]
+    enabled: bool
+    catch_up: int
+    author: str
+    created: str
+    updated: str
+    next_tick: str | None = Field(description="UTC; null while disabled")
+    last_tick: str | None = Field(description="UTC: the latest tick emitted")
+
+
+class ScheduleDeleted(BaseModel):
+    """`DELETE /api/v1/schedules/{name}`."""
+
+    model_config = _ANSWER
+
+    name: str
 
 
 T = TypeVar("T")

@@ -6,10 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 from api_helpers import all_events, assert_error, event, get_event, send, settings_like
-from conftest import Api
+from conftest import Api, serving
 from fastapi.testclient import TestClient
-
-from stepd.api.app import build_context, create_app
 
 EVENTS = "/api/v1/events"
 
@@ -96,8 +94,7 @@ def private(api: Api) -> Iterator[TestClient]:
     """A second app on the same store, run with private reads."""
     settings = settings_like(api, private_reads=True)
     assert settings.private_reads and not settings.reactor
-    app = create_app(settings, build_context(settings, api.store))
-    with TestClient(app, raise_server_exceptions=False) as client:
+    with serving(settings, api.store) as client:
         yield client
 
 

@@ -41,9 +41,7 @@ def test_a_burst_of_bad_tokens_from_one_address_then_429_good_tokens_and_others_
     assert [e["name"] for e in all_events(api)] == ["ok"]
 
 
-def test_the_limit_opens_again_after_its_window_and_tracks_a_bounded_number_of_addresses() -> (
-    None
-):
+def test_the_limit_opens_again_after_its_window_and_tracks_a_bounded_number_of_addresses() -> None:
     now = [1000.0]
     limit = BadTokenLimit(burst=2, window_seconds=60, max_addresses=3, clock=lambda: now[0])
     assert limit.failed("a") is None and limit.failed("a") is None

@@ -9,11 +9,9 @@ from typing import Any
 
 import pytest
 from api_helpers import all_events, assert_error, assert_nothing_stored, event, get_event, send
-from conftest import Api, fresh_database
-from fastapi.testclient import TestClient
+from conftest import Api, fresh_database, serving
 from sqlalchemy import insert
 
-from stepd.api.app import build_context, create_app
 from stepd.settings import Settings
 from stepd.store import migrate, open_store
 from stepd.store.schema import events as events_table
@@ -147,7 +145,7 @@ def test_rows_stored_before_the_migration_read_as_their_strings(
             settings = Settings(
                 database_url="unused://", reactor=False, clock=False, executor="none"
             )
-            with TestClient(create_app(settings, build_context(settings, store))) as client:
+            with serving(settings, store, raise_server_exceptions=True) as client:
                 result = client.get(EVENTS).json()["result"]
                 assert [(e["name"], e["source"]) for e in result] == [("old", '{"task_id": 5}')]
                 assert client.get(EVENTS, params={"source__task_id": "5"}).json()["result"] == []

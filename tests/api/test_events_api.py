@@ -15,10 +15,8 @@ from api_helpers import (
     send,
     settings_like,
 )
-from conftest import Api, make_token
-from fastapi.testclient import TestClient
+from conftest import Api, make_token, serving
 
-from stepd.api.app import build_context, create_app
 from stepd.store import open_store
 
 EVENT_FIELDS = {
@@ -89,8 +87,7 @@ def test_ids_keep_sorting_after_the_app_restarts_on_the_same_database(
 
     settings = settings_like(api)
     second_store = open_store(db_url)
-    app = create_app(settings, build_context(settings, second_store))
-    with TestClient(app, raise_server_exceptions=False) as client:
+    with serving(settings, second_store) as client:
         response = client.post(
             "/api/v1/events",
             json={"events": [event("restart", i=str(i)) for i in range(3, 6)]},

@@ -10,12 +10,11 @@ from urllib.parse import quote
 
 import pytest
 from api_helpers import assert_error, event, send, settings_like
-from conftest import Api
+from conftest import Api, serving
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from stepd import __version__
-from stepd.api.app import build_context, create_app
 from stepd.domain.tasks import TaskStatus
 from stepd.reactor.reactor import Reactor
 from stepd.settings import Settings
@@ -233,6 +232,12 @@ def test_a_config_made_by_a_matching_event_counts_and_its_task_is_enqueued(api: 
         pass
     m = scrape(api.client)
     assert one(m, "stepd_tasks", status="ENQUEUED") == 1
+    # A paused config no longer counts as enabled (it fires on nothing)
+    config_id = response.json()["id"]
+    paused = api.client.post(f"/api/v1/configs/{config_id}/disable", headers=api.auth)
+    assert paused.status_code == 200, paused.text
+    assert one(scrape(api.client), "stepd_configs_enabled") == 0
+    assert one(scrape(api.client), "stepd_configs") == 1
     assert one(m, "stepd_events_pending") == 0
 
 
@@ -251,8 +256,7 @@ def test_label_values_are_escaped_backslash_quote_and_newline(api: Api) -> None:
 def private(api: Api) -> Iterator[TestClient]:
     """A second app on the same store, run with private reads."""
     settings = settings_like(api, private_reads=True)
-    app = create_app(settings, build_context(settings, api.store))
-    with TestClient(app, raise_server_exceptions=False) as client:
+    with serving(settings, api.store) as client:
         yield client
 
 
@@ -266,8 +270,7 @@ def test_a_store_that_does_not_answer_is_a_503_json_error() -> None:
     # A PostgreSQL URL where nothing listens: opening the store connects to nothing yet.
     store = open_store("postgresql://nobody@127.0.0.1:9/none", migrate=False)
     settings = Settings(database_url="unused://", reactor=False, clock=False, executor="none")
-    app = create_app(settings, build_context(settings, store))
-    with TestClient(app, raise_server_exceptions=False) as client:
+    with serving(settings, store) as client:
         response = client.get("/metrics")
     body = assert_error(response, 503, "database")
     assert body["status"] == "unavailable"

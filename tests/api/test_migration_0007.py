@@ -7,11 +7,9 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from conftest import fresh_database, make_token
-from fastapi.testclient import TestClient
+from conftest import fresh_database, make_token, serving
 from sqlalchemy import inspect, text
 
-from stepd.api.app import build_context, create_app
 from stepd.settings import Settings
 from stepd.store import Store, open_store
 from stepd.store.migrate import alembic_config, upgrade
@@ -56,8 +54,7 @@ def test_0007_adds_an_empty_owner_to_the_semaphores_of_a_0006_store(
                 database_url="unused://", reactor=False, clock=False, executor="none"
             )
             alice, bob = make_token(store, "alice"), make_token(store, "bob")
-            app = create_app(settings, build_context(settings, store))
-            with TestClient(app, raise_server_exceptions=False) as client:
+            with serving(settings, store) as client:
                 put = client.put(
                     "/api/v1/semaphores/made-by-hand",
                     json={"capacity": 5},

@@ -95,6 +95,9 @@ def test_every_body_a_route_reads_is_described(doc: dict[str, Any]) -> None:
         ("POST", "/api/v1/configs/test"), ("POST", "/api/v1/configs/validate"),
         ("POST", "/api/v1/event_story"), ("POST", "/api/v1/task/status"),
         ("POST", "/api/v1/tasks"), ("PUT", "/api/v1/semaphores/{name}"),
+        ("PUT", "/api/v1/settings"), ("POST", "/api/v1/configs/{config_id}/run"),
+        ("POST", "/api/v1/tasks/{task_id}/restart"),
+        ("POST", "/api/v1/schedules"), ("PUT", "/api/v1/schedules/{name}"),
     }  # fmt: skip
     assert set(bodies) == expected
     forms = {key for key, content in bodies.items() if FORM in content}

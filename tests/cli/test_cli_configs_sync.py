@@ -12,6 +12,7 @@ import os
 import textwrap
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +34,26 @@ from stepd.configs_as_code import (
     server_problems,
 )
 from stepd.domain.configs import parse_config
+from stepd.store import events as event_store
+from stepd.store import open_store
+from stepd.timeutil import utcnow
 
 TASKS = ("--tasks", "examples/crypta_tasks.py")
 
 
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with served("sqlite", tmp_path_factory.mktemp("sync"), *TASKS) as server:
+    # The Crypta team's deployment: its configs wait for cryptaTaskEvent, and dayClosed
+    # events have been sent before; so a sync of its configs has nothing to warn of.
+    flags = (*TASKS, "--task-event-name", "cryptaTaskEvent")
+    with served("sqlite", tmp_path_factory.mktemp("sync"), *flags) as server:
+        store = open_store(server.db_url, migrate=False)
+        try:
+            with store.write() as conn:
+                day = event_store.NewEvent(name="dayClosed", params={}, created=utcnow())
+                event_store.insert_events(conn, [day])
+        finally:
+            store.close()
         yield server
 
 
@@ -245,10 +259,6 @@ BAD_MODULES = {
         _more("'name': 'x', 'task_params': {'d': '{{ date'}"),
         "task_params.d: template does not parse",
     ),
-    "a task type the server does not know": (
-        _more("'name': 'x', 'task_type': 'NO_SUCH_TYPE'"),
-        "CONFIGS[3] ('x'): unknown task type 'NO_SUCH_TYPE'",
-    ),
     "a semaphore weight over its capacity": (
         _more("'name': 'x', 'semaphores': [{'name': 'never-made', 'weight': 3}]"),
         "semaphore 'never-made' has capacity 1",
@@ -271,14 +281,36 @@ def test_a_bad_module_is_refused_with_a_clear_message_and_nothing_changes(
         + _more("'name': 'brand-new'")
         + code
     )
-    for args in ((), ("--dry-run",), ("--prune",), ("--json",)):
-        result = stepd("configs", "sync", str(bad), *args, env=env)
-        assert result.returncode == 1, result.stdout
+    # The four runs are refused before they write, so they may run at once (each is a
+    # Python start-up of a second or more; one after the other they were most of the test).
+    variants = ((), ("--dry-run",), ("--prune",), ("--json",))
+    with ThreadPoolExecutor(len(variants)) as pool:
+        results = list(
+            pool.map(lambda args: stepd("configs", "sync", str(bad), *args, env=env), variants)
+        )
+    for args, result in zip(variants, results, strict=True):
+        assert result.returncode == 1, (args, result.stdout)
         assert result.stderr.startswith("error: ")
         assert message in result.stderr
         assert "Traceback" not in result.stderr
         assert result.stdout == ""
     assert stored(client, user[0]) == before
+
+
+def test_a_task_type_no_worker_announced_is_synced_with_a_warning(
+    tmp_path: Path, env: dict[str, str], client: Client, user: tuple[str, str]
+) -> None:
+    # As the original STEP took configs for any Sandbox task type: stored, and said.
+    good = write_module(tmp_path)
+    path = tmp_path / "unknown_type.py"
+    path.write_text(good.read_text() + _more("'name': 'x', 'task_type': 'NO_SUCH_TYPE'"))
+    warning = "warning: CONFIGS[2] ('x'): no worker has announced task type 'NO_SUCH_TYPE'"
+    planned = stepd("configs", "sync", str(path), "--dry-run", env=env)
+    assert planned.returncode == 0 and warning in planned.stderr, planned.stderr
+    done = stepd("configs", "sync", str(path), env=env)
+    assert done.returncode == 0, done.stderr
+    assert "warning: no worker has announced task type 'NO_SUCH_TYPE'" in done.stderr
+    assert stored(client, user[0])["x"]["task_type"] == "NO_SUCH_TYPE"
 
 
 def test_a_missing_file_is_an_error_naming_it(tmp_path: Path, env: dict[str, str]) -> None:
@@ -514,3 +546,20 @@ def test_a_refusal_mid_sync_says_what_was_applied_and_what_was_not() -> None:
     assert message.startswith("could not update config 'c': c is taken.")
     assert "Already applied: a created." in message
     assert "Not attempted: d." in message
+
+
+def test_sync_leaves_a_paused_config_paused_whether_it_changes_it_or_not(
+    tmp_path: Path, env: dict[str, str], client: Client, user: tuple[str, str]
+) -> None:
+    sync(write_module(tmp_path), env=env)
+    soup = stored(client, user[0])["human-matching-after-soup"]
+    assert client.disable_config(soup["_id"])["disabled"] is True
+
+    again = sync(write_module(tmp_path), env=env)
+    assert "unchanged" in row(again, "human-matching-after-soup")
+    changed = sync(write_module(tmp_path, limit=30), env=env)
+    assert "updated" in row(changed, "human-matching-after-soup")
+    after = stored(client, user[0])["human-matching-after-soup"]
+    assert after["task_params"] == {"limit": 30} and after["version"] == 2
+    assert after["disabled"] is True and after["disabled_by"] == user[0]
+    assert stored(client, user[0])["echo-date"]["disabled"] is False

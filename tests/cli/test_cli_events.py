@@ -58,6 +58,27 @@ def test_events_sent_by_the_cli_can_be_shown_listed_and_rejected(live_server: Li
     rows = [line for line in table.stdout.splitlines() if event_id in line]
     assert len(rows) == 1 and "count:=3" in rows[0]  # one line per event in a pipe
 
+    # Time windows: a time ago, or an ISO 8601 date or time; a bad one says what it takes.
+    for since, found in (("10m", [event_id]), ("2019-01-01", [event_id]), ("2099-01-01", [])):
+        window = CliRunner().invoke(
+            app,
+            [*("events", "list", "--name", "cryptaTaskEvent", "--since", since, "--json"),
+             *("--url", live_server.url)],
+        )  # fmt: skip
+        assert window.exit_code == 0, window.output
+        assert [e["_id"] for e in json.loads(window.stdout)] == found, since
+    before = CliRunner().invoke(
+        app, ["events", "list", "--until", "1h", "--json", "--url", live_server.url]
+    )
+    assert before.exit_code == 0 and json.loads(before.stdout) == [], before.output
+    tasks = CliRunner().invoke(
+        app, ["tasks", "list", "--since", "1d", "--until", "2099-01-01", "--url", live_server.url]
+    )
+    assert tasks.exit_code == 0, tasks.output
+    for bad in ("--since=yesterday", "--until=3 fortnights"):
+        refused = CliRunner().invoke(app, ["events", "list", bad, "--url", live_server.url])
+        assert refused.exit_code == 2 and "neither a time ago" in refused.output, refused.output
+
     rejected = stepd("events", "reject", event_id, env=env)
     assert rejected.returncode == 0, rejected.stderr
     assert rejected.stdout.strip() == f"rejected {event_id}"

@@ -205,7 +205,11 @@ def test_configs_are_created_listed_shown_tried_and_deleted(
         "task_params": {"limit": "{{ 5 * 2 }}"},
         "action_params": {"action_id": action_id},
     }
-    created = ok("configs", "create", "--file", write_config(tmp_path, body), env=env)
+    made = stepd("configs", "create", "--file", write_config(tmp_path, body), env=env)
+    assert made.returncode == 0, made.stderr
+    # Stored, and told that no event of that name was ever sent (a typo would break it).
+    assert made.stderr.startswith(f"warning: no event named {event_name!r} has been stored")
+    created = made.stdout
     config_id = created.strip()
     assert created == f"{config_id}\n"  # only the id
     client.update_config(config_id, {**body, "description": "after the logs close"})
@@ -319,8 +323,11 @@ def test_a_task_run_by_hand_is_followed_listed_shown_restarted_and_stopped(
 
     bad = here("tasks", "run", "ECHO_DATE", "--semaphore", f"{semaphore}:x", env=env)
     assert bad.exit_code == 2 and "is not a positive integer" in bad.stderr
-    unknown = here("tasks", "run", "NO_SUCH_TYPE", env=env)
-    assert unknown.exit_code == 1 and "unknown task type 'NO_SUCH_TYPE'" in unknown.stderr
+    unknown = here("tasks", "run", "NO_SUCH_TYPE", env=env)  # made, with a warning
+    assert unknown.exit_code == 0, unknown.stderr
+    assert "warning: no worker has announced task type 'NO_SUCH_TYPE'" in unknown.stderr
+    ended = client.get_task(int(unknown.stdout.strip().splitlines()[-1]))
+    assert ended["type"] == "NO_SUCH_TYPE"
     types = in_process("tasks", "types", env=env)
     assert "echo processing {date}" in types and "date: str, limit: int = ..." in types
 

@@ -38,7 +38,7 @@ def test_sigterm_to_the_whole_process_group_stops_the_server(tmp_path: Path) -> 
         code = server.wait(timeout=30)
         output = (tmp_path / "server.log").read_text()
         assert code in (0, -signal.SIGTERM), output
-        assert "Application shutdown complete" in output
+        assert "stepd stopped: the API, its loops and the store are closed" in output
         # Wake-ups and stops are pipes: no semaphore for the resource tracker to find leaked.
         assert "leaked" not in output, output
     finally:

@@ -37,7 +37,10 @@ from stepd.store import open_store
 pytestmark = pytest.mark.faults
 TASKS_FILE = Path(__file__).resolve().parent / "fault_tasks.py"
 HEARTBEAT_TIMEOUT_SECONDS = 4  # short, so that a lost attempt is ended within the test
-LOAD_SECONDS = 22.0  # how long events are sent and processes killed
+# How long events are sent and processes killed (STEPD_FAULTS_LOAD_SECONDS for a longer
+# soak). Every kind is killed in each round of four kills, one every 0.2-1 s, so 10 s kill
+# each kind about twice; past them the loop goes on until every kind was killed once.
+LOAD_SECONDS = float(os.environ.get("STEPD_FAULTS_LOAD_SECONDS") or 10.0)
 LOAD_GRACE_SECONDS = 15.0  # longer, if a kind has not been killed yet
 SETTLE_SECONDS = 40.0  # for the backlog and the lost attempts after the last kill
 SEMAPHORE = "fault-sem"

@@ -24,7 +24,7 @@ def make_app(store: Store) -> FastAPI:
     """The API on `store`, as `stepd serve` builds it, minus the processes: no reactor, no
     clock, no runner (they would write on their own and blur what a request wrote)."""
     settings = Settings(database_url="unused://", reactor=False, clock=False, executor="none")
-    return create_app(settings, build_context(settings, store))
+    return create_app(build_context(settings, store))
 
 
 def template_app() -> FastAPI:

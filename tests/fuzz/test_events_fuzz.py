@@ -11,6 +11,7 @@ before stores nothing new and, with the same body, answers the first call's ids.
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import uuid
@@ -75,10 +76,12 @@ def weighted(*choices: tuple[int, st.SearchStrategy[Any]]) -> st.SearchStrategy[
     return pick()
 
 
+@functools.cache  # built once: building a strategy costs more than drawing from it
 def texts() -> st.SearchStrategy[str]:
     return weighted((1, st.sampled_from(NASTY_TEXT)), (1, st.text(max_size=30)))
 
 
+@functools.cache
 def scalars() -> st.SearchStrategy[object]:
     return weighted(
         (1, st.none()),
@@ -91,6 +94,7 @@ def scalars() -> st.SearchStrategy[object]:
     )
 
 
+@functools.cache
 def values() -> st.SearchStrategy[object]:
     """What a param's value may be: mostly scalars, sometimes what a param may not hold."""
     nested = st.recursive(
@@ -106,6 +110,7 @@ def values() -> st.SearchStrategy[object]:
     return weighted((6, scalars()), (1, nested), (1, raw))
 
 
+@functools.cache
 def keys() -> st.SearchStrategy[str]:
     """Param keys: mostly valid ones, so that a batch gets past the key check to its values."""
     valid = st.sampled_from(["date", "k", "cluster", "x.y", "a-b", "taskStatus"]) | st.text(
@@ -114,6 +119,7 @@ def keys() -> st.SearchStrategy[str]:
     return weighted((6, valid), (1, texts()))
 
 
+@functools.cache
 def events() -> st.SearchStrategy[object]:
     names = st.sampled_from(["fuzz", "fuzz.other", "cryptaTaskEvent", "a:b-c_d"])
     good = st.fixed_dictionaries(
@@ -130,14 +136,11 @@ def events() -> st.SearchStrategy[object]:
     )
 
 
-@st.composite
-def bodies(draw: st.DrawFn) -> object:
-    """A request body (before serialization): mostly a batch, sometimes anything at all."""
-    if draw(st.integers(0, 19)) == 0:
-        return draw(values())  # not a batch at all
+@functools.cache
+def _body_fields() -> tuple[st.SearchStrategy[Any], list[tuple[str, st.SearchStrategy[Any]]]]:
+    """The strategies of a batch's `events` and of its optional fields, built once."""
     listed = st.lists(events(), max_size=6)
-    batch: dict[str, object] = {"events": draw(weighted((12, listed), (1, values())))}
-    for key, strategy in (
+    return weighted((12, listed), (1, values())), [
         # A small pool of request_ids, so that examples reuse each other's.
         (
             "request_id",
@@ -147,7 +150,17 @@ def bodies(draw: st.DrawFn) -> object:
         ),
         ("source_type", weighted((3, texts()), (1, values()))),
         ("source", weighted((3, texts()), (1, values()))),
-    ):
+    ]
+
+
+@st.composite
+def bodies(draw: st.DrawFn) -> object:
+    """A request body (before serialization): mostly a batch, sometimes anything at all."""
+    if draw(st.integers(0, 19)) == 0:
+        return draw(values())  # not a batch at all
+    events_field, fields = _body_fields()
+    batch: dict[str, object] = {"events": draw(events_field)}
+    for key, strategy in fields:
         if draw(st.integers(0, 2)) == 0:
             batch[key] = draw(strategy)
     if draw(st.integers(0, 19)) == 0:

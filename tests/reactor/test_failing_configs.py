@@ -96,9 +96,7 @@ def _stored_window(api: Api) -> str:
 def _stored_lookahead(api: Api) -> str:
     # A regex saved before regexes ran in RE2: it loads, and RE2 cannot run it.
     config_id = create_config(api, dep(EVENT, day={"regex": "[0-9]+"}), task_type=BAD_TYPE)
-    _stored_body(
-        api.store, config_id, event_deps=[dep(EVENT, day={"regex": "(?=[0-9])[0-9]+"})]
-    )
+    _stored_body(api.store, config_id, event_deps=[dep(EVENT, day={"regex": "(?=[0-9])[0-9]+"})])
     return config_id
 
 

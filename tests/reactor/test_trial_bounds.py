@@ -10,11 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Api, make_token, run_stepd, served, server_token
-from fastapi.testclient import TestClient
+from conftest import Api, make_token, run_stepd, served, server_token, serving
 from reactor_helpers import config_body, create_config, dep
 
-from stepd.api.app import build_context, create_app
 from stepd.client import ApiError, Client
 from stepd.settings import Settings
 from stepd.store.engine import Store
@@ -49,8 +47,7 @@ def bounded(store: Store) -> Iterator[Api]:
     settings = Settings(
         database_url="unused://", reactor=False, clock=False, executor="none", trial_scan_limit=50
     )
-    app = create_app(settings, build_context(settings, store))
-    with TestClient(app, raise_server_exceptions=False) as client:
+    with serving(settings, store) as client:
         yield Api(client=client, store=store, token=make_token(store, "robot-crypta"))
 
 

@@ -58,6 +58,12 @@ def fails(marker: str) -> None:
     raise TaskFailure(f"business failure {marker}")
 
 
+@task_type("T_OWN_EVENT", status_event="ownTaskDone")
+def own_event(marker: str) -> dict[str, object]:
+    """Reports its end as `ownTaskDone`, not the deployment's status event."""
+    return {"marker": marker}
+
+
 @task_type("T_SLEEP")
 def sleep(seconds: float, marker: str = "") -> dict[str, object]:
     print(f"sleeping {seconds}s {marker}", flush=True)

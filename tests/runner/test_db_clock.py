@@ -19,6 +19,7 @@ from celery import Celery
 from sqlalchemy import select
 
 from stepd.runner.dispatcher import Dispatcher
+from stepd.runner.registry import TaskType
 from stepd.runner.worker import Worker
 from stepd.store import runs
 from stepd.store import tasks as task_store
@@ -38,7 +39,9 @@ def _running_task(store: Store) -> runs.Claimed:
     """A task claimed and started by a worker (whose clock `utcnow` is, as patched)."""
     with store.write() as conn:
         task_store.insert_task(conn, task_store.NewTask(type="T", params={}, author="robot"))
-    claimed = Worker(store, {}, "worker-on-host-a").claim()
+    # (claimed, never run: the worker need only declare the type, as every worker does)
+    declared = {"T": TaskType(name="T", kind="command", argv=("true",))}
+    claimed = Worker(store, declared, "worker-on-host-a").claim()
     assert claimed is not None
     return claimed
 

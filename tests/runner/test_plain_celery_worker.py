@@ -41,7 +41,8 @@ def test_a_plain_celery_worker_on_the_documented_app_runs_dispatched_tasks(
         "STEPD_BROKER_URL": BROKER,
         "STEPD_DATABASE_URL": db_url,
         "STEPD_TASKS": str(TASKS_FILE),
-        "STEPD_QUEUE": queue,
+        # (no STEPD_QUEUE: the worker announces the queue it consumes, its -Q, and the
+        # server's dispatcher routes the tasks of its types there)
         "STEPD_TASK_EVENT_NAME": "cryptaTaskEvent",
         "STEPD_HORSE_MAX_TASKS": "1",
     }

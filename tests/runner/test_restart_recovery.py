@@ -62,8 +62,11 @@ def test_a_restarted_server_recovers_the_task_in_flight_and_runs_the_queue(
             semaphore = first.new_semaphore(1)
             uses = [{"name": semaphore, "weight": 1}]
             marker = unique("flight")
+            # Long enough to be killed mid-flight (the crash follows EXECUTING within
+            # milliseconds; a task that ended first would leave no EXCEPTION attempt), and
+            # run once more, in full, by the second server.
             flying = first.post_task(
-                "T_SLEEP", {"seconds": 4, "marker": marker}, max_retries=1, semaphores=uses
+                "T_SLEEP", {"seconds": 2, "marker": marker}, max_retries=1, semaphores=uses
             )
             queued = [
                 first.post_task("T_ECHO", {"marker": unique("queued")}, semaphores=uses)

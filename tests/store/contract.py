@@ -10,7 +10,7 @@ as the domain's types (Event, Task, ActionConfig, ...), which the restructure ke
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -368,18 +368,27 @@ class Contract:
         with self.store.read() as conn:
             return task_store.get_tasks(conn, ids)
 
-    def has_work(self, now: datetime = T0) -> bool:
+    def has_work(self, now: datetime = T0, *, types: Collection[str] | None = None) -> bool:
         with self.store.read() as conn:
-            return runs.has_work(conn, now)
+            return runs.has_work(conn, now, types=types)
 
     def claim(
-        self, worker: str = "w1", now: datetime = T0, *, limit: int = 1, start: bool = True
+        self,
+        worker: str = "w1",
+        now: datetime = T0,
+        *,
+        limit: int = 1,
+        start: bool = True,
+        types: Collection[str] | None = None,
     ) -> list[Claimed]:
         with self._write() as conn:
-            return runs.claim(conn, worker, now, limit=limit, start=start)
+            return runs.claim(conn, worker, now, limit=limit, start=start, types=types)
 
     def claimed_ids(self, worker: str = "w1", now: datetime = T0, *, limit: int = 1) -> list[int]:
         return [c.id for c in self.claim(worker, now, limit=limit)]
+
+    def claimed_ids_of(self, types: Collection[str], *, limit: int = 1) -> list[int]:
+        return [c.id for c in self.claim(limit=limit, types=types)]
 
     def start(self, task_id: int, attempt: int, worker: str = "w1", now: datetime = T0) -> bool:
         with self._write() as conn:

@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import create_engine, event, text
 
 from stepd.errors import InvalidInput
 from stepd.store import PostgresStore, SqliteStore, Store, open_store
@@ -130,27 +130,39 @@ def test_the_postgresql_store_owns_listen_notify_and_no_writer_thread(pg_url: st
         store.close()
 
 
+TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtext(current_schema()), :key)")
+
+
 @pytest.mark.parametrize("lock", ["migration_lock", "reactor_lock"])
 def test_the_postgresql_store_owns_the_advisory_locks(pg_url: str, lock: str) -> None:
     keys = {"migration_lock": MIGRATION_LOCK, "reactor_lock": REACTOR_LOCK}
     store = open_store(pg_url, migrate=False)
+    # A second deployment in another schema of the same database.
+    elsewhere = create_engine(
+        pg_url.replace("postgresql://", "postgresql+psycopg://").replace(
+            "search_path%3D", "search_path%3Dpublic,"
+        )
+    )
     try:
         with store.write() as conn:
             getattr(store, lock)(conn)
-            # Another session cannot take it until this transaction ends.
+            # Another session of this schema cannot take it until this transaction ends.
             with store.engine.connect() as other:
-                taken = other.execute(
-                    text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": keys[lock]}
-                ).scalar_one()
+                taken = other.execute(TRY_LOCK, {"key": keys[lock]}).scalar_one()
                 other.rollback()
             assert taken is False
+            # A session of another schema can: deployments never take turns with another.
+            with elsewhere.connect() as other:
+                assert other.execute(text("SELECT current_schema()")).scalar_one() == "public"
+                taken = other.execute(TRY_LOCK, {"key": keys[lock]}).scalar_one()
+                other.rollback()
+            assert taken is True
         with store.engine.connect() as other:
-            taken = other.execute(
-                text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": keys[lock]}
-            ).scalar_one()
+            taken = other.execute(TRY_LOCK, {"key": keys[lock]}).scalar_one()
             other.rollback()
         assert taken is True
     finally:
+        elsewhere.dispose()
         store.close()
 
 

@@ -61,7 +61,7 @@ def test_the_reactor_lock_is_postgresqls_advisory_lock_held_to_the_commit(store:
             held = other.execute(
                 text(
                     "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
-                    " AND objid = :key"
+                    " AND objid = :key AND classid::int = hashtext(current_schema())"
                 ),
                 {"key": REACTOR_LOCK},
             ).scalar_one()
@@ -69,7 +69,8 @@ def test_the_reactor_lock_is_postgresqls_advisory_lock_held_to_the_commit(store:
             # A second reactor waits for it.
             other.exec_driver_sql("SET lock_timeout = '100ms'")
             assert not other.execute(
-                text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": REACTOR_LOCK}
+                text("SELECT pg_try_advisory_xact_lock(hashtext(current_schema()), :key)"),
+                {"key": REACTOR_LOCK},
             ).scalar_one()
             other.rollback()
 

@@ -74,7 +74,8 @@ def test_upgrading_a_store_with_tasks_keeps_them_and_never_hands_out_an_id_again
 
     upgrade(store, "head")
 
-    assert _rows(store) == before  # every row and every column as it was
+    # every row and every column as it was (the columns later revisions add come after)
+    assert [r[: len(before[0])] for r in _rows(store)] == before
     if store.is_sqlite:
         with store.read() as conn:
             (sql,) = conn.execute(

@@ -61,6 +61,28 @@ def test_claims_take_the_highest_priority_first_then_the_oldest(c: Contract) -> 
     assert c.claimed_ids(limit=10) == [high_old, high_new, low, neg]
 
 
+def test_a_worker_claims_only_the_task_types_it_runs(c: Contract) -> None:
+    gpu = c.add_task(type="GPU_TRAIN", priority=9)  # the head of the queue
+    cpu = [c.add_task(type="CPU_SORT") for _ in range(2)]
+    other = c.add_task(type="X.y:z-1")  # every character a type name may have
+    assert not c.has_work(types=["NOBODY"]) and c.claim(types=["NOBODY"]) == []
+    assert not c.has_work(types=[]) and c.claim(types=[], limit=10) == []
+    assert c.has_work(types={"CPU_SORT"})
+    # A type the worker does not run is passed over, however high its priority.
+    assert [t.id for t in c.claim(types={"CPU_SORT"}, limit=10)] == cpu
+    assert not c.has_work(types={"CPU_SORT"})
+    assert [t.id for t in c.claim(types=("X.y:z-1", "GPU_TRAIN"), limit=10)] == [gpu, other]
+    assert not c.has_work()
+
+
+def test_a_task_behind_a_long_head_of_other_types_is_claimed(c: Contract) -> None:
+    for _ in range(30):  # more than the first look at the queue's head
+        c.add_task(type="GPU_TRAIN", priority=9)
+    mine = c.add_task(type="CPU_SORT")
+    assert c.claimed_ids_of({"CPU_SORT"}) == [mine]
+    assert len(c.claim(types={"GPU_TRAIN"}, limit=100)) == 30
+
+
 def test_a_claim_takes_at_most_its_limit_and_nothing_from_an_empty_queue(c: Contract) -> None:
     assert c.claim() == [] and not c.has_work()
     ids = [c.add_task() for _ in range(3)]
@@ -290,7 +312,7 @@ def test_a_dispatched_attempt_not_started_is_not_reaped(c: Contract) -> None:
     tid = c.add_task()
     c.claim("broker", start=False)
     assert c.reap(T0 + 3600 * S, timeout_seconds=30) == []
-    assert c.unstarted_dispatches(T0 + S) == [(tid, 1)]
+    assert c.unstarted_dispatches(T0 + S) == [(tid, 1, "T")]
     assert c.unstarted_dispatches(T0) == []  # dispatched at T0: not older than T0
 
 

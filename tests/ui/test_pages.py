@@ -7,12 +7,13 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from conftest import Api
+from conftest import Api, make_token, serving
 from fastapi.testclient import TestClient
 from ui_helpers import CRYPTA, HUMAN_MATCHING, SOUP, create_config, react, run_one_task, send
 
-from stepd.api.app import build_context, create_app
 from stepd.domain.tasks import TaskStatus
+from stepd.store import runs
+from stepd.timeutil import utcnow
 
 SOUP_PARAMS = {"taskType": SOUP, "taskStatus": "SUCCESS", "environment": "stable", "date": "~"}
 SOUP_DEP = {"name": CRYPTA, "params": SOUP_PARAMS}
@@ -135,6 +136,9 @@ def test_the_task_page_shows_params_status_attempts_and_log(
     assert "matching humans for 2019-01-01" in text
     assert "ui-test-worker" in text  # the attempts table
     assert f'href="/ui/events/{chain["event"]}"' in html  # triggered by
+    # The config that made it by name (its id beside), and how long the attempt took.
+    assert f'href="/ui/configs/{chain["fired"]}">human-matching-after-soup</a>' in html
+    assert re.search(r'id="task-duration">\d+(\.\d)? (ms|s)<', html), html
     assert 'id="logs"' in html
     log = api.client.get(f"/ui/tasks/{chain['task']}/log.txt")
     assert log.status_code == 200 and log.text == "matching humans for 2019-01-01\ndone\n"
@@ -167,6 +171,43 @@ def test_the_events_page_lists_newest_first_and_filters(api: Api) -> None:
     assert second in html and first not in html and other not in html
     html = page(api, "/ui/events?state=REJECTED")
     assert "No events match this filter" in html
+
+
+def test_the_events_list_says_what_each_fired_and_leaves_the_clock_out(
+    api: Api, chain: dict[str, object]
+) -> None:
+    admin = Api(client=api.client, store=api.store, token=make_token(api.store, "ops", admin=True))
+    tick = send(admin, "clock", scale="1m", timestamp="2019-01-01T00:01:00Z")  # (stepd's own)
+    cron = send(admin, "schedule", schedule="nightly", timestamp="2019-01-01T06:00:00Z")
+    waiting = send(api, "nobodyWaitsForThis", date="2019-01-01")
+    react(api.store)
+    html = page(api, "/ui/events")
+    assert tick not in html and cron not in html
+    assert "clock's and the schedules' events are left out" in text_of(html)
+    row = html[html.index(f'data-id="{chain["event"]}"') :].split("</tr>")[0]
+    assert f'href="/ui/tasks?event_id={chain["event"]}">1 task</a>' in row
+    assert "no task" in html[html.index(f'data-id="{waiting}"') :].split("</tr>")[0]
+    # Asked for, or named, the clock's events are listed.
+    assert tick in page(api, "/ui/events?clock=1") and cron in page(api, "/ui/events?clock=1")
+    assert tick in page(api, "/ui/events?name=clock")
+    assert cron in page(api, "/ui/events?name=schedule")
+
+
+def test_the_event_and_task_lists_take_a_time_range(api: Api) -> None:
+    event_id = send(api, CRYPTA, date="2019-01-01")
+    for since, shown in (("10m", True), ("2019-01-01", True), ("2099-01-01", False)):
+        assert (event_id in page(api, f"/ui/events?since={since}")) is shown, since
+    html = page(api, "/ui/events?since=2h&until=1h")
+    assert event_id not in html and "No events match this filter" in html
+    assert 'value="2h"' in html  # the form keeps what was typed (and the pager's links it)
+    made = api.client.post(
+        "/api/v1/tasks", json={"type": "ECHO_DATE", "params": {"date": "x"}}, headers=api.auth
+    )
+    task_link = f'/ui/tasks/{made.json()["result"]["id"]}"'
+    assert task_link in page(api, "/ui/tasks?since=1d")
+    assert task_link not in page(api, "/ui/tasks?until=2019-01-01")
+    for url in ("/ui/events?since=yesterday", "/ui/tasks?until=soon"):
+        assert "neither a time ago" in text_of(page(api, url, 400))
 
 
 def test_the_events_page_pages_by_fifty(api: Api) -> None:
@@ -254,12 +295,51 @@ def test_the_semaphores_page_shows_use_and_capacity(api: Api) -> None:
     assert "yt-hahn" in text and "0 / 3" in text
 
 
+def test_the_semaphores_page_says_who_waits_and_why(api: Api) -> None:
+    room = api.client.put("/api/v1/semaphores/closed", json={"capacity": 1}, headers=api.auth)
+    assert room.status_code == 200, room.text
+    for _ in range(2):
+        made = api.client.post(
+            "/api/v1/tasks",
+            json={"type": "ECHO_DATE", "params": {"date": "x"}, "semaphores": [{"name": "closed"}]},
+            headers=api.auth,
+        )
+        assert made.status_code == 200, made.text
+    # Closed after the tasks were made (a pause by hand): the page must say why they wait.
+    closed = api.client.put("/api/v1/semaphores/closed", json={"capacity": 0}, headers=api.auth)
+    assert closed.status_code == 200, closed.text
+    with api.store.write() as conn:  # a worker looks at the queue: both wait for room
+        assert runs.claim(conn, "ui-test-worker", utcnow(), limit=5) == []
+    row = page(api, "/ui/semaphores").split("closed</td>")[1].split("</tr>")[0]
+    assert '<a href="/ui/tasks?status=WAIT_MUTEX">2 tasks</a>' in row
+    assert "capacity 0: no task can run until it is raised" in text_of(row)
+    assert "stepd semaphores set closed N" in text_of(row)
+
+
+def test_the_schedules_page_lists_each_schedule_and_links_its_events(api: Api) -> None:
+    assert "No schedules" in page(api, "/ui/schedules")
+    body = {"name": "nightly", "cron": "0 6 * * 1-5", "timezone": "Europe/Moscow"}
+    response = api.client.post(
+        "/api/v1/schedules", json={**body, "params": {"env": "<b>"}}, headers=api.auth
+    )
+    assert response.status_code == 200, response.text
+    next_tick = response.json()["result"]["next_tick"]
+    html = page(api, "/ui/schedules")
+    text = text_of(html)
+    assert "nightly" in text and "0 6 * * 1-5" in text and "Europe/Moscow" in text
+    assert next_tick[:10] in text
+    assert "env=&lt;b&gt;" in html and "<b>" not in html  # escaped
+    assert 'href="/ui/events?name=schedule&amp;params=schedule%3Dnightly"' in html
+    paused = api.client.put("/api/v1/schedules/nightly", json={"enabled": False}, headers=api.auth)
+    assert paused.status_code == 200, paused.text
+    assert "disabled" in text_of(page(api, "/ui/schedules"))
+
+
 @pytest.fixture
 def private(api: Api) -> Iterator[TestClient]:
     """A second app on the same store, run with --private-reads."""
     settings = api.client.app.state.stepd.settings.replace(private_reads=True)  # type: ignore[attr-defined]
-    app = create_app(settings, build_context(settings, api.store))
-    with TestClient(app, raise_server_exceptions=False) as client:
+    with serving(settings, api.store) as client:
         yield client
 
 
@@ -274,3 +354,17 @@ def test_private_reads_show_a_page_that_says_a_token_is_needed(
         # A proxy that adds the header gets the page.
         assert private.get(url, headers=api.auth).status_code == 200, url
     assert private.get("/ui/static/style.css").status_code == 200
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_duration_reads_as_a_person_says_it(db_url: str) -> None:
+    from stepd.ui.routes import _duration
+
+    start = "2019-01-01T00:00:00Z"
+    cases = {
+        "2019-01-01T00:00:00.85Z": "850 ms", "2019-01-01T00:00:12.34Z": "12.3 s",
+        "2019-01-01T00:04:05Z": "4 min 05 s", "2019-01-01T02:03:59Z": "2 h 03 min",
+    }  # fmt: skip
+    for end, said in cases.items():
+        assert _duration(start, end) == said
+    assert _duration(None, None) is None

@@ -35,7 +35,7 @@ async def read_bytes(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _is_form(request: Request) -> bool:
+def is_form(request: Request) -> bool:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     return content_type == "application/x-www-form-urlencoded"
 
@@ -50,7 +50,7 @@ async def read_object(
     """
     raw = await read_bytes(request, limit)
     # `curl -d '{...}'` labels JSON as a form: a body that starts like JSON is read as JSON.
-    if allow_form and _is_form(request) and not raw.lstrip().startswith(b"{"):
+    if allow_form and is_form(request) and not raw.lstrip().startswith(b"{"):
         try:
             form = dict(parse_qsl(raw.decode(), keep_blank_values=True, strict_parsing=False))
         except UnicodeDecodeError as exc:

@@ -12,9 +12,14 @@ from starlette.concurrency import run_in_threadpool
 from stepd.errors import QueryTimeout, Unauthorized
 from stepd.runner.registry import TaskType
 from stepd.services.auth import Authenticator, token_from_header
+from stepd.services.config_run import ConfigRunService
 from stepd.services.configs import ConfigService
+from stepd.services.deployment import DeploymentService
 from stepd.services.event_descs import EventDescService
 from stepd.services.events import EventService
+from stepd.services.fleet import FleetService
+from stepd.services.health import HealthService
+from stepd.services.schedules import ScheduleService
 from stepd.services.story import StoryService
 from stepd.services.tasks import SemaphoreService, TaskService
 from stepd.services.trial import TrialService
@@ -32,12 +37,24 @@ class AppContext:
     events: EventService
     event_descs: EventDescService
     configs: ConfigService
+    config_runs: ConfigRunService  # a config run by hand
     stories: StoryService
     trial: TrialService
     tasks: TaskService
     semaphores: SemaphoreService
     task_types: dict[str, TaskType]  # what --tasks declared (empty: types unknown here)
     status_events: StatusEvents  # how finished tasks report themselves
+    health: HealthService
+    fleet: FleetService
+    deployment: DeploymentService
+    schedules: ScheduleService
+
+    def close(self) -> None:
+        """Ends what the context holds open: the store's writer thread, then the store.
+        Its builder calls it (daemon.py's `serve`, a test), after the daemon stopped."""
+        if self.events.writer is not None:
+            self.events.writer.close()
+        self.store.close()
 
 
 def ctx(request: Request) -> AppContext:

@@ -61,6 +61,7 @@ _EXTRA: dict[tuple[str, str], tuple[int, ...]] = {
     ("POST", "/api/v1/tasks/{task_id}/stop"): (409,),  # the task has ended
     ("POST", "/api/v1/tasks/{task_id}/restart"): (409,),  # the task is active
     ("DELETE", "/api/v1/semaphores/{name}"): (409,),  # held by running tasks
+    ("POST", "/api/v1/schedules"): (409,),  # a duplicate name, or as many as may be
     ("GET", "/healthz"): (503,),
 }
 # Answers that are not JSON.
@@ -73,8 +74,14 @@ _NOT_JSON: dict[tuple[str, str], dict[str, Any]] = {
 _OWN_SCHEMA: dict[tuple[str, str, int], dict[str, Any]] = {
     ("GET", "/healthz", 503): {
         "type": "object",
-        "required": ["status", "message"],
-        "properties": {"status": {"const": "unavailable"}, "message": {"type": "string"}},
+        "required": ["status", "message", "checks"],
+        "properties": {
+            "status": {"const": "down"},
+            "store": {"type": "string"},
+            "message": {"type": "string"},
+            "problem": {"type": "string"},
+            "checks": {"type": "object"},
+        },
     },
 }
 _WHY = {

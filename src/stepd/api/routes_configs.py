@@ -13,7 +13,16 @@ from stepd.api.context import ctx, reader, writer
 from stepd.api.routes_events import _doc_body
 from stepd.errors import Unauthorized
 from stepd.services.auth import token_from_header
-from stepd.shapes import ConfigIn, ConfigOut, ConfigsValidateIn, ConfigTestIn, Result
+from stepd.services.config_run import PlannedTask
+from stepd.shapes import (
+    ConfigIn,
+    ConfigOut,
+    ConfigRunIn,
+    ConfigsValidateIn,
+    ConfigTestIn,
+    Result,
+    TaskOut,
+)
 from stepd.store.tokens import Principal
 
 router = APIRouter(prefix="/api/v1", tags=["configs"])
@@ -22,11 +31,16 @@ router = APIRouter(prefix="/api/v1", tags=["configs"])
 @router.post("/configs", openapi_extra=_doc_body(ConfigIn), summary="Create a config")
 async def create_config(
     request: Request, principal: Annotated[Principal, Depends(writer)]
-) -> dict[str, str]:
+) -> dict[str, object]:
     c = ctx(request)
     body = await read_object(request, c.settings.max_body_bytes)
     config = await run_in_threadpool(c.configs.create, body, principal)
-    return {"id": config.id}
+    answer: dict[str, object] = {"id": config.id}
+    # Stored, but it may not run as it is (a task type no live worker runs): said, not refused.
+    warnings = await run_in_threadpool(c.configs.warnings, config.spec)
+    if warnings:
+        answer["warnings"] = warnings
+    return answer
 
 
 @router.get(
@@ -54,12 +68,17 @@ async def validate_configs(
     c = ctx(request)
     body = await read_object(request, c.settings.max_body_bytes)
     problems = await run_in_threadpool(c.configs.validate, body.get("configs"))
-    return {
-        "result": [
-            {"index": i, "ok": True} if p is None else {"index": i, "ok": False, **p.to_json()}
-            for i, p in enumerate(problems)
-        ]
-    }
+    result: list[dict[str, object]] = []
+    for i, (problem, warnings) in enumerate(problems):
+        item: dict[str, object] = (
+            {"index": i, "ok": True} if problem is None else {"index": i, "ok": False}
+        )
+        if problem is not None:
+            item.update(problem.to_json())
+        if warnings:
+            item["warnings"] = warnings
+        result.append(item)
+    return {"result": result}
 
 
 async def computer(request: Request) -> Principal:
@@ -105,11 +124,68 @@ async def config_history(
 @router.put("/configs/{config_id}", openapi_extra=_doc_body(ConfigIn), summary="Replace a config")
 async def put_config(
     config_id: str, request: Request, principal: Annotated[Principal, Depends(writer)]
-) -> dict[str, dict[str, object]]:
+) -> dict[str, object]:
     c = ctx(request)
     body = await read_object(request, c.settings.max_body_bytes)
     config = await run_in_threadpool(c.configs.update, config_id, body, principal)
-    return {"result": config.to_json()}
+    answer: dict[str, object] = {"result": config.to_json()}
+    warnings = await run_in_threadpool(c.configs.warnings, config.spec)
+    if warnings:
+        answer["warnings"] = warnings
+    return answer
+
+
+@router.post(
+    "/configs/{config_id}/disable",
+    summary="Pause a config: it fires on no event until enabled (those sent meanwhile never)",
+    response_model=Result[ConfigOut],
+)
+async def disable_config(
+    config_id: str, request: Request, principal: Annotated[Principal, Depends(writer)]
+) -> JSONResponse:
+    return await _set_paused(request, config_id, principal, paused=True)
+
+
+@router.post(
+    "/configs/{config_id}/enable",
+    summary="Resume a paused config",
+    response_model=Result[ConfigOut],
+)
+async def enable_config(
+    config_id: str, request: Request, principal: Annotated[Principal, Depends(writer)]
+) -> JSONResponse:
+    return await _set_paused(request, config_id, principal, paused=False)
+
+
+async def _set_paused(
+    request: Request, config_id: str, principal: Principal, *, paused: bool
+) -> JSONResponse:
+    configs = ctx(request).configs
+    config = await run_in_threadpool(configs.set_paused, config_id, principal, paused=paused)
+    return JSONResponse({"result": config.to_json()})
+
+
+@router.post(
+    "/configs/{config_id}/run",
+    openapi_extra=_doc_body(ConfigRunIn),
+    summary="Run a config now for one binding, as a firing would (dry_run: only say what)",
+)
+async def run_config(
+    config_id: str, request: Request, principal: Annotated[Principal, Depends(writer)]
+) -> JSONResponse:
+    c = ctx(request)
+    body = await read_object(request, c.settings.max_body_bytes)
+    made = await run_in_threadpool(c.config_runs.run, config_id, body, principal)
+    if isinstance(made, PlannedTask):
+        return JSONResponse({"result": {"dry_run": True, "task": made.to_json()}})
+    answer: dict[str, object] = {
+        "id": made.id,
+        "result": TaskOut.of(made).model_dump(mode="json"),
+    }
+    warning = await run_in_threadpool(c.tasks.type_warning, made.type)
+    if warning is not None:
+        answer["warnings"] = [warning]
+    return JSONResponse(answer)
 
 
 @router.delete("/configs/{config_id}", summary="Delete a config")

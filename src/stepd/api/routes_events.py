@@ -14,10 +14,12 @@ from stepd.api.body import read_object
 from stepd.api.context import ctx, reader, short_read, writer
 from stepd.api.openapi import request_body
 from stepd.api.render import event_json
+from stepd.clock import EVENT_NAME as CLOCK_EVENT
 from stepd.domain.events import EventState
-from stepd.errors import InvalidInput
+from stepd.domain.schedules import EVENT_NAME as SCHEDULE_EVENT
+from stepd.errors import Forbidden, InvalidInput
 from stepd.services.events import EventBatch
-from stepd.shapes import EventOut, EventsIn, IdsOut, RejectIn, Result
+from stepd.shapes import EventOut, EventsIn, IdsOut, RejectIn, Result, time_range
 from stepd.store.events import EventQuery
 from stepd.store.tokens import Principal
 
@@ -25,7 +27,7 @@ router = APIRouter(prefix="/api/v1", tags=["events"])
 
 MAX_LIMIT = 1000
 MAX_SKIP = 1_000_000_000
-QUERY_KEYS = {"name", "state", "skip", "limit", "sort"}
+QUERY_KEYS = {"name", "state", "skip", "limit", "sort", "since", "until"}
 SORTS = {"_id": False, "+_id": False, "-_id": True}
 
 
@@ -55,6 +57,8 @@ async def post_events(request: Request) -> Response:
         )
     if "events" not in body:
         raise InvalidInput("events is required: a list of {name, params}", field="events")
+    if not principal.is_admin:
+        _refuse_stepds_own(body["events"])
     batch = EventBatch(
         events=body["events"],  # type: ignore[arg-type]
         request_id=body.get("request_id"),  # type: ignore[arg-type]
@@ -66,6 +70,22 @@ async def post_events(request: Request) -> Response:
 
 
 _BODY_FIELDS = frozenset(("request_id", "events", "source_type", "source"))
+# The events stepd sends itself: a tick sent by a user would fire what waits for the clock
+# or a schedule when that user likes, which only the configs' authors may (configs/run).
+STEPDS_OWN = frozenset((CLOCK_EVENT, SCHEDULE_EVENT))
+
+
+def _refuse_stepds_own(events: object) -> None:
+    if not isinstance(events, list):
+        return  # (the service names the problem)
+    for event in events:
+        name = event.get("name") if isinstance(event, dict) else None
+        if isinstance(name, str) and name in STEPDS_OWN:  # (any other name: the service's)
+            raise Forbidden(
+                f"events named {name!r} are stepd's own (its clock's and schedules' ticks): "
+                "only an admin may send one; to run a config now, POST /api/v1/configs/{id}/run",
+                field="events",
+            )
 
 
 def _int(value: str, what: str, *, low: int, high: int | None = None) -> int:
@@ -94,7 +114,7 @@ def parse_event_query(items: list[tuple[str, str]]) -> EventQuery:
         else:
             raise InvalidInput(
                 f"unknown query parameter {key!r}; use name, state, skip, limit, sort, "
-                "params__<key>=<value> or source__<key>=<value>",
+                "since, until, params__<key>=<value> or source__<key>=<value>",
                 field=key,
             )
     sort = plain.get("sort", "_id")
@@ -106,7 +126,10 @@ def parse_event_query(items: list[tuple[str, str]]) -> EventQuery:
             f"state must be one of {', '.join(EventState.__members__)}, not {state!r}",
             field="state",
         )
+    since, until = time_range(plain)
     return EventQuery(
+        since=since,
+        until=until,
         name=plain.get("name"),
         params=params,
         source=source,

@@ -9,11 +9,12 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from stepd import shapes
-from stepd.api.body import read_object
+from stepd.api.body import is_form, parse_json, read_bytes, read_object
 from stepd.api.context import ctx, reader, writer
 from stepd.api.routes_events import _doc_body
 from stepd.domain.limits import INT32_MAX, INT64_MAX
 from stepd.domain.tasks import ACTIVE, Task
+from stepd.errors import MalformedBody
 from stepd.services.tasks import LogPage, SemaphoreState, TaskView
 from stepd.store.tokens import Principal
 from stepd.timeutil import iso
@@ -89,7 +90,13 @@ async def create_task(
 ) -> JSONResponse:
     c = ctx(request)
     body = shapes.TaskIn.model_validate(await read_object(request, c.settings.max_body_bytes))
-    return _answer(_task(await run_in_threadpool(c.tasks.create, body, principal)))
+    task = await run_in_threadpool(c.tasks.create, body, principal)
+    # Made, but it may not run as it is (a type no live worker runs): said, not refused.
+    warning = await run_in_threadpool(c.tasks.type_warning, body.type)
+    answer: dict[str, Any] = {"result": _task(task)}
+    if warning is not None:
+        answer["warnings"] = [warning]
+    return JSONResponse(answer)
 
 
 @router.get(
@@ -132,22 +139,52 @@ async def stop_task(
 
 @router.post(
     "/tasks/{task_id}/restart",
-    summary="Run a finished task again (a new attempt)",
+    openapi_extra={
+        "requestBody": {**_doc_body(shapes.TaskRestartIn)["requestBody"], "required": False}
+    },
+    summary="Run a finished task again (a new attempt), optionally with new params",
     response_model=shapes.Result[shapes.TaskRestarted],
 )
 async def restart_task(
     task_id: TaskId, request: Request, principal: Annotated[Principal, Depends(writer)]
 ) -> JSONResponse:
-    status = await run_in_threadpool(ctx(request).tasks.restart, task_id, principal)
-    return _answer(shapes.TaskRestarted(id=task_id, status=status).model_dump(mode="json"))
+    c = ctx(request)
+    params = await restart_params(request, c.settings.max_body_bytes)
+    done = await run_in_threadpool(c.tasks.restart, task_id, principal, params)
+    answer: dict[str, Any] = {
+        "result": shapes.TaskRestarted(id=task_id, status=done.status).model_dump(mode="json")
+    }
+    if done.warnings:
+        answer["warnings"] = done.warnings
+    return JSONResponse(answer)
 
 
-@router.get("/task_types", summary="The task types this server knows")
+async def restart_params(request: Request, limit: int) -> dict[str, Any] | None:
+    """The new params a restart's JSON body gives, or None: no body, or a form body (the
+    route took no body before params existed, and ignored whatever a client sent)."""
+    raw = await read_bytes(request, limit)
+    if not raw.strip() or (is_form(request) and not raw.lstrip().startswith(b"{")):
+        return None
+    value = parse_json(raw)
+    if not isinstance(value, dict):
+        raise MalformedBody('the body must be a JSON object: {"params": {...}}')
+    return dict(shapes.TaskRestartIn.model_validate(value).params)
+
+
+@router.get(
+    "/task_types",
+    summary="The task types the deployment runs: what its workers announced, and --tasks",
+)
 async def task_types(
     request: Request, _reader: Annotated[Principal | None, Depends(reader)]
-) -> dict[str, list[dict[str, object]]]:
-    types = ctx(request).task_types
-    return {"result": [types[name].to_json() for name in sorted(types)]}
+) -> JSONResponse:
+    # Each as its newest live worker describes it, with `workers` (the live ones that run
+    # it), `live`, `last_seen` and, for a type of this server's own --tasks, `server`.
+    known = await run_in_threadpool(ctx(request).fleet.task_types)
+    for entry in known:
+        if entry["last_seen"] is not None:
+            entry["last_seen"] = iso(entry["last_seen"])
+    return JSONResponse({"result": known})
 
 
 @router.get(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -69,6 +70,28 @@ TokenOption = Annotated[str | None, setting("token", "--token")]
 TasksOption = Annotated[list[str] | None, setting("tasks", "--tasks")]
 HorseMaxTasksOption = Annotated[int | None, setting("horse_max_tasks", "--horse-max-tasks", min=1)]
 DEFAULT_HORSE_MAX_TASKS = None
+
+
+def reconcile_deployment(store: Store, settings: Settings, flags: Mapping[str, object]) -> None:
+    """Check this process's flags against the deployment's stored settings (or record
+    them where none is stored: store/deployment.py); a contradiction is a clear exit 1."""
+    from stepd.store import deployment
+    from stepd.timeutil import utcnow
+
+    given: dict[str, deployment.Value] = {}
+    for key in deployment.KEYS.values():
+        if flags.get(key.setting) is not None or _SETTINGS[key.setting].env in os.environ:
+            given[key.name] = getattr(settings, key.setting)
+    if not given:
+        return
+    by = f"{os.uname().nodename}:{os.getpid()}"
+    try:
+        with store.write() as conn:
+            recorded = deployment.reconcile(conn, given, by, utcnow())
+    except StepdError as exc:
+        raise fail(exc.message) from exc
+    for line in recorded:
+        logging.getLogger("stepd.deployment").info(line)
 
 
 def start_logging(settings: Settings) -> None:

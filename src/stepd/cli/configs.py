@@ -23,6 +23,7 @@ from stepd.cli.render import (
     dep_text,
     joined,
     outcome,
+    params_argument,
     parse_params,
     print_json,
 )
@@ -119,12 +120,15 @@ def list_configs(
     table.add_column("version", justify="right", no_wrap=True)
     for config in configs:
         enabled = bool(config.get("enabled"))
+        shown = Text("yes", style="green") if enabled else Text("no", style="bright_black")
+        if config.get("disabled"):
+            shown = Text("paused", style="yellow")
         table.add_row(
             Text(str(config.get("_id"))),
             Text(str(config.get("name"))),
             Text(str(config.get("author"))),
             Text(str(config.get("task_type"))),
-            Text("yes", style="green") if enabled else Text("no", style="bright_black"),
+            shown,
             Text(" + ".join(dep_text(d) for d in config.get("event_deps") or [])),
             Text(str(config.get("version"))),
         )
@@ -150,6 +154,9 @@ def show(
     table.add_column("value", overflow="fold")
     for key in ("_id", "name", "author", "version", "enabled", "description", "task_type"):
         table.add_row(key, Text(_plain(config.get(key))))
+    if config.get("disabled"):
+        paused = f"paused by {config.get('disabled_by')} since {when(config.get('disabled_at'))}"
+        table.add_row("disabled", Text(paused, style="yellow"))
     table.add_row("event_deps", "" if config.get("event_deps") else "-")
     for i, dep in enumerate(config.get("event_deps") or []):
         table.add_row(Text(f"  [{i}]"), Text(dep_text(dep)))
@@ -233,15 +240,81 @@ def delete(
     console().print(f"deleted {config_id}", highlight=False, markup=False)
 
 
+ConfigId = Annotated[str, typer.Argument(metavar="ID", help="The config's _id.")]
+
+
+@app.command("disable")
+def disable(config_id: ConfigId, url: UrlOption = DEFAULT_URL, token: TokenOption = None) -> None:
+    """Pause a config: it fires on no event until enabled. Events sent while it is paused
+    never fire it, not even after `enable` (a join completed later still finds them)."""
+    with client(url, token) as c:
+        config = c.disable_config(config_id)
+    console().print(
+        f"disabled {config_id} ({config.get('name')}) since {when(config.get('disabled_at'))}",
+        highlight=False,
+        markup=False,
+    )
+
+
+@app.command("enable")
+def enable(config_id: ConfigId, url: UrlOption = DEFAULT_URL, token: TokenOption = None) -> None:
+    """Resume a paused config: the events that come from now on fire it again."""
+    with client(url, token) as c:
+        config = c.enable_config(config_id)
+    console().print(f"enabled {config_id} ({config.get('name')})", highlight=False, markup=False)
+
+
+@app.command("run")
+def run(
+    config_id: ConfigId,
+    params: Annotated[
+        list[str] | None,
+        params_argument(
+            "The binding: every free param of the config (date=2019-01-01; key:=json)."
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only show the task it would make.")
+    ] = False,
+    as_json: JsonOption = False,
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+) -> None:
+    """Run a config now for one binding, as a firing with it would, and print the new
+    task's id (only the id, for scripts); --dry-run prints the task it would make."""
+    values = parse_params(params, "params")
+    with client(url, token) as c:
+        answer = c.run_config(config_id, values, dry_run=dry_run)
+    if as_json:
+        print_json(answer)
+    elif dry_run:
+        _planned(answer.get("task") or {})
+    else:
+        print(answer["id"])
+
+
+def _planned(task: Mapping[str, Any]) -> None:
+    table = Table(box=None, show_header=False, title="would make (dry run)", title_justify="left")
+    table.add_column("field", style="bold", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    for key in ("type", "author", "priority", "kill_timeout", "max_retries", "config_version"):
+        table.add_row(key, Text(_plain(task.get(key))))
+    semaphores = task.get("semaphores") or []
+    table.add_row(
+        "semaphores", Text(" ".join(f"{s['name']}:{s.get('weight', 1)}" for s in semaphores) or "-")
+    )
+    values: Mapping[str, Any] = task.get("params") or {}
+    table.add_row("params", "" if values else "-")
+    for name, value in values.items():
+        table.add_row(Text(f"  {name}"), Text(value_text(value)))
+    console().print(table)
+
+
 @app.command("test")
 def test(
     params: Annotated[
         list[str] | None,
-        typer.Argument(
-            metavar="KEY=VALUE",
-            help="With --event: the event's params (key=value, or key:=json for a number).",
-            show_default=False,
-        ),
+        params_argument("With --event: the event's params (key=value, or key:=json for a number)."),
     ] = None,
     file: FileOption = None,
     config_id: Annotated[

@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from stepd.cli.common import DEFAULT_URL, TokenOption, UrlOption, fail
+from stepd.cli.common import DEFAULT_URL, TokenOption, UrlOption, err, fail
 from stepd.cli.render import client, console, print_json
 
 if TYPE_CHECKING:
@@ -72,10 +73,14 @@ def sync(
     with client(url, token) as c:
         user = str(c.whoami()["user"])
         steps = plan(declared, c.list_configs(author=user), prune=prune)
-        problems = server_problems(declared, steps, c.validate_configs)
+        warned: list[str] = []
+        problems = server_problems(declared, steps, c.validate_configs, warned)
         if problems:
             listed = "\n  ".join(problems)
             raise fail(f"{file}: the server would refuse it, so nothing was changed:\n  {listed}")
+        if dry_run:  # (a real run hears them from each write it makes)
+            for warning in warned:
+                err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
         if not dry_run:
             for step in steps:
                 try:

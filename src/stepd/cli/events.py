@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from stepd.cli.common import DEFAULT_URL, TokenOption, UrlOption, err, out
-from stepd.cli.render import JsonOption, compact, console, parse_params, print_json
+from stepd.cli.render import JsonOption, compact, console, parse_params, parse_when, print_json
 from stepd.cli.render import client as cli_client
 from stepd.display import value_text
 
@@ -77,6 +77,14 @@ def list_events(
     state: Annotated[
         str | None, typer.Option("--state", help="Only NEW, PROCESSED or REJECTED events.")
     ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Only those stored since: 2h, 7d (ago) or 2019-01-01."),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option("--until", help="Only those stored before: 30m (ago) or 2019-01-02T06:00Z."),
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", help="At most this many events.")] = 30,
     skip: Annotated[int, typer.Option("--skip", help="Skip this many first.")] = 0,
     oldest_first: Annotated[
@@ -88,8 +96,10 @@ def list_events(
 ) -> None:
     """List events, newest first."""
     params = parse_params(param, "--param")
+    window = {"since": parse_when(since, "--since"), "until": parse_when(until, "--until")}
     with cli_client(url, token) as client:
         events = client.get_events(
+            **window,
             name=name,
             params=params,
             skip=skip,

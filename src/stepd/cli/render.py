@@ -78,6 +78,12 @@ def parse_param(arg: str) -> tuple[str, Scalar]:
     return key, value
 
 
+def params_argument(help: str) -> Any:
+    """The `KEY=VALUE ...` argument of a command that takes params (`parse_params` reads
+    them): `key=value` for a string, `key:=json` for a JSON scalar."""
+    return typer.Argument(metavar="KEY=VALUE", help=help, show_default=False)
+
+
 def parse_params(args: list[str] | None, what: str) -> dict[str, Scalar]:
     """`key=value` arguments as params; a malformed one is a usage error (exit 2)."""
     params: dict[str, Scalar] = {}
@@ -90,6 +96,20 @@ def parse_params(args: list[str] | None, what: str) -> dict[str, Scalar]:
             raise fail(f"{what}: param {key!r} is given twice", code=2)
         params[key] = value
     return params
+
+
+def parse_when(value: str | None, what: str) -> str | None:
+    """A `--since`/`--until`: a time ago (`2h`, `30m`, `7d`) or an ISO 8601 date or time
+    (`2019-01-01`, `2019-01-01T06:00Z`), as the API's ISO 8601 in UTC; else exit 2."""
+    from stepd.timeutil import iso
+    from stepd.timeutil import parse_when as parse
+
+    if value is None:
+        return None
+    try:
+        return iso(parse(value))
+    except ValueError as exc:
+        raise fail(f"{what}: {exc}", code=2) from None
 
 
 @contextmanager

@@ -11,6 +11,7 @@ from stepd.cli.common import (
     TasksOption,
     fail,
     load_settings,
+    reconcile_deployment,
     setting,
     start_logging,
 )
@@ -34,6 +35,7 @@ def serve(
     horse_max_tasks: HorseMaxTasksOption = None,
     private_reads: Annotated[bool | None, setting("private_reads", "--private-reads")] = None,
     clock: Annotated[bool | None, setting("clock", "--clock/--no-clock")] = None,
+    schedules: Annotated[bool | None, setting("schedules", "--schedules/--no-schedules")] = None,
     reactor_process: Annotated[
         bool | None, setting("reactor_process", "--reactor-process/--reactor-thread")
     ] = None,
@@ -70,6 +72,7 @@ def serve(
         horse_max_tasks=horse_max_tasks,
         private_reads=private_reads,
         clock=clock,
+        schedules=schedules,
         reactor_process=reactor_process,
         api_statement_timeout_seconds=api_statement_timeout_seconds,
         api_loop_read_seconds=api_loop_read_seconds,
@@ -78,28 +81,36 @@ def serve(
         log_level=log_level,
         access_log=access_log,
     )
-    import uvicorn
-
-    from stepd.api.app import create_app
+    from stepd import daemon
+    from stepd.api.app import build_context
 
     start_logging(settings)
-    if settings.executor not in {"local", "celery", "none"}:
-        raise fail(f"--executor must be local, celery or none, not {settings.executor!r}")
-    if settings.executor == "celery" and not settings.broker_url:
-        raise fail("--executor celery needs --broker (or STEPD_BROKER_URL)")
+    from stepd.runner import executor as executors
+
     try:
-        app = create_app(settings)
+        executors.check(settings)
     except StepdError as exc:
         raise fail(exc.message) from exc
+    try:
+        context = build_context(settings)
+    except StepdError as exc:
+        raise fail(exc.message) from exc
+    flags = {
+        "task_event_name": task_event_name,
+        "environment": environment,
+        "heartbeat_timeout_seconds": heartbeat_timeout_seconds,
+    }
+    try:
+        reconcile_deployment(context.store, settings, flags)
+    except BaseException:
+        context.close()
+        raise
+    daemon.serve(context, before_serving=_freeze_what_lives_forever)
+
+
+def _freeze_what_lives_forever() -> None:
     # Everything made so far lives as long as the server: keep the collector from walking
     # it again and again (full collections over FastAPI's, SQLAlchemy's and pydantic's
     # start-up objects cost ~12% of the events a server takes in).
     gc.collect()
     gc.freeze()
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        access_log=settings.access_log,
-    )

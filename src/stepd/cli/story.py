@@ -188,6 +188,8 @@ def _task_label(task: Mapping[str, Any]) -> Text:
     )
     if task.get("config_name"):
         line.append(f"  from {task['config_name']} {task.get('config_id')}", style="dim")
+    if task.get("waiting"):
+        line.append(f"\n  {task['waiting']}", style="yellow")
     return line
 
 

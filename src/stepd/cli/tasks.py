@@ -20,7 +20,9 @@ from stepd.cli.render import (
     compact,
     console,
     joined,
+    params_argument,
     parse_params,
+    parse_when,
     print_json,
     status,
 )
@@ -56,6 +58,14 @@ def list_tasks(
     event_id: Annotated[
         str | None, typer.Option("--event-id", help="Only tasks this event triggered.")
     ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Only those created since: 2h, 7d (ago) or 2019-01-01."),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option("--until", help="Only those created before: 30m (ago) or 2019-01-02T06:00Z."),
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", help="At most this many.", min=0)] = 30,
     skip: Annotated[int, typer.Option("--skip", help="Skip this many first.", min=0)] = 0,
     as_json: JsonOption = False,
@@ -64,6 +74,10 @@ def list_tasks(
 ) -> None:
     """List tasks, newest first."""
     filters: dict[str, str | int] = {"limit": limit, "skip": skip}
+    for key, given in (("since", since), ("until", until)):
+        found = parse_when(given, f"--{key}")
+        if found is not None:
+            filters[key] = found
     if task_type is not None:
         filters["type"] = task_type
     if task_status is not None:
@@ -145,7 +159,10 @@ def show(
         table.add_row("config", Text(f"{task.config_id} (version {_plain(task.config_version)})"))
     else:
         table.add_row("config", Text("- (run by hand)"))
-    if task.trigger is not None:
+    if task.trigger is not None and task.trigger.kind == "manual":
+        table.add_row("trigger", Text(f"manual: run by {task.trigger.by}"))
+        table.add_row("  binding", Text(compact(task.trigger.binding) or "{}"))
+    elif task.trigger is not None:
         table.add_row("trigger", Text(f"event {task.trigger.event_id}"))
         table.add_row("  binding", Text(compact(task.trigger.binding) or "{}"))
         deps = [d for d in task.trigger.dep_event_ids if d]
@@ -162,6 +179,7 @@ def show(
     runs.add_column("worker", no_wrap=True)
     runs.add_column("started", no_wrap=True)
     runs.add_column("finished", no_wrap=True)
+    runs.add_column("params", overflow="fold")
     runs.add_column("error", overflow="fold")
     for run in task.attempt_history:
         runs.add_row(
@@ -170,6 +188,7 @@ def show(
             Text(_plain(run.worker)),
             when(run.started),
             when(run.finished),
+            Text(compact(run.params or {}) or "{}"),
             Text(run.error or "", style="red"),
         )
     out.print(runs)
@@ -253,11 +272,30 @@ def stop(task_id: TaskId, url: UrlOption = DEFAULT_URL, token: TokenOption = Non
 
 
 @app.command("restart")
-def restart(task_id: TaskId, url: UrlOption = DEFAULT_URL, token: TokenOption = None) -> None:
-    """Run a finished task again, as a new attempt (its earlier attempts are kept)."""
+def restart(
+    task_id: TaskId,
+    params: Annotated[
+        list[str] | None,
+        params_argument(
+            "New params for the new attempt: they replace or add to the task's "
+            "(key=value for a string, key:=json for a JSON scalar)."
+        ),
+    ] = None,
+    url: UrlOption = DEFAULT_URL,
+    token: TokenOption = None,
+) -> None:
+    """Run a finished task again, as a new attempt (its earlier attempts are kept, with the
+    params they ran with)."""
+    values = parse_params(params, "params") if params else None
     with client(url, token) as c:
-        answer = c.restart_task(task_id)
-    console().print(f"restarted {task_id} ({answer.get('status')})", highlight=False, markup=False)
+        answer = c.restart_task(task_id, values)
+    out = console()
+    for warning in answer.get("warnings") or []:
+        out.print(Text(f"warning: {warning}", style="yellow"))
+    line = f"restarted {task_id} ({answer.get('status')})"
+    if values:
+        line += f" with params {compact(values)} (changed or added)"
+    out.print(line, highlight=False, markup=False)
 
 
 def parse_semaphore(arg: str) -> dict[str, Any]:
@@ -277,11 +315,7 @@ def run(
     task_type: Annotated[str, typer.Argument(metavar="TYPE", help="The task type to run.")],
     params: Annotated[
         list[str] | None,
-        typer.Argument(
-            metavar="KEY=VALUE",
-            help="Params: key=value for a string, key:=json for a JSON scalar (limit:=10).",
-            show_default=False,
-        ),
+        params_argument("Params: key=value for a string, key:=json for a JSON scalar (limit:=10)."),
     ] = None,
     priority: Annotated[int, typer.Option("--priority", help="Higher runs first.")] = 0,
     semaphore: Annotated[
@@ -326,25 +360,28 @@ def run(
 def types(
     as_json: JsonOption = False, url: UrlOption = DEFAULT_URL, token: TokenOption = None
 ) -> None:
-    """The task types the server knows (declared with `stepd serve --tasks`)."""
+    """The task types the deployment runs: what its workers announced (and the server's --tasks)."""
     with client(url, token) as c:
         known = c.task_types()
     if as_json:
         print_json(known)
         return
     if not known:
-        console().print("the server knows no task types (give it --tasks)", style="dim")
+        console().print("no worker has announced a task type (start one with --tasks)", style="dim")
         return
     table = Table(box=None, header_style="bold")
     table.add_column("name", no_wrap=True)
     table.add_column("kind", no_wrap=True)
     table.add_column("runs", overflow="fold")
+    table.add_column("live workers", overflow="fold")
     table.add_column("description", overflow="fold")
     for item in known:
+        live = item.get("workers") or []
         table.add_row(
             Text(str(item.get("name"))),
             Text(str(item.get("kind"))),
             Text(_runs(item)),
+            Text(", ".join(live)) if live else Text("none", style="yellow"),
             Text(str(item.get("description") or "")),
         )
     console().print(table)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import os
-import signal
 from typing import Annotated
 
 from stepd.cli.common import (
@@ -13,6 +10,7 @@ from stepd.cli.common import (
     TasksOption,
     fail,
     load_settings,
+    reconcile_deployment,
     setting,
     start_logging,
 )
@@ -70,6 +68,12 @@ def worker(
         log_level=log_level,
     )
     start_logging(settings)
+    from stepd.runner import executor as executors
+
+    try:
+        executor_spec = executors.check(settings, for_worker=True)
+    except StepdError as exc:
+        raise fail(exc.message) from exc
     if settings.workers < 1:  # (STEPD_WORKERS=0 is a server that runs none)
         raise fail(f"--concurrency must be at least 1, not {settings.workers}", code=2)
     worker_settings = WorkerSettings(
@@ -78,56 +82,17 @@ def worker(
     )
     try:
         # Migrate once here, not in every process.
-        open_store(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous).close()
+        store = open_store(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
     except StepdError as exc:
         raise fail(exc.message) from exc
-    if settings.executor == "celery":
-        if not settings.broker_url:
-            raise fail("--executor celery needs --broker (or STEPD_BROKER_URL)")
-        from stepd.runner.celery_app import CeleryWorkerConfig, make_celery
-
-        config = CeleryWorkerConfig.from_settings(settings, worker_settings)
-        app = make_celery(settings.broker_url, config, queue=settings.queue)
-        app.worker_main(
-            [
-                "worker",
-                "-Q",
-                settings.queue,
-                "--concurrency",
-                str(settings.workers),
-                "--loglevel",
-                settings.log_level.upper(),
-                "-P",
-                "prefork",
-                "--without-gossip",
-                "--without-mingle",
-                # A node name of its own: two workers on one host must not share a pidbox.
-                "--hostname",
-                f"stepd-{settings.queue}-{os.getpid()}@%h",
-            ]
-        )
-        return
-    if settings.executor != "local":
-        raise fail(f"--executor must be local or celery, not {settings.executor!r}")
-    from stepd.proc.wakepipe import WakePipe
-    from stepd.runner.local import LocalConfig, LocalExecutor
-
-    local = LocalExecutor(
-        LocalConfig(
-            database_url=settings.database_url,
-            tasks=settings.tasks,
-            sqlite_synchronous=settings.sqlite_synchronous,
-            worker=worker_settings,
-        ),
-        workers=settings.workers,
-        heartbeat_timeout_seconds=settings.heartbeat_timeout_seconds,
-    )
-    # Set from the signal handlers: a pipe, as a `threading.Event` could be interrupted
-    # inside its own lock by the signal whose handler then sets it, and hang.
-    done = WakePipe()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
-    signal.signal(signal.SIGINT, lambda *_: done.set())
-    local.start()
-    done.wait()
-    logging.getLogger(__name__).info("stopping: finishing the attempts in hand")
-    local.stop()
+    try:
+        flags = {
+            "task_event_name": task_event_name,
+            "environment": environment,
+            "heartbeat_timeout_seconds": heartbeat_timeout_seconds,
+        }
+        reconcile_deployment(store, settings, flags)
+    finally:
+        store.close()
+    assert executor_spec.work is not None  # (checked for a worker above)
+    executor_spec.work(settings, worker_settings)

@@ -49,7 +49,17 @@ WRITABLE = {
     "window",
 }
 # Fields a client may send back from a GET in its PUT: read-only, ignored.
-READ_ONLY = {"_id", "id", "author", "version", "created", "updated"}
+READ_ONLY = {
+    "_id",
+    "id",
+    "author",
+    "version",
+    "created",
+    "updated",
+    "disabled",
+    "disabled_by",
+    "disabled_at",
+}
 
 
 def parse_duration(text: object, *, field: str, limit: float | None = None) -> float:
@@ -124,6 +134,14 @@ class ConfigSpec:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Pause:
+    """Who paused a config (`POST /configs/{id}/disable`), and when."""
+
+    by: str  # the user whose token paused it
+    at: datetime  # since when it has not fired
+
+
+@dataclass(frozen=True, kw_only=True)
 class ActionConfig:
     """A stored config: its spec plus identity and history."""
 
@@ -134,16 +152,27 @@ class ActionConfig:
     spec: ConfigSpec
     created: datetime
     updated: datetime
+    # Paused by an operator: kept apart from the spec, which PUT and `configs sync` replace
+    paused: Pause | None = None
+
+    @property
+    def fires(self) -> bool:
+        """Whether events fire it now: enabled in its spec, and not paused."""
+        return self.spec.enabled and self.paused is None
 
     def to_json(self) -> dict[str, object]:
-        return {
+        body: dict[str, object] = {
             "_id": self.id,
             "author": self.author,
             "version": self.version,
             **self.spec.to_json(),
             "created": iso(self.created),
             "updated": iso(self.updated),
+            "disabled": self.paused is not None,
+            "disabled_by": None if self.paused is None else self.paused.by,
+            "disabled_at": None if self.paused is None else iso(self.paused.at),
         }
+        return body
 
 
 def _shown(value: object) -> str:

@@ -54,3 +54,5 @@ class Task:
     finished: datetime | None
     output: object  # JSON the task returned
     error: str | None  # why it ended badly, for people
+    # A config run by hand (`POST /configs/{id}/run`): {by: who ran it, binding}; else None
+    manual: Mapping[str, object] | None = None

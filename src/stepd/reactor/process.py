@@ -23,7 +23,8 @@ from multiprocessing.process import BaseProcess
 
 from stepd.proc.childproc import begin_child, spawn_context
 from stepd.proc.wakepipe import WakePipe
-from stepd.reactor.reactor import Reactor, ReactorLoop
+from stepd.reactor.loop import ReactorLoop
+from stepd.reactor.reactor import Reactor
 from stepd.settings import REACTOR_POLL_INTERVAL_SECONDS
 from stepd.store import open_store
 from stepd.store.lookup import DEFAULT_JOIN_ROWS, DEFAULT_JOIN_STEPS, JoinBudget

@@ -18,9 +18,7 @@ again with the item that failed under a SAVEPOINT, so the hot path needs none.
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
@@ -42,9 +40,7 @@ from stepd.domain.matching import (
 )
 from stepd.domain.templates import TemplateProblem
 from stepd.errors import StepdError
-from stepd.proc.wakeup import Wakeup
 from stepd.reactor.catalog import Catalog, Snapshot
-from stepd.settings import REACTOR_POLL_INTERVAL_SECONDS
 from stepd.store import dbapi, faults, queries
 from stepd.store import lookup as event_lookup
 from stepd.store import tasks as task_store
@@ -212,8 +208,9 @@ class Reactor:
             event = row.event(params)
             lookup = event_lookup.StoredEvents(raw, estimates=estimates, batch=evaluated)
             for config in candidates:
-                spec = config.spec
-                if not spec.enabled:
+                # A disabled or paused config is skipped: the events it misses meanwhile
+                # are PROCESSED without it and never fire it later (docs/configs.md).
+                if not config.fires:
                     continue
                 try:
                     result = self._guard(
@@ -387,22 +384,8 @@ class Reactor:
         created: object,
     ) -> int:
         """Insert the firing's task and trigger; 1, or 0 when it had fired already."""
-        spec = config.spec
-        task_id = task_store.insert_encoded(
-            conn,
-            type=spec.task_type,
-            params_json=params_json,
-            author=config.author,
-            priority=spec.priority,
-            semaphores_json=json.dumps(
-                [{"name": s.name, "weight": s.weight} for s in spec.semaphores]
-            ),
-            kill_timeout=spec.kill_timeout,
-            max_retries=spec.max_retries,
-            config_seq=config.seq,
-            config_version=config.version,
-            event_seq=event.seq,
-            created=created,
+        task_id = task_store.insert_for_config(
+            conn, config, params_json=params_json, event_seq=event.seq, created=created
         )
         try:
             trigger_id = trigger_store.insert_trigger(
@@ -485,66 +468,3 @@ class _Plan:
         """The stored (PROCESSED) events the firings depend on."""
         batch = {row.seq for row in self.rows}
         return sorted({e.seq for _, _, f in self.firings for e in f.events} - batch)
-
-
-@dataclass
-class ReactorLoop:
-    """Runs a Reactor in a thread: woken at once by this process, polled for others."""
-
-    reactor: Reactor
-    poll_interval_seconds: float = REACTOR_POLL_INTERVAL_SECONDS
-    gather_seconds: float = 0.002  # wait after a wake-up: batches concurrent submits
-    max_gather_seconds: float = 0.048  # the longest such wait, under sustained load
-    busy_gap_seconds: float = 0.01  # a wake-up sooner than this after a batch: gather
-    # A WakePipe (wakepipe.py) when the loop runs in the reactor process (reactor_process.py).
-    _wake: Wakeup = field(default_factory=threading.Event)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-
-    def notify(self) -> None:
-        self._wake.set()
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="stepd-reactor", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        log.info("reactor started")
-        failures = 0
-        woken = False
-        pause = self.gather_seconds
-        finished = time.monotonic()  # when the last batch ended
-        while not self._stop.is_set():
-            if woken and pause > 0 and time.monotonic() - finished < self.busy_gap_seconds:
-                # Woken by a submit soon after the last batch: events are coming in, so let
-                # those of concurrent requests gather, and one batch (one transaction)
-                # evaluate them all. A submit after a quiet spell is evaluated at once.
-                time.sleep(pause)
-            self._wake.clear()
-            try:
-                evaluated = self.reactor.run_once(known_pending=woken)
-                failures = 0
-            except Exception:
-                failures += 1
-                log.exception("reactor batch failed (attempt %d); it will be retried", failures)
-                self._stop.wait(min(30.0, 0.5 * 2**failures))
-                continue
-            finished = time.monotonic()
-            if evaluated >= self.reactor.batch_size:
-                woken, pause = True, 0.0  # a backlog: the next batch is waiting already
-                continue
-            # Under load (several events gathered) wait longer, up to max_gather_seconds:
-            # fewer, larger batches cost less per event and take the GIL and SQLite's
-            # write lock from the request handlers less often.
-            if evaluated > 1:
-                pause = min(self.max_gather_seconds, max(pause, self.gather_seconds) * 2)
-            else:
-                pause = self.gather_seconds
-            woken = self._wake.wait(self.poll_interval_seconds)
-        log.info("reactor stopped: server shutting down")

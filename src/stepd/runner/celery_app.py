@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from celery import Celery
+from celery import Celery, signals
 
+from stepd.runner.fleet import BeatThread, Membership
 from stepd.runner.horse import HorseLimits
 from stepd.runner.registry import load_task_types
 from stepd.runner.worker import Worker, WorkerSettings, default_worker_name
@@ -67,25 +68,30 @@ class CeleryWorkerConfig:
         )
 
 
+# stepd's Celery configuration: JSON only, late acks, one message at a time per process
+# (benchmarks/bare_celery.py measures a bare app configured the same way).
+CELERY_CONF: dict[str, object] = {
+    "task_serializer": "json",
+    "accept_content": ["json"],
+    "result_backend": None,
+    "task_ignore_result": True,
+    "task_acks_late": True,
+    "task_reject_on_worker_lost": True,
+    "worker_prefetch_multiplier": 1,
+    "broker_connection_retry_on_startup": True,
+    "worker_hijack_root_logger": False,
+}
+
+
 def make_celery(
     broker_url: str, config: CeleryWorkerConfig | None = None, *, queue: str = QUEUE
 ) -> Celery:
-    """A Celery app for stepd: JSON only, late acks, one message at a time per process."""
+    """A Celery app for stepd (CELERY_CONF) on `queue`."""
     app = Celery("stepd", broker=broker_url)
-    app.conf.update(
-        task_serializer="json",
-        accept_content=["json"],
-        result_backend=None,
-        task_ignore_result=True,
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1,
-        task_default_queue=queue,
-        broker_connection_retry_on_startup=True,
-        worker_hijack_root_logger=False,
-    )
+    app.conf.update(CELERY_CONF, task_default_queue=queue)
     if config is not None:
         app.conf.stepd_config = config
+        _join_the_fleet(app, config, queue)
 
     @app.task(name=TASK_NAME, bind=True, acks_late=True)  # type: ignore[untyped-decorator]
     def run_task(self: Any, task_id: int, attempt: int) -> str:
@@ -104,6 +110,52 @@ def make_celery(
     return app
 
 
+# The fleet name of this Celery worker (set in its main process before the pool forks, so
+# its pool processes inherit it): they run attempts as `NAME/PID`, counted as its own.
+_fleet_name: str | None = None
+
+
+def _consumed(worker: Any, queue: str) -> str:
+    """The queue a worker announces: the one it consumes (its -Q, which Celery selected
+    before worker_init), `queue` (STEPD_QUEUE) when it is among them. The dispatchers route
+    a type to the announced queue (runner/routes.py): a plain `celery worker -Q other`
+    started without STEPD_QUEUE=other must not announce the app's default instead."""
+    queues = getattr(getattr(worker.app, "amqp", None), "queues", None)
+    consumed = sorted(getattr(queues, "consume_from", None) or ())
+    return queue if not consumed or queue in consumed else consumed[0]
+
+
+def _join_the_fleet(app: Celery, config: CeleryWorkerConfig, queue: str) -> None:
+    """The worker's main process announces it (with its task types) and beats until it
+    shuts down: Celery's signals, so `celery -A stepd.runner.celery_app worker` does too."""
+    beats: list[BeatThread] = []
+
+    def started(sender: Any = None, **_: Any) -> None:
+        global _fleet_name
+        if getattr(sender, "app", None) is not app:
+            return
+        _fleet_name = default_worker_name("celery")
+        store = open_store(
+            config.database_url, migrate=False, sqlite_synchronous=config.sqlite_synchronous
+        )
+        member = Membership(
+            store, _fleet_name, "celery", load_task_types(config.tasks), _consumed(sender, queue)
+        )
+        beats.append(BeatThread(member))
+        beats[-1].start()
+
+    def stopping(sender: Any = None, **_: Any) -> None:
+        if getattr(sender, "app", None) is not app:
+            return
+        while beats:
+            beat = beats.pop()
+            beat.stop()
+            beat.membership.store.close()
+
+    signals.worker_init.connect(started, weak=False)
+    signals.worker_shutdown.connect(stopping, weak=False)
+
+
 @cache
 def _worker_for(config: CeleryWorkerConfig) -> tuple[Store, Worker]:
     # One store and one set of task types per worker process, made on first use
@@ -111,10 +163,35 @@ def _worker_for(config: CeleryWorkerConfig) -> tuple[Store, Worker]:
     store = open_store(
         config.database_url, migrate=False, sqlite_synchronous=config.sqlite_synchronous
     )
-    worker = Worker(
-        store, load_task_types(config.tasks), default_worker_name("celery"), config.worker
-    )
+    name = default_worker_name("celery") if _fleet_name is None else f"{_fleet_name}/{os.getpid()}"
+    worker = Worker(store, load_task_types(config.tasks), name, config.worker)
     return store, worker
+
+
+def work(settings: Settings, worker: WorkerSettings) -> None:
+    """`stepd worker --executor celery`: a Celery worker on `settings`' queue
+    (runner/executor.py)."""
+    assert settings.broker_url is not None  # (executor.check requires it)
+    config = CeleryWorkerConfig.from_settings(settings, worker)
+    app = make_celery(settings.broker_url, config, queue=settings.queue)
+    app.worker_main(
+        [
+            "worker",
+            "-Q",
+            settings.queue,
+            "--concurrency",
+            str(settings.workers),
+            "--loglevel",
+            settings.log_level.upper(),
+            "-P",
+            "prefork",
+            "--without-gossip",
+            "--without-mingle",
+            # A node name of its own: two workers on one host must not share a pidbox.
+            "--hostname",
+            f"stepd-{settings.queue}-{os.getpid()}@%h",
+        ]
+    )
 
 
 def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:

@@ -14,12 +14,17 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from celery import Celery
 
+from stepd.proc.loop import Loop
+from stepd.proc.wakepipe import WakePipe
 from stepd.proc.wakeup import Wakeup
 from stepd.runner.celery_app import QUEUE, TASK_NAME
-from stepd.store import runs
+from stepd.runner.executor import ServerSide
+from stepd.runner.routes import Routes
+from stepd.store import deployment, runs
 from stepd.store.engine import Store
 from stepd.timeutil import utcnow
 
@@ -39,43 +44,76 @@ class Dispatcher:
     heartbeat_timeout_seconds: float = 30.0
     name: str = "celery-dispatcher"
     queue: str = QUEUE  # the broker queue this deployment's workers consume
+    # Which queue runs which type (runner/routes.py); None: every type, on `queue`.
+    routes: Routes | None = None
     # A `WakePipe` when the reactor runs in a process of its own.
     _wake: Wakeup = field(default_factory=threading.Event)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    _loop: Loop | None = None
+    _last_maintenance: float = 0.0
 
     def notify(self) -> None:
         self._wake.set()
 
+    wake = notify  # (the Executor protocol's name: runner/executor.py)
+
+    def wakeups(self) -> list[WakePipe]:
+        # Another process can set only a pipe; an Event is this process's alone.
+        return [self._wake] if isinstance(self._wake, WakePipe) else []
+
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="stepd-dispatcher", daemon=True)
-        self._thread.start()
+        self._loop = Loop("stepd-dispatcher", self._round, what="dispatch", wake=self._wake)
+        self._loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(10)
+        if self._loop is not None:
+            self._loop.stop(10, reason="the server is stopping")
 
     def dispatch_once(self) -> int:
+        types: frozenset[str] | None = None
+        if self.routes is not None:
+            self.routes.refresh()
+            types = self.routes.types()
+            if not types:  # no live Celery worker: whatever is queued waits for one
+                return 0
         with self.store.read() as conn:
-            if not runs.has_work(conn, utcnow()):
+            if not runs.has_work(conn, utcnow(), types=types):
                 return 0
         with self.store.write() as conn:
-            claimed = runs.claim(conn, self.name, utcnow(), limit=self.batch, start=False)
-        for n, task in enumerate(claimed):
-            try:
-                self._send(task.id, task.attempt)
-            except Exception:
-                log.exception("cannot reach the broker; the unsent tasks stay queued")
-                with self.store.write() as conn:
-                    for unsent in claimed[n:]:
-                        runs.undo_dispatch(conn, unsent.id, unsent.attempt, utcnow())
-                raise
+            claimed = runs.claim(
+                conn, self.name, utcnow(), limit=self.batch, start=False, types=types
+            )
+        if not claimed:
+            return 0
+        sent = 0
+        try:
+            # One producer (one broker channel) for the batch: `send_task` alone acquires
+            # and releases one from the pool per message.
+            with self.app.producer_or_acquire() as producer:
+                for task in claimed:
+                    self._send(task.id, task.attempt, producer, self._queue_for(task.type))
+                    sent += 1
+        except Exception:
+            log.exception("cannot reach the broker; the unsent tasks stay queued")
+            with self.store.write() as conn:
+                for unsent in claimed[sent:]:
+                    runs.undo_dispatch(conn, unsent.id, unsent.attempt, utcnow())
+            raise
         return len(claimed)
 
-    def _send(self, task_id: int, attempt: int) -> None:
-        self.app.send_task(TASK_NAME, args=[task_id, attempt], queue=self.queue)
+    def _queue_for(self, task_type: str) -> str:
+        return self.queue if self.routes is None else self.routes.queue_for(task_type)
+
+    def _send(self, task_id: int, attempt: int, producer: Any, queue: str) -> None:
+        self.app.send_task(
+            TASK_NAME,
+            args=[task_id, attempt],
+            queue=queue,
+            producer=producer,
+            # What monitoring shows of the message, given: Celery's own saferepr of the
+            # arguments was a third of the dispatcher's cost per message.
+            argsrepr=f"[{task_id}, {attempt}]",
+            kwargsrepr="{}",
+        )
 
     def maintain(self) -> None:
         """End attempts of workers that went silent; re-send what no worker started."""
@@ -85,7 +123,10 @@ class Dispatcher:
             lost = runs.reap(
                 conn,
                 now,
-                heartbeat_timeout_seconds=self.heartbeat_timeout_seconds,
+                # The deployment's stored timeout wins (store/deployment.py).
+                heartbeat_timeout_seconds=deployment.heartbeat_timeout(
+                    conn, self.heartbeat_timeout_seconds
+                ),
                 events=self.status_events,
             )
         if lost:
@@ -94,30 +135,46 @@ class Dispatcher:
             stale = runs.unstarted_dispatches(
                 conn, now - timedelta(seconds=self.resend_after_seconds)
             )
-        for task_id, attempt in stale:
-            self._send(task_id, attempt)
         if stale:
+            if self.routes is not None:  # (the workers of a lost message's queue may be gone)
+                self.routes.refresh(force=True)
+            with self.app.producer_or_acquire() as producer:
+                for task_id, attempt, task_type in stale:
+                    self._send(task_id, attempt, producer, self._queue_for(task_type))
             log.warning("sent %d dispatched but unstarted tasks again", len(stale))
 
-    def _run(self) -> None:
-        log.info("dispatcher started")
-        last_maintenance = 0.0
-        failures = 0
-        while not self._stop.is_set():
-            self._wake.clear()
-            try:
-                # Often enough that a lost worker's attempt ends soon after its timeout.
-                interval = min(MAINTENANCE_INTERVAL_SECONDS, self.heartbeat_timeout_seconds / 3)
-                if time.monotonic() - last_maintenance >= interval:
-                    self.maintain()
-                    last_maintenance = time.monotonic()
-                sent = self.dispatch_once()
-                failures = 0
-            except Exception:
-                failures += 1
-                log.exception("dispatch failed (attempt %d); retrying", failures)
-                self._stop.wait(min(30.0, 0.5 * 2**failures))
-                continue
-            if sent < self.batch:
-                self._wake.wait(self.poll_interval_seconds)
-        log.info("dispatcher stopped: server shutting down")
+    def _round(self) -> float:
+        """One round (proc/loop.py): the maintenance when due, then a batch of claims."""
+        # Often enough that a lost worker's attempt ends soon after its timeout.
+        interval = min(MAINTENANCE_INTERVAL_SECONDS, self.heartbeat_timeout_seconds / 3)
+        if time.monotonic() - self._last_maintenance >= interval:
+            self.maintain()
+            self._last_maintenance = time.monotonic()
+        sent = self.dispatch_once()
+        return self.poll_interval_seconds if sent < self.batch else 0.0
+
+
+def serve_side(side: ServerSide) -> Dispatcher:
+    """The Celery executor of `stepd serve` (runner/executor.py): claim, send the ids."""
+    from stepd.runner.celery_app import make_celery
+    from stepd.services.fleet import FleetService
+
+    settings = side.settings
+    assert settings.broker_url is not None  # (executor.check requires it)
+    return Dispatcher(
+        side.store,
+        make_celery(settings.broker_url, queue=settings.queue),
+        side.status_events,
+        heartbeat_timeout_seconds=settings.heartbeat_timeout_seconds,
+        # A message no worker took within twice the heartbeat timeout is sent again.
+        resend_after_seconds=max(10.0, 2 * settings.heartbeat_timeout_seconds),
+        queue=settings.queue,
+        routes=Routes(
+            FleetService(
+                side.store, heartbeat_timeout_seconds=settings.heartbeat_timeout_seconds
+            ).celery_routes,
+            settings.queue,
+        ),
+        # With the reactor in a process of its own, it wakes the dispatcher across processes.
+        _wake=WakePipe() if side.cross_process else threading.Event(),
+    )

@@ -17,6 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal, TypeVar
 
+from stepd.domain.events import NAME_PATTERN as EVENT_NAME
 from stepd.errors import InvalidInput
 from stepd.pyfile import NotPython, import_file
 
@@ -48,6 +49,8 @@ class TaskType:
     headers: Mapping[str, str] = field(default_factory=dict)  # http
     timeout_seconds: float = 60.0  # http: per request
     description: str = ""
+    # The event its finished tasks report, instead of the deployment's status event name.
+    status_event: str | None = None
 
     def to_json(self) -> dict[str, object]:
         body: dict[str, object] = {"name": self.name, "kind": self.kind}
@@ -61,6 +64,11 @@ class TaskType:
                 for p in inspect.signature(self.function).parameters.values()
                 if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
             ]
+        if self.kind in ("command", "http"):
+            # The params it reads: the `{name}` placeholders, each required (as a string).
+            body["params"] = [
+                {"name": name, "required": True, "type": "str"} for name in self.placeholders()
+            ]
         if self.kind == "command":
             body["argv"] = list(self.argv)
             if self.allow_option_values:
@@ -70,7 +78,19 @@ class TaskType:
             body["url"], body["method"] = self.url, self.method
         if self.description:
             body["description"] = self.description
+        if self.status_event:
+            body["status_event"] = self.status_event
         return body
+
+    def placeholders(self) -> list[str]:
+        """The params a command or http type substitutes, in order of first use."""
+        texts = [*self.argv, *self.env.values(), self.cwd or "", self.url]
+        seen: dict[str, None] = {}
+        for text in texts:
+            for match in PLACEHOLDER.finditer(text):
+                if match.group(1):
+                    seen.setdefault(match.group(1), None)
+        return list(seen)
 
 
 def _check_name(name: str) -> str:
@@ -79,15 +99,26 @@ def _check_name(name: str) -> str:
     return name
 
 
-def task_type(name: str, *, description: str = "") -> Callable[[F], F]:
-    """Declare a Python function as a task type; its typed parameters are the task's params."""
+def _check_event(status_event: str | None) -> str | None:
+    if status_event is not None and not EVENT_NAME.fullmatch(status_event):
+        raise ValueError(f"status_event {status_event!r} is not a valid event name")
+    return status_event
+
+
+def task_type(
+    name: str, *, description: str = "", status_event: str | None = None
+) -> Callable[[F], F]:
+    """Declare a Python function as a task type; its typed parameters are the task's params.
+    `status_event`: the event its tasks report when they end (default: the deployment's)."""
     _check_name(name)
+    _check_event(status_event)
 
     def mark(function: F) -> F:
         doc = description or inspect.getdoc(function) or ""
-        setattr(
-            function, MARK, TaskType(name=name, kind="python", function=function, description=doc)
+        declared = TaskType(
+            name=name, kind="python", function=function, description=doc, status_event=status_event
         )
+        setattr(function, MARK, declared)
         return function
 
     return mark
@@ -101,6 +132,7 @@ def command_task(
     cwd: str | None = None,
     description: str = "",
     allow_option_values: bool | Collection[str] = False,
+    status_event: str | None = None,
 ) -> TaskType:
     """A task type that runs a command (never through a shell); exit code 0 is SUCCESS.
 
@@ -118,6 +150,7 @@ def command_task(
         env=dict(env or {}),
         cwd=cwd,
         description=description,
+        status_event=_check_event(status_event),
     )
 
 
@@ -140,6 +173,7 @@ def http_task(
     headers: Mapping[str, str] | None = None,
     timeout_seconds: float = 60.0,
     description: str = "",
+    status_event: str | None = None,
 ) -> TaskType:
     """A task type that sends its params as a JSON body; a 2xx answer is SUCCESS."""
     return TaskType(
@@ -150,6 +184,7 @@ def http_task(
         headers=dict(headers or {}),
         timeout_seconds=timeout_seconds,
         description=description,
+        status_event=_check_event(status_event),
     )
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from stepd.domain.tasks import TaskStatus
 from stepd.runner.attempt import Horse, LogBuffer
+from stepd.runner.fleet import Membership
 from stepd.runner.horse import HorseLimits
 from stepd.runner.registry import TaskType
 from stepd.store import runs
@@ -54,6 +55,9 @@ class Worker:
     # every log tick: a local worker whose server died abandons its attempt rather than
     # outlive the server by the length of a task (issue 9 item 6).
     abandon: Callable[[], str | None] = lambda: None
+    # Who it is in the fleet (announced at start, beaten while it runs); None: not counted
+    # (a Celery pool process: its worker's main process is the member).
+    membership: Membership | None = None
 
     def __post_init__(self) -> None:
         self.horse = Horse(self.types, self.settings.horse)
@@ -64,8 +68,12 @@ class Worker:
         """Work until `should_stop()`; `idle(seconds)` waits for work (woken early, or not)."""
         log.info("worker %s started with task types %s", self.name, sorted(self.types))
         task: runs.Claimed | None = None
+        if self.membership is not None:
+            self.membership.announce()
         try:
             while True:
+                if self.membership is not None:
+                    self.membership.beat()  # (a write only when one is due)
                 if task is None:
                     if should_stop():
                         break
@@ -77,16 +85,19 @@ class Worker:
                 _, task = self._execute(task, claim_next=not should_stop())
         finally:
             self.horse.close()
+            if self.membership is not None:
+                self.membership.depart()
         log.info("worker %s stopped: asked to stop", self.name)
 
     def claim(self) -> runs.Claimed | None:
         """Claim a task if one waits (a read first: idle polling takes no write lock)."""
         with self.store.read() as conn:
-            if not runs.has_work(conn, utcnow()):
+            if not runs.has_work(conn, utcnow(), types=self.types):
                 return None
         with self.store.write() as conn:
             # The time is read inside the transaction: `started` is when the claim held the lock.
-            claimed = runs.claim(conn, self.name, utcnow(), limit=1, start=True)
+            # Only the types this worker runs: a fleet's workers may each run other types.
+            claimed = runs.claim(conn, self.name, utcnow(), limit=1, start=True, types=self.types)
         return claimed[0] if claimed else None
 
     def run_one(self) -> bool:
@@ -142,6 +153,8 @@ class Worker:
                 beat = time.monotonic() - last_beat >= self.settings.heartbeat_interval_seconds
                 if beat:
                     last_beat = time.monotonic()
+                    if self.membership is not None:  # a long attempt: the worker lives too
+                        self.membership.beat()
                 return ship(buffer, beat=beat)
 
             outcome, buffer = self.horse.run(
@@ -164,10 +177,16 @@ class Worker:
             if text:
                 runs.append_log(conn, task.id, task.attempt, chunk, text)
             status = runs.finish(
-                conn, task.id, task.attempt, outcome, self.settings.status_events, now
+                conn,
+                task.id,
+                task.attempt,
+                outcome,
+                self.settings.status_events,
+                now,
+                own_event=None if task_type is None else task_type.status_event,
             )
             if claim_next:  # one transaction, one write lock, for the end and the next start
-                claimed = runs.claim(conn, self.name, now, limit=1, start=True)
+                claimed = runs.claim(conn, self.name, now, limit=1, start=True, types=self.types)
         log.info("task %s attempt %s ended %s", task.id, task.attempt, outcome.status.value)
         for hook in self.on_finished:
             hook()

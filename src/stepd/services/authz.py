@@ -18,6 +18,7 @@ from sqlalchemy import Connection, select
 from stepd.domain.configs import ActionConfig
 from stepd.domain.event_desc import EventDesc
 from stepd.domain.events import Event
+from stepd.domain.schedules import Schedule
 from stepd.domain.tasks import ACTIVE, Task
 from stepd.errors import Forbidden
 from stepd.store import configs as config_store
@@ -129,6 +130,15 @@ def change_event_desc(principal: Principal, desc: EventDesc, verb: str) -> None:
         raise Forbidden(
             f"event description {desc.name!r} belongs to {desc.author or 'nobody'}; only its "
             f"author or an admin may {verb} it"
+        )
+
+
+def change_schedule(principal: Principal, schedule: Schedule, verb: str) -> None:
+    """Change or delete (`verb`) a schedule: who created it or an admin."""
+    if not _may(principal, [schedule.author]):
+        raise Forbidden(
+            f"schedule {schedule.name!r} belongs to {schedule.author}; only its author or an "
+            f"admin may {verb} it"
         )
 
 

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from stepd.domain.configs import WRITABLE, ActionConfig, ConfigSpec, diff, parse_config
 from stepd.domain.events import parse_event_id
+from stepd.domain.lifecycle import StatusEvents
 from stepd.errors import Conflict, InvalidInput, NotFound, StepdError
 from stepd.services import authz
 from stepd.store import configs as config_store
+from stepd.store import deployment, runs
 from stepd.store import event_descs as desc_store
-from stepd.store import runs
+from stepd.store import events as event_store
 from stepd.store.engine import Store
 from stepd.store.tokens import Principal
 from stepd.timeutil import utcnow
@@ -22,7 +24,7 @@ from stepd.timeutil import utcnow
 MAX_VALIDATE = 1000  # configs per validation request
 
 # Top-level fields the filters can reach: what a config holds, and who made it.
-FILTER_ROOTS = WRITABLE | {"author", "version", "_id"}
+FILTER_ROOTS = WRITABLE | {"author", "version", "_id", "disabled"}
 
 
 def _check_descs(conn: Connection, spec: ConfigSpec) -> None:
@@ -71,26 +73,49 @@ def matches_filters(config: ActionConfig, filters: Mapping[str, str]) -> bool:
 @dataclass
 class ConfigService:
     store: Store
-    known_types: set[str] | None = None  # task types this server knows (None: not told)
+    # Why a task type may not run (None: a live worker runs it): services/fleet.py. A config
+    # for such a type is taken with this warning, as the original STEP took configs for
+    # any task type (and its worker may not have started yet).
+    type_warning: Callable[[str], str | None] = lambda _type: None
+    # This server's own status event name, where the store holds none (store/deployment.py).
+    status_events: StatusEvents = field(default_factory=StatusEvents)
+    # The status events task types name for themselves (services/fleet.py).
+    reported_events: Callable[[], frozenset[str]] = frozenset
 
-    def _check_type(self, spec: ConfigSpec) -> None:
-        if self.known_types is not None and spec.task_type not in self.known_types:
-            known = ", ".join(sorted(self.known_types)) or "none"
-            raise InvalidInput(
-                f"unknown task type {spec.task_type!r}; this server knows: {known} "
-                "(declare it in a module given to --tasks)",
-                field="task_type",
-            )
+    def warnings(self, spec: ConfigSpec) -> list[str]:
+        """What may keep a config from running, though it is stored: answered as `warnings`.
+
+        A task type no live worker runs, and a dependency on an event name that nothing
+        is known to send: no stored event has it, no description describes it, and it is
+        not the name finished tasks report (a typo there breaks a chain silently).
+        """
+        found: list[str] = []
+        warning = self.type_warning(spec.task_type)
+        if warning is not None:
+            found.append(warning)
+        names = sorted({d.name for d in spec.event_deps} - self.reported_events())
+        with self.store.read() as conn:
+            status_name = deployment.status_events(conn, self.status_events).name
+            described = desc_store.get_descs(conn, names)
+            for name in names:
+                if name == status_name or name in described or event_store.name_seen(conn, name):
+                    continue
+                found.append(
+                    f"no event named {name!r} has been stored, described or reported by a "
+                    f"task (finished tasks report {status_name!r}): check the name, or "
+                    "describe the event (POST /api/v1/event_descs) if it is yet to come"
+                )
+        return found
 
     def _check(self, conn: Connection, spec: ConfigSpec) -> None:
         """Everything a stored config must satisfy beyond its parser (one place, so that
         `validate` refuses exactly what `create` and `update` refuse)."""
-        self._check_type(spec)
         _check_descs(conn, spec)
         runs.check_weights(conn, [(s.name, s.weight) for s in spec.semaphores])
 
-    def validate(self, bodies: object) -> list[StepdError | None]:
-        """Why `create` would refuse each of `bodies` (None: it would not), writing nothing.
+    def validate(self, bodies: object) -> list[tuple[StepdError | None, list[str]]]:
+        """Why `create` would refuse each of `bodies` (None: it would not), and what it
+        would warn of, writing nothing.
 
         A name taken by another config is not checked: that depends on who sends it.
         """
@@ -100,14 +125,16 @@ class ConfigService:
             raise InvalidInput(
                 f"configs has {len(bodies)} items; send at most {MAX_VALIDATE}", field="configs"
             )
-        problems: list[StepdError | None] = []
+        problems: list[tuple[StepdError | None, list[str]]] = []
         with self.store.read() as conn:
             for body in bodies:
                 try:
-                    self._check(conn, parse_config(body))
-                    problems.append(None)
+                    spec = parse_config(body)
+                    self._check(conn, spec)
                 except StepdError as exc:
-                    problems.append(exc)
+                    problems.append((exc, []))
+                else:
+                    problems.append((None, self.warnings(spec)))
         return problems
 
     def _owned(self, conn: Connection, config_id: str, principal: Principal) -> ActionConfig:
@@ -115,9 +142,14 @@ class ConfigService:
         authz.change_config(principal, config)
         return config
 
-    def _get(self, conn: Connection, config_id: str) -> ActionConfig:
+    def get_in(self, conn: Connection, config_id: str, *, lock: bool = False) -> ActionConfig:
+        """The config `config_id` as the caller's transaction sees it (NotFound: none);
+        `lock`: no one changes it (or pauses it) until that transaction ends."""
+        return self._get(conn, config_id, lock=lock)
+
+    def _get(self, conn: Connection, config_id: str, *, lock: bool = False) -> ActionConfig:
         seq = parse_event_id(config_id)
-        config = None if seq is None else config_store.get_config(conn, seq)
+        config = None if seq is None else config_store.get_config(conn, seq, lock=lock)
         if config is None:
             raise NotFound(f"no config with id {config_id!r}", field="id")
         return config
@@ -190,6 +222,13 @@ class ConfigService:
                 )
         except IntegrityError as exc:
             raise self._duplicate(principal.user, spec.name) from exc
+
+    def set_paused(self, config_id: str, principal: Principal, *, paused: bool) -> ActionConfig:
+        """Pause (`POST /configs/{id}/disable`) or resume (`/enable`) a config: its author
+        or an admin. Pausing a paused config (or resuming a running one) changes nothing."""
+        with self.store.write() as conn:
+            config = self._owned(conn, config_id, principal)
+            return config_store.set_paused(conn, config, actor=principal.user, paused=paused)
 
     def delete(self, config_id: str, principal: Principal) -> ActionConfig:
         with self.store.write() as conn:

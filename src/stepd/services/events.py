@@ -28,6 +28,7 @@ from stepd.errors import Conflict, InvalidInput, NotFound
 from stepd.services import authz
 from stepd.services.event_descs import DescCache
 from stepd.store import events as event_store
+from stepd.store import triggers as trigger_store
 from stepd.store.engine import Store
 from stepd.store.events import EventGroup, EventRow
 from stepd.store.tokens import Principal
@@ -157,8 +158,14 @@ class EventService:
                 ids = plan.write(conn, None)
         except IntegrityError:
             return self._after_conflict(plan)
-        self._stored()
+        self.stored()
         return ids
+
+    def submit_in(self, conn: Connection, batch: EventBatch, *, author: str | None) -> list[str]:
+        """`submit` in the caller's write transaction (a schedule's tick stores its event
+        with the move of its next tick): the caller commits, then calls `stored`. A
+        request_id seen before returns the first ids; a StepdError leaves nothing written."""
+        return self._plan(batch, author).write(conn, None)
 
     async def submit_async(self, batch: EventBatch, *, author: str | None) -> list[str]:
         """`submit` for the event loop: on SQLite through the writer thread (grouped
@@ -167,10 +174,11 @@ class EventService:
             return await to_thread.run_sync(functools.partial(self.submit, batch, author=author))
         plan = self._plan(batch, author)
         ids = await self.writer.run(plan.write)
-        self._stored()
+        self.stored()
         return ids
 
-    def _stored(self) -> None:
+    def stored(self) -> None:
+        """Run the `on_stored` hooks: after a commit that stored events."""
         for hook in self.on_stored:
             hook()
 
@@ -256,6 +264,11 @@ class EventService:
             )
         with self.store.read() as conn:
             return event_store.query_events(conn, q)
+
+    def fired(self, events: Sequence[Event]) -> dict[int, trigger_store.Fired]:
+        """What each of `events` fired (by seq; absent: nothing)."""
+        with self.store.read() as conn:
+            return trigger_store.fired_by(conn, [e.seq for e in events])
 
     def reject(self, event_id: str, principal: Principal) -> Event:
         """Mark an event REJECTED: it never counts as a dependency again.

@@ -7,6 +7,7 @@ the story can say which dependency is still missing or which param differed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection
@@ -18,6 +19,7 @@ from stepd.domain.tasks import Task
 from stepd.errors import NotFound, StepdError
 from stepd.reactor.catalog import Catalog, Snapshot
 from stepd.shapes import ProducedTask
+from stepd.store import configs as config_store
 from stepd.store import events as event_store
 from stepd.store import tasks as task_store
 from stepd.store import triggers as trigger_store
@@ -48,12 +50,35 @@ def _mismatches(result: Evaluation) -> list[dict[str, object]]:
     ]
 
 
+def _disabled_note(conn: Connection, config: ActionConfig, event: Event) -> str | None:
+    """Why `config` did not see `event` because it was disabled or paused (None: it was
+    not). A config paused when the event arrived skipped it for good, even once resumed."""
+    if not config.spec.enabled:
+        return "the config has enabled: false"
+    if config.paused is not None and event.created >= config.paused.at:
+        return (
+            f"the config is paused (by {config.paused.by} since {iso(config.paused.at)}): "
+            f"`stepd configs enable {config.id}` resumes it; events sent meanwhile do not "
+            "fire it later"
+        )
+    for start, until, by in config_store.pauses(conn, config.seq):
+        if start <= event.created and (until is None or event.created < until):
+            until_text = "" if until is None else f" until {iso(until)}"
+            return (
+                f"the config was paused when this event arrived (by {by} from {iso(start)}"
+                f"{until_text}); events sent during a pause do not fire it later"
+            )
+    return None
+
+
 @dataclass
 class _Teller:
     conn: Connection
     configs: Snapshot
     join_budget: JoinBudget = field(default_factory=JoinBudget)  # per config evaluated
     nodes: int = 0
+    # The task types live workers run (services/fleet.py), None: not known here.
+    live_types: frozenset[str] | None = None
 
     def config(self, seq: int | None) -> ActionConfig | None:
         return None if seq is None else self.configs.by_seq.get(seq)
@@ -63,7 +88,7 @@ class _Teller:
         fired = trigger_store.for_event(self.conn, event.seq)
         tasks = task_store.get_tasks(self.conn, [t.task_id for t in fired if t.task_id])
         produced = [
-            _task_json(tasks[t.task_id], self.config(t.config_seq))
+            self._waiting(_task_json(tasks[t.task_id], self.config(t.config_seq)))
             for t in fired
             if t.task_id in tasks
         ]
@@ -86,6 +111,20 @@ class _Teller:
             "configs": configs,
             "chain": chain,
         }
+
+    def _waiting(self, task: dict[str, object]) -> dict[str, object]:
+        """A queued task of a type no live worker runs says so: it waits for a worker that
+        may never come (or one that does not know the type ends it EXCEPTION)."""
+        if (
+            self.live_types is not None
+            and task["status"] == "ENQUEUED"
+            and task["task_type"] not in self.live_types
+        ):
+            task["waiting"] = (
+                f"no live worker runs task type {task['task_type']!r}: start a worker "
+                "with --tasks naming the module that declares it (stepd workers list)"
+            )
+        return task
 
     def _config_entry(
         self,
@@ -120,8 +159,10 @@ class _Teller:
             entry["outcome"] = "pending"
             entry["note"] = "the reactor has not evaluated this event yet"
             return entry
-        if not config.spec.enabled:
+        disabled = _disabled_note(self.conn, config, event)
+        if disabled is not None:
             entry["outcome"] = "disabled"
+            entry["note"] = disabled
             return entry
         # Bounded as the reactor's evaluation is: a story is a read anyone may ask for,
         # and a product of events must not hold a server's worker for minutes.
@@ -182,6 +223,8 @@ class StoryService:
     store: Store
     catalog: Catalog = field(default_factory=Catalog)
     join_budget: JoinBudget = field(default_factory=JoinBudget)  # Settings.join_budget_*
+    # The task types live workers run now (services/fleet.py); None: not said in stories.
+    live_types: Callable[[], frozenset[str]] | None = None
 
     def start(self, event_id: str) -> str:
         """`POST /event_story`: the story id for an event (the story is told on GET)."""
@@ -205,6 +248,7 @@ class StoryService:
             event = event_store.get_event(conn, seq)
             if event is None:
                 raise NotFound(f"no story with id {story_id!r}", field="id")
-            teller = _Teller(conn, self.catalog.snapshot(conn), self.join_budget)
+            live = None if self.live_types is None else self.live_types()
+            teller = _Teller(conn, self.catalog.snapshot(conn), self.join_budget, live_types=live)
             story = teller.story(event, 0)
         return {"story_id": story_id, **story}

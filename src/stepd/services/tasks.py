@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, select, update
 
+from stepd.domain.task_params import check_params
 from stepd.domain.tasks import Task, TaskStatus
 from stepd.errors import Conflict, InvalidInput, NotFound
-from stepd.runner.registry import TaskType
 from stepd.services import authz
 from stepd.shapes import SemaphoreIn, TaskIn, TaskQuery
 from stepd.store import runs
@@ -63,7 +63,11 @@ class SemaphoreState:
 class TaskService:
     store: Store
     status_events: runs.StatusEvents
-    types: Mapping[str, TaskType] = field(default_factory=dict)
+    # Why a task type may not run (services/fleet.py): a task of it is made all the same.
+    type_warning: Callable[[str], str | None] = lambda _type: None
+    # A task type as the fleet describes it, with its params (services/fleet.py); None: not
+    # known here.
+    described: Callable[[str], Mapping[str, object] | None] = lambda _type: None
     on_created: list[Any] = field(default_factory=list)
 
     def _get(self, conn: Connection, task_id: int) -> Task:
@@ -85,6 +89,10 @@ class TaskService:
             stmt = stmt.where(tasks.c.config_seq == query.config_seq)
         if query.event_seq is not None:
             stmt = stmt.where(tasks.c.event_seq == query.event_seq)
+        if query.since is not None:
+            stmt = stmt.where(tasks.c.created >= query.since)
+        if query.until is not None:
+            stmt = stmt.where(tasks.c.created < query.until)
         stmt = stmt.order_by(SORTS[query.sort], tasks.c.id.desc())
         stmt = stmt.offset(query.skip).limit(query.limit)
         with self.store.read() as conn:
@@ -116,14 +124,8 @@ class TaskService:
         )
 
     def create(self, body: TaskIn, principal: Principal) -> Task:
-        """Store a task made by hand; the model checked the body, this checks the type
-        and the semaphores' weights against what the server knows."""
-        if self.types and body.type not in self.types:
-            raise InvalidInput(
-                f"unknown task type {body.type!r}; this server knows: "
-                + ", ".join(sorted(self.types)),
-                field="type",
-            )
+        """Store a task made by hand; the model checked the body, this checks the
+        semaphores' weights (see `type_warning` for its type)."""
         with self.store.write() as conn:
             runs.check_weights(conn, [(u.name, u.weight) for u in body.semaphores])
             task_id = task_store.insert_task(
@@ -155,18 +157,42 @@ class TaskService:
                 )
         return status
 
-    def restart(self, task_id: int, principal: Principal) -> TaskStatus:
-        """Queue a finished task again; who may is as for `stop`."""
+    def restart(
+        self,
+        task_id: int,
+        principal: Principal,
+        params: Mapping[str, object] | None = None,
+    ) -> Restarted:
+        """Queue a finished task again; who may is as for `stop`. With `params`, they
+        replace or add to the task's params for the new attempt; the earlier attempts keep
+        the params they ran with. Checked against the type's declared params, where known."""
+        warnings: list[str] = []
         with self.store.write() as conn:
             task = self._get(conn, task_id)
             authz.control_task(conn, principal, task, "restart")
-            if not runs.restart(conn, task_id, utcnow()):
+            merged = None
+            if params is not None:
+                merged = {**task.params, **params}
+                warnings = check_params(task.type, self.described(task.type), merged, params)
+            if not runs.restart(conn, task_id, utcnow(), params=merged, old_params=task.params):
                 raise Conflict(
                     f"task {task_id} is {task.status.value}; only a finished task can be restarted"
                 )
         for hook in self.on_created:
             hook()
-        return TaskStatus.ENQUEUED
+        return Restarted(
+            status=TaskStatus.ENQUEUED, params=merged or task.params, warnings=warnings
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Restarted:
+    """A task queued again: its status, the params its new attempt runs with, and what
+    they were warned of."""
+
+    status: TaskStatus
+    params: Mapping[str, object]
+    warnings: list[str]
 
 
 @dataclass
@@ -200,6 +226,11 @@ class SemaphoreService:
         """Every semaphore, by name."""
         with self.store.read() as conn:
             return self._states(conn)
+
+    def waiting(self) -> dict[str, int]:
+        """Semaphore name -> the tasks waiting for room in it."""
+        with self.store.read() as conn:
+            return task_store.waiting_on_semaphores(conn)
 
     def get(self, name: str) -> SemaphoreState:
         """One semaphore (NotFound if there is none)."""

@@ -14,14 +14,13 @@ a write commits again.
 
 from __future__ import annotations
 
-import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, ClassVar
 
 from sqlalchemy import Connection, Engine, text
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import OperationalError
 
 from stepd.errors import StoreFull, StoreUnavailable
 from stepd.store import failures
@@ -106,6 +105,11 @@ class Store(ABC):
         server decides."""
         return None
 
+    def local_directory(self) -> str | None:
+        """The directory of this machine holding the store's files (its disk is the
+        store's), or None where the database lives elsewhere (a server's own disk)."""
+        return None
+
     def writer(self) -> Writer | None:
         """The process's writer thread (store/writer.py) where `needs_writer_thread`, else
         None; the caller closes it."""
@@ -169,7 +173,7 @@ class Store(ABC):
                 before = self._changes(conn) if degraded else 0
                 yield conn
                 wrote = degraded and self._wrote(conn, before)
-        except (DBAPIError, sqlite3.Error) as exc:
+        except failures.DRIVER_ERRORS as exc:
             mapped = failures.classify(exc)
             if mapped is None:
                 raise

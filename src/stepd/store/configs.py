@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from stepd.domain.configs import ActionConfig, parse_config
+from stepd.domain.configs import ActionConfig, Pause, parse_config
 from stepd.domain.events import format_event_id
 from stepd.store.schema import config_generation, config_history, configs
 from stepd.timeutil import as_utc, utcnow
@@ -16,6 +17,10 @@ from stepd.timeutil import as_utc, utcnow
 
 def _to_config(m: Mapping[Any, Any]) -> ActionConfig:
     seq = int(m["seq"])
+    paused = None
+    if m["disabled"]:
+        at = m["disabled_at"]
+        paused = Pause(by=str(m["disabled_by"]), at=as_utc(at if at is not None else m["updated"]))
     return ActionConfig(
         id=format_event_id(seq),
         seq=seq,
@@ -24,6 +29,7 @@ def _to_config(m: Mapping[Any, Any]) -> ActionConfig:
         spec=parse_config(json.loads(str(m["body"])), stored=True),
         created=as_utc(m["created"]),
         updated=as_utc(m["updated"]),
+        paused=paused,
     )
 
 
@@ -52,8 +58,12 @@ def _history(
     )
 
 
-def get_config(conn: Connection, seq: int) -> ActionConfig | None:
-    row = conn.execute(select(configs).where(configs.c.seq == seq)).first()
+def get_config(conn: Connection, seq: int, *, lock: bool = False) -> ActionConfig | None:
+    """The config `seq`; with `lock`, its row stays locked until the caller commits
+    (PostgreSQL: a pause waits for a run that read it unpaused; SQLite's writers take
+    turns anyway, and it renders no FOR UPDATE)."""
+    stmt = select(configs).where(configs.c.seq == seq)
+    row = conn.execute(stmt.with_for_update() if lock else stmt).first()
     return None if row is None else _to_config(row._mapping)
 
 
@@ -114,6 +124,7 @@ def update_config(
         spec=config.spec,
         created=config.created,
         updated=utcnow(),
+        paused=config.paused,  # a change of the spec does not resume it
     )
     conn.execute(
         update(configs)
@@ -130,6 +141,68 @@ def update_config(
     _history(conn, new, actor, "updated", change)
     _bump(conn)
     return new
+
+
+def set_paused(conn: Connection, config: ActionConfig, *, actor: str, paused: bool) -> ActionConfig:
+    """Pause (`paused`) or resume `config`; the history says who and when. Its version
+    stays: the spec, which versions count, is unchanged. A config already in that state is
+    returned as it is, and nothing is written."""
+    if (config.paused is not None) == paused:
+        return config
+    now = utcnow()
+    pause = Pause(by=actor, at=now) if paused else None
+    conn.execute(
+        update(configs)
+        .where(configs.c.seq == config.seq)
+        .values(
+            disabled=paused,
+            disabled_by=None if pause is None else pause.by,
+            disabled_at=None if pause is None else pause.at,
+        )
+    )
+    conn.execute(
+        insert(config_history).values(
+            config_seq=config.seq,
+            version=config.version,
+            actor=actor,
+            at=now,
+            action="disabled" if paused else "enabled",
+            body=json.dumps(config.spec.to_json()),
+            change=json.dumps({"disabled": {"old": not paused, "new": paused}}),
+        )
+    )
+    _bump(conn)  # the reactors' catalogs reload: a paused config is skipped from now on
+    return ActionConfig(
+        id=config.id,
+        seq=config.seq,
+        author=config.author,
+        version=config.version,
+        spec=config.spec,
+        created=config.created,
+        updated=config.updated,
+        paused=pause,
+    )
+
+
+def pauses(conn: Connection, seq: int) -> list[tuple[datetime, datetime | None, str]]:
+    """(from, until or None while it lasts, who) of every pause of a config, oldest first:
+    the story says `disabled` for an event that arrived during one."""
+    rows = conn.execute(
+        select(config_history.c.action, config_history.c.at, config_history.c.actor)
+        .where(
+            config_history.c.config_seq == seq,
+            config_history.c.action.in_(["disabled", "enabled"]),
+        )
+        .order_by(config_history.c.id)
+    )
+    found: list[tuple[datetime, datetime | None, str]] = []
+    for action, at, actor in rows:
+        if action == "disabled":
+            found.append((as_utc(at), None, str(actor)))
+        elif found and found[-1][1] is None:
+            start, _, by = found[-1]
+            found[-1] = (start, as_utc(at), by)
+    return found
 
 
 def delete_config(conn: Connection, config: ActionConfig, *, actor: str) -> None:

@@ -11,9 +11,11 @@ The names that modules and tests have always imported from here stay importable.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy.engine import make_url
 
-from stepd.errors import InvalidInput
+from stepd.errors import InvalidInput, StoreUnavailable
 from stepd.store.base import Store
 from stepd.store.postgres import REACTOR_LOCK, PostgresStore
 from stepd.store.sqlite import SqliteStore, create_private, read_deadline
@@ -35,14 +37,26 @@ def normalize_url(url: str) -> str:
     return url
 
 
+def backend_of(url: str) -> str:
+    """The name of the database a URL names ("sqlite", "postgresql"), as Store.backend."""
+    try:
+        return make_url(normalize_url(url)).get_backend_name()
+    except Exception:
+        return "unknown"
+
+
 def open_store(
     url: str,
     *,
     migrate: bool = True,
     sqlite_synchronous: str = "NORMAL",
     statement_timeout_seconds: float | None = None,
+    create: bool = True,
 ) -> Store:
     """Open the database at `url`, bringing its schema up to date unless told not to.
+
+    `create=False`: an SQLite file that does not exist is StoreUnavailable rather than
+    a new empty database (for commands that only look, such as `stepd doctor`).
 
     `statement_timeout_seconds` (the API server's): cancel any statement (PostgreSQL)
     or read (SQLite) that runs longer; the migration itself is not bounded.
@@ -64,6 +78,9 @@ def open_store(
             f"{', '.join(s + '://' for s in SCHEMES)}; "
             "use sqlite:///PATH or postgresql://HOST/DB"
         )
+    path = parsed.database if backend is SqliteStore else None
+    if not create and path and path != ":memory:" and not Path(path).exists():
+        raise StoreUnavailable(f"there is no database at {path}")
     store = backend.open(
         url,
         parsed,

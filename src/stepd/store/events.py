@@ -9,7 +9,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -20,6 +20,7 @@ from sqlalchemy import (
     TextClause,
     TextualSelect,
     and_,
+    bindparam,
     exists,
     func,
     insert,
@@ -375,6 +376,12 @@ def get_event(conn: Connection, seq: int) -> Event | None:
     return None if row is None else row_to_event(row)
 
 
+def name_seen(conn: Connection, name: str) -> bool:
+    """Whether any event of `name` was ever stored: one probe of `ix_events_name_seq`."""
+    stmt = select(events.c.seq).where(events.c.name == name).limit(1)
+    return conn.execute(stmt).first() is not None
+
+
 def get_events(conn: Connection, seqs: Iterable[int]) -> dict[int, Event]:
     wanted = sorted(set(seqs))
     found: dict[int, Event] = {}
@@ -397,6 +404,87 @@ class EventQuery:
     skip: int = 0
     limit: int = 30
     newest_first: bool = False
+    since: datetime | None = None  # stored at or after (aware UTC)
+    until: datetime | None = None  # stored before
+    # Not events of these names (the UI's list leaves out the clock's and the schedules'
+    # unless asked): only with neither a name nor params, the plain walk along the seqs.
+    exclude_names: tuple[str, ...] = ()
+
+
+# How far out of order (a server's clock behind another's) an event's time may be and
+# still be found by a time range: the seq range is widened by this much at both ends.
+CLOCK_SKEW_ALLOWANCE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class _Span:
+    """The seqs [lo, hi) of the events stored in [since, until): events are numbered in
+    the order they are stored, so a time range is a seq range, found by bisecting the
+    primary key (no index on `created` to pay for at every insert), widened by
+    CLOCK_SKEW_ALLOWANCE. The times are also checked on each row, so nothing outside the
+    range asked for is ever shown."""
+
+    lo: int
+    hi: int
+    since: datetime
+    until: datetime
+
+    def binds(self) -> dict[str, object]:
+        return {"lo": self.lo, "hi": self.hi, "since": self.since, "until": self.until}
+
+
+# Before and after every stored time, with room for the allowance either side.
+_EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+_LATEST = datetime(9999, 12, 30, tzinfo=UTC)
+
+
+def _first_seq_at(conn: Connection, when: datetime, lo: int, hi: int) -> int:
+    """The least x in [lo, hi] such that no event with seq >= x was stored before `when`
+    (the first such event's time decides, events being numbered in storing order)."""
+    while lo < hi:
+        mid = (lo + hi) // 2
+        created = conn.execute(
+            select(events.c.created).where(events.c.seq >= mid).order_by(events.c.seq).limit(1)
+        ).scalar()
+        if created is None or as_utc(created) >= when:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def _span(conn: Connection, q: EventQuery) -> _Span | None:
+    """`q`'s time range as a seq range (None: `q` has no time range)."""
+    if q.since is None and q.until is None:
+        return None
+    first, last = conn.execute(select(func.min(events.c.seq), func.max(events.c.seq))).one()
+    if first is None:
+        return _Span(lo=1, hi=1, since=_EARLIEST, until=_LATEST)
+    lo, hi = int(first), int(last) + 1
+    since, until = q.since or _EARLIEST, q.until or _LATEST
+    if q.since is not None:
+        lo = _first_seq_at(conn, max(q.since, _EARLIEST) - CLOCK_SKEW_ALLOWANCE, lo, hi)
+    if q.until is not None:
+        hi = _first_seq_at(conn, min(q.until, _LATEST) + CLOCK_SKEW_ALLOWANCE, lo, hi)
+    return _Span(lo=lo, hi=hi, since=since, until=until)
+
+
+# The conditions of a span on a statement's event seq and created columns.
+def _span_sql(seq_col: str, created_col: str) -> list[str]:
+    return [
+        f"{seq_col} >= :lo",
+        f"{seq_col} < :hi",
+        f"{created_col} >= :since",
+        f"{created_col} < :until",
+    ]
+
+
+def _typed(stmt: TextClause) -> TextClause:
+    # The times bound as the column stores them (SQLite: text in a fixed format).
+    return stmt.bindparams(
+        bindparam("since", type_=events.c.created.type),
+        bindparam("until", type_=events.c.created.type),
+    )
 
 
 def _param_match(key: str, value: str, name_col: Any, seq_col: Any) -> Exists:
@@ -433,7 +521,9 @@ _EVENT_TYPES = (
 
 
 @functools.cache
-def _by_param_statement(n_params: int, with_state: bool, newest_first: bool) -> TextualSelect:
+def _by_param_statement(
+    n_params: int, with_state: bool, newest_first: bool, spanned: bool = False
+) -> TextualSelect:
     """Events of a name with params: walk the param index from one end, stop at the limit.
 
     SQLite runs each EXISTS as a subquery per index entry (its planner does not turn
@@ -445,20 +535,25 @@ def _by_param_statement(n_params: int, with_state: bool, newest_first: bool) -> 
         f" AND q{i}.value = :v{i} AND q{i}.event_seq = p.event_seq)"
         for i in range(1, n_params)
     ]
-    return _walk_param_index(where, with_state, newest_first)
+    return _walk_param_index(where, with_state, newest_first, spanned)
 
 
-def _walk_param_index(where: list[str], with_state: bool, newest_first: bool) -> TextualSelect:
+def _walk_param_index(
+    where: list[str], with_state: bool, newest_first: bool, spanned: bool
+) -> TextualSelect:
     """Events along the first filter's param index entries `p`, in seq order, where
-    `where` holds (and the state, with `with_state`)."""
+    `where` holds (and the state, with `with_state`; inside a _Span, with `spanned`)."""
     if with_state:
         where = [*where, "e.state = :state"]
+    if spanned:  # (the seq bounds narrow the index range walked)
+        where = [*where, *_span_sql("p.event_seq", "e.created")]
     order = "DESC" if newest_first else "ASC"
     sql = (
         f"SELECT {_EVENT_COLUMNS} FROM event_params p JOIN events e ON e.seq = p.event_seq"
         f" WHERE {' AND '.join(where)} ORDER BY p.event_seq {order} LIMIT :limit OFFSET :skip"
     )
-    return text(sql).columns(*_EVENT_TYPES)
+    stmt = text(sql)
+    return (_typed(stmt) if spanned else stmt).columns(*_EVENT_TYPES)
 
 
 # PostgreSQL turns each EXISTS above into a semi-join and searches the orders of joining
@@ -480,25 +575,32 @@ def _has_params(first: int, n_params: int, seq_col: str, name_col: str) -> list[
 
 
 @functools.cache
-def _by_param_probed(n_params: int, with_state: bool, newest_first: bool) -> TextualSelect:
+def _by_param_probed(
+    n_params: int, with_state: bool, newest_first: bool, spanned: bool
+) -> TextualSelect:
     """`_by_param_statement` for PostgreSQL: k0 leads, the others are probed per entry."""
     where = ["p.name = :name", "p.key = :k0", "p.value = :v0"]
     where += _has_params(1, n_params, "p.event_seq", "p.name")
-    return _walk_param_index(where, with_state, newest_first)
+    return _walk_param_index(where, with_state, newest_first, spanned)
 
 
 @functools.cache
-def _any_name_probed(n_params: int, with_state: bool, newest_first: bool) -> TextualSelect:
+def _any_name_probed(
+    n_params: int, with_state: bool, newest_first: bool, spanned: bool
+) -> TextualSelect:
     """PostgreSQL, params without a name: each event in seq order, its params probed."""
     where = _has_params(0, n_params, "e.seq", "e.name")
     if with_state:
         where.append("e.state = :state")
+    if spanned:
+        where += _span_sql("e.seq", "e.created")
     order = "DESC" if newest_first else "ASC"
     sql = (
         f"SELECT {_EVENT_COLUMNS} FROM events e"
         f" WHERE {' AND '.join(where)} ORDER BY e.seq {order} LIMIT :limit OFFSET :skip"
     )
-    return text(sql).columns(*_EVENT_TYPES)
+    stmt = text(sql)
+    return (_typed(stmt) if spanned else stmt).columns(*_EVENT_TYPES)
 
 
 # How far to count a filter's index entries when choosing the one to lead with.
@@ -536,10 +638,13 @@ def query_events(conn: Connection, q: EventQuery) -> list[Event]:
     """
     stmt: Select[tuple[object, ...]]
     items = list(q.params.items())
+    span = _span(conn, q)
+    if span is not None and span.lo >= span.hi:
+        return []  # nothing was stored in that time
     if q.source:
-        return _query_by_source(conn, q)
+        return _query_by_source(conn, q, span)
     if len(items) > 1 and conn.dialect.name != "sqlite":
-        return _query_postgres(conn, q, items)
+        return _query_postgres(conn, q, items, span)
     if q.name is not None and items:
         # The hot shape (the original's own curl): one prepared statement per shape.
         binds: dict[str, object] = {"name": q.name, "skip": q.skip, "limit": q.limit}
@@ -547,7 +652,11 @@ def query_events(conn: Connection, q: EventQuery) -> list[Event]:
             binds[f"k{i}"], binds[f"v{i}"] = key, index_value(text)
         if q.state is not None:
             binds["state"] = q.state.value
-        shape = _by_param_statement(len(items), q.state is not None, q.newest_first)
+        if span is not None:
+            binds.update(span.binds())
+        shape = _by_param_statement(
+            len(items), q.state is not None, q.newest_first, span is not None
+        )
         return [row_to_event(row) for row in conn.execute(shape, binds)]
     else:
         stmt = select(events)
@@ -556,6 +665,9 @@ def query_events(conn: Connection, q: EventQuery) -> list[Event]:
             stmt = stmt.where(events.c.name == q.name)
         for key, text in items:
             stmt = stmt.where(_param_match(key, index_value(text), events.c.name, events.c.seq))
+        if q.exclude_names and q.name is None and not items:
+            stmt = stmt.where(events.c.name.not_in(q.exclude_names))
+    stmt = _in_span(stmt, span, events.c.seq)
     if q.state is not None:
         stmt = stmt.where(events.c.state == q.state.value)
     stmt = stmt.order_by(order_col.desc() if q.newest_first else order_col.asc())
@@ -563,7 +675,20 @@ def query_events(conn: Connection, q: EventQuery) -> list[Event]:
     return [row_to_event(row) for row in conn.execute(stmt)]
 
 
-def _query_by_source(conn: Connection, q: EventQuery) -> list[Event]:
+def _in_span(
+    stmt: Select[tuple[object, ...]], span: _Span | None, seq_col: Any
+) -> Select[tuple[object, ...]]:
+    if span is None:
+        return stmt
+    return stmt.where(
+        seq_col >= span.lo,
+        seq_col < span.hi,
+        events.c.created >= span.since,
+        events.c.created < span.until,
+    )
+
+
+def _query_by_source(conn: Connection, q: EventQuery, span: _Span | None) -> list[Event]:
     """Events whose object source has every `q.source` value (and the rest of `q`).
 
     Driven by the event_sources index on the first of them: the rows read are those of
@@ -592,23 +717,29 @@ def _query_by_source(conn: Connection, q: EventQuery) -> list[Event]:
         stmt = stmt.where(_param_match(param_key, param_value, events.c.name, events.c.seq))
     if q.state is not None:
         stmt = stmt.where(events.c.state == q.state.value)
+    stmt = _in_span(stmt, span, s.c.event_seq)
     order = s.c.event_seq.desc() if q.newest_first else s.c.event_seq.asc()
     stmt = stmt.order_by(order).offset(q.skip).limit(q.limit)
     return [row_to_event(row) for row in conn.execute(stmt)]
 
 
-def _query_postgres(conn: Connection, q: EventQuery, given: list[tuple[str, str]]) -> list[Event]:
+def _query_postgres(
+    conn: Connection, q: EventQuery, given: list[tuple[str, str]], span: _Span | None
+) -> list[Event]:
     """`query_events` with two or more param filters on PostgreSQL (see _has_params)."""
     items = [(key, index_value(text)) for key, text in given]
     binds: dict[str, object] = {"skip": q.skip, "limit": q.limit}
     if q.state is not None:
         binds["state"] = q.state.value
+    if span is not None:
+        binds.update(span.binds())
+    shape_of = (len(items), q.state is not None, q.newest_first, span is not None)
     if q.name is not None:
         binds["name"] = q.name
         _rarest_first(conn, q.name, items)
-        shape = _by_param_probed(len(items), q.state is not None, q.newest_first)
+        shape = _by_param_probed(*shape_of)
     else:
-        shape = _any_name_probed(len(items), q.state is not None, q.newest_first)
+        shape = _any_name_probed(*shape_of)
     for i, (key, value) in enumerate(items):
         binds[f"k{i}"], binds[f"v{i}"] = key, value
     return [row_to_event(row) for row in conn.execute(shape, binds)]

@@ -19,6 +19,12 @@ OUT_OF_SPACE = "out of space"
 # What the drivers raise, wrapped by SQLAlchemy or not (the raw-cursor paths): what
 # `classify` reads.
 DRIVER_ERRORS: tuple[type[Exception], ...] = (DBAPIError, sqlite3.Error)
+try:  # the postgres extra: its raw cursors (store/dbapi.py) raise psycopg's own errors
+    import psycopg
+
+    DRIVER_ERRORS = (*DRIVER_ERRORS, psycopg.Error)
+except ImportError:  # pragma: no cover - installed without PostgreSQL support
+    pass
 
 
 def classify(exc: BaseException) -> StoreUnavailable | None:

@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from stepd.domain.events import MAX_SEQ
 from stepd.domain.matching import SearchLimitReached
@@ -19,6 +20,9 @@ from stepd.domain.params import Params, param_text
 from stepd.errors import StepdError
 from stepd.store import dbapi, queries
 from stepd.store.events import index_value
+
+if TYPE_CHECKING:
+    from stepd.settings import Settings
 
 # How far to count when choosing the most selective param to lead a lookup with.
 ESTIMATE_CAP = 1000
@@ -116,6 +120,11 @@ class JoinBudget:
 
     rows: int = DEFAULT_JOIN_ROWS
     steps: int = DEFAULT_JOIN_STEPS
+
+    @classmethod
+    def of(cls, settings: Settings) -> JoinBudget:
+        """The budget `settings` give (the reactor's and a story's are the same)."""
+        return cls(rows=settings.join_budget_rows, steps=settings.join_budget_steps)
 
     def scan(self) -> ScanBudget:
         """A fresh row budget for one evaluation's lookups."""

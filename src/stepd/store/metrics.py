@@ -80,6 +80,15 @@ def _statuses(rows: list[tuple[object, ...]]) -> dict[TaskStatus, int]:
     return {TaskStatus(str(status)): _int(n) for status, n in rows}
 
 
+def reactor_backlog(conn: Connection) -> tuple[int, datetime | None]:
+    """How many events wait for the reactor, and since when the oldest (the health check's
+    two figures of `read`, without the rest)."""
+    r = dbapi.raw(conn)
+    (pending,) = _one(r, "events_in_state", state="NEW")
+    oldest = _one(r, "oldest_new_event")
+    return _int(pending), dbapi.read_time(oldest[0]) if oldest else None
+
+
 def read(conn: Connection) -> StoreMetrics:
     """Every figure of `GET /metrics` that the store holds, on `conn`'s transaction."""
     r = dbapi.raw(conn)

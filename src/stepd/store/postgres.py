@@ -10,14 +10,12 @@ statement raising QueryTimeout.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import DBAPIError
 
 from stepd.store import failures
 from stepd.store.base import Store
@@ -28,6 +26,10 @@ if TYPE_CHECKING:
 # Advisory locks' keys.
 MIGRATION_LOCK = 7210001  # one migration at a time
 REACTOR_LOCK = 7210002  # one evaluator at a time
+# Advisory locks are the database's, not a schema's: two deployments in two schemas of one
+# database (or two test runs) must not take turns with each other. The lock's first key
+# is the schema's (a hash of its name), the second says which lock.
+_IN_THIS_SCHEMA = "pg_advisory_xact_lock(hashtext(current_schema()), {})"
 
 
 class PostgresStore(Store):
@@ -61,11 +63,11 @@ class PostgresStore(Store):
 
     def reactor_lock(self, conn: Connection) -> None:
         """The advisory lock (reactors on several servers take turns) to `conn`'s commit."""
-        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({REACTOR_LOCK})")
+        conn.exec_driver_sql("SELECT " + _IN_THIS_SCHEMA.format(REACTOR_LOCK))
 
     def migration_lock(self, conn: Connection) -> None:
         """The advisory lock (servers starting together migrate in turn) to the commit."""
-        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+        conn.exec_driver_sql("SELECT " + _IN_THIS_SCHEMA.format(MIGRATION_LOCK))
 
     def listener_for(self, channel: str, callback: Callable[[], None]) -> Listener:
         from stepd.store.notify import Listener
@@ -91,7 +93,7 @@ class PostgresStore(Store):
                 conn.begin(),
             ):
                 yield conn
-        except (DBAPIError, sqlite3.Error) as exc:
+        except failures.DRIVER_ERRORS as exc:
             mapped = failures.classify(exc)
             if mapped is None:
                 raise

@@ -12,7 +12,7 @@ the status they belong to: release cannot be forgotten, whatever ends the task.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -37,7 +37,7 @@ from stepd.domain.lifecycle import StatusEvents as StatusEvents
 from stepd.domain.lifecycle import backoff_seconds as backoff_seconds
 from stepd.domain.tasks import ACTIVE, TaskStatus
 from stepd.errors import InvalidInput
-from stepd.store import dbapi, queries
+from stepd.store import dbapi, deployment, queries
 from stepd.store import events as event_store
 from stepd.store.schema import semaphore_holds, semaphores, task_attempts, task_logs, tasks
 
@@ -70,6 +70,9 @@ def _per_driver(name: str) -> dict[bool, queries.Query]:
 
 _HAS_WORK = _per_driver("has_work")
 _QUEUE_HEAD = _per_driver("queue_head")
+# The same, among the task types a worker runs: a worker claims only what it can run.
+_HAS_WORK_TYPED = _per_driver("has_work_typed")
+_QUEUE_HEAD_TYPED = _per_driver("queue_head_typed")
 _TAKE_AND_START = _per_driver("take_and_start")
 _TAKE = _per_driver("take")
 _START = _per_driver("start")
@@ -214,19 +217,32 @@ def release(conn: dbapi.Conn, task_id: int) -> None:
     dbapi.run(conn, _RELEASE, {"task_id": task_id}).close()
 
 
-def has_work(conn: Connection, now: datetime) -> bool:
-    """A cheap read: is any task waiting to be claimed?"""
+def has_work(conn: Connection, now: datetime, *, types: Collection[str] | None = None) -> bool:
+    """A cheap read: is any task waiting to be claimed (of one of `types`, when given)?"""
     r = dbapi.raw(conn)
-    cur = dbapi.run(r, _HAS_WORK[r.sqlite], {"now": dbapi.time_param(r, now)})
+    params: dict[str, object] = {"now": dbapi.time_param(r, now)}
+    if types is None:
+        query = _HAS_WORK[r.sqlite]
+    else:
+        query = _HAS_WORK_TYPED[r.sqlite]
+        params["types"] = json.dumps(sorted(types))
+    cur = dbapi.run(r, query, params)
     found = cur.fetchone() is not None
     cur.close()
     return found
 
 
 def claim(
-    conn: Connection, worker: str, now: datetime, *, limit: int = 1, start: bool = True
+    conn: Connection,
+    worker: str,
+    now: datetime,
+    *,
+    limit: int = 1,
+    start: bool = True,
+    types: Collection[str] | None = None,
 ) -> list[Claimed]:
-    """Take up to `limit` tasks, highest priority first, whose semaphores have room.
+    """Take up to `limit` tasks, highest priority first, whose semaphores have room (and
+    whose type is one of `types`, when given: what the worker can run).
 
     With `start` the tasks become EXECUTING at once (the local executor); without,
     they are only dispatched (semaphores held) and a Celery worker starts them.
@@ -235,19 +251,30 @@ def claim(
     ledger = _Ledger(conn, now)
     r = dbapi.raw(conn)
     at = dbapi.time_param(r, now)
-    head = _QUEUE_HEAD[r.sqlite]
     take = (_TAKE_AND_START if start else _TAKE)[r.sqlite]
     status = (TaskStatus.EXECUTING if start else TaskStatus.ENQUEUED).value
+    runs_type = (lambda _type: True) if types is None else frozenset(types).__contains__
     seen = 0
-    # A short look first (the common case); a long one only when the head of the
-    # queue is blocked on semaphores, so tasks behind it are not starved.
+    # A short look first (the common case); a long one only when nothing in the head could
+    # be taken (semaphores, or types this worker does not run), so tasks behind are not
+    # starved. On SQLite the short look reads the queue's head untyped and checks the types
+    # here: the typed statement cost a tenth of a worker's no-op throughput. PostgreSQL
+    # filters in the statement, which must not lock (FOR UPDATE) rows of other types.
     for scan in (max(limit, CLAIM_FIRST_SCAN), CLAIM_SCAN):
-        cur = dbapi.run(r, head, {"now": at, "scan": scan - seen, "skip": seen})
+        if types is not None and (seen or not r.sqlite):
+            head = _QUEUE_HEAD_TYPED[r.sqlite]
+            bound = {"now": at, "scan": scan, "skip": 0, "types": json.dumps(sorted(types))}
+        else:
+            head = _QUEUE_HEAD[r.sqlite]
+            bound = {"now": at, "scan": scan - seen, "skip": seen}
+        cur = dbapi.run(r, head, bound)
         rows = cur.fetchall()
         cur.close()
         for task_id, task_status, uses_json, attempts, type_, params, kill_timeout in rows:
             if len(claimed) >= limit:
                 return claimed
+            if not runs_type(type_):
+                continue
             uses = json.loads(uses_json)
             if uses and not ledger.try_acquire(task_id, uses):
                 if task_status != TaskStatus.WAIT_MUTEX.value:
@@ -387,10 +414,14 @@ def finish(
     outcome: Outcome,
     events: StatusEvents,
     now: datetime,
+    *,
+    own_event: str | None = None,
 ) -> TaskStatus | None:
     """End attempt `attempt` as `lifecycle.decide` says: retry it, or end the task and report it.
 
-    Returns the task's new status, or None when the attempt was no longer current.
+    The status event is named `own_event` (the task type's own, when it names one), else as
+    the deployment stores it, else as `events` says. Returns the task's new status, or None
+    when the attempt was no longer current.
     """
     r = dbapi.raw(conn)
     cur = dbapi.run(r, _ACTIVE_TASK, {"task_id": task_id, "attempt": attempt})
@@ -410,6 +441,10 @@ def finish(
         stop_requested=bool(stop_requested),
         held=True,
     )
+    # The deployment's stored names win over this process's own (store/deployment.py).
+    events = deployment.status_events(r, events)
+    if own_event is not None:
+        events = StatusEvents(name=own_event, environment=events.environment)
     t = lifecycle.decide(task, outcome, _policy(events))
     at = dbapi.time_param(r, now)
     if t.release_holds:
@@ -485,7 +520,7 @@ def request_stop(
         stop_requested=bool(row.stop_requested),
         held=row.dispatched is not None,
     )
-    t = lifecycle.stop(task, _policy(events))
+    t = lifecycle.stop(task, _policy(deployment.status_events(conn, events)))
     if t is not None:
         # No attempt runs: the task's row alone changes (its output stays).
         if t.release_holds:
@@ -510,12 +545,25 @@ def request_stop(
     return TaskStatus(row.status)
 
 
-def restart(conn: Connection, task_id: int, now: datetime) -> bool:
-    """Queue a finished task again as a new attempt (its earlier attempts are kept)."""
+def restart(
+    conn: Connection,
+    task_id: int,
+    now: datetime,
+    *,
+    params: Mapping[str, object] | None = None,
+    old_params: Mapping[str, object] | None = None,
+) -> bool:
+    """Queue a finished task again as a new attempt (its earlier attempts are kept).
+
+    With `params`, the new attempt runs with those instead of `old_params` (the task's
+    params until now), which its earlier attempts keep in their own `params`.
+    """
+    changed = {} if params is None else {"params": json.dumps(dict(params))}
     result = conn.execute(
         update(tasks)
         .where(tasks.c.id == task_id, tasks.c.status.not_in([s.value for s in ACTIVE]))
         .values(
+            **changed,
             status=TaskStatus.ENQUEUED.value,
             finished=None,
             started=None,
@@ -529,18 +577,27 @@ def restart(conn: Connection, task_id: int, now: datetime) -> bool:
             output=None,
         )
     )
-    return result.rowcount == 1
+    if result.rowcount != 1:
+        return False
+    if params is not None and old_params is not None:
+        # Attempts without params of their own ran with the task's params until now.
+        conn.execute(
+            update(task_attempts)
+            .where(task_attempts.c.task_id == task_id, task_attempts.c.params.is_(None))
+            .values(params=json.dumps(dict(old_params)))
+        )
+    return True
 
 
 def unstarted_dispatches(
     conn: Connection, older_than: datetime, limit: int = 500
-) -> list[tuple[int, int]]:
-    """(task id, attempt) sent to a broker before `older_than` and not started yet.
+) -> list[tuple[int, int, str]]:
+    """(task id, attempt, type) sent to a broker before `older_than` and not started yet.
 
     Sending their message again is safe: `start` lets only one delivery run.
     """
     rows = conn.execute(
-        select(tasks.c.id, tasks.c.attempts)
+        select(tasks.c.id, tasks.c.attempts, tasks.c.type)
         .where(
             tasks.c.status == TaskStatus.ENQUEUED.value,
             tasks.c.dispatched.is_not(None),
@@ -549,7 +606,7 @@ def unstarted_dispatches(
         .order_by(tasks.c.priority.desc(), tasks.c.id)
         .limit(limit)
     ).all()
-    return [(int(i), int(a)) for i, a in rows]
+    return [(int(i), int(a), str(t)) for i, a, t in rows]
 
 
 def undo_dispatch(conn: Connection, task_id: int, attempt: int, now: datetime) -> None:

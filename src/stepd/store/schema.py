@@ -118,6 +118,11 @@ configs = Table(
     Column("body", Text, nullable=False),  # JSON of the ConfigSpec
     Column("created", DateTime(timezone=True), nullable=False),
     Column("updated", DateTime(timezone=True), nullable=False),
+    # Paused by an operator (migration 0011): operational state, not part of the config's
+    # body, so that a PUT or `configs sync` of the body never resumes it.
+    Column("disabled", Boolean, nullable=False, server_default=false()),
+    Column("disabled_by", String(200)),
+    Column("disabled_at", DateTime(timezone=True)),
     UniqueConstraint("author", "name", name="uq_configs_author_name"),
     sqlite_autoincrement=True,
 )
@@ -131,7 +136,7 @@ config_history = Table(
     Column("version", Integer, nullable=False),
     Column("actor", String(200), nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
-    Column("action", String(16), nullable=False),  # created, updated, deleted
+    Column("action", String(16), nullable=False),  # created, updated, deleted, disabled, enabled
     Column("body", Text, nullable=False),  # the full spec at this version
     Column("change", Text, nullable=False),  # JSON {field: {old, new}}
 )
@@ -190,6 +195,8 @@ tasks = Table(
     Column("heartbeat", DateTime(timezone=True)),  # last sign of life of its worker
     Column("worker", String(200)),  # which worker runs it
     Column("stop_requested", Boolean, nullable=False, server_default=false()),
+    # A config run by hand (migration 0011): JSON {by, binding}; NULL for every other task.
+    Column("manual", Text),
     Index("ix_tasks_status_priority_id", "status", "priority", "id"),
     # The claimable queue in claim order (see store.runs): a claim reads its head.
     Index(
@@ -221,6 +228,9 @@ task_attempts = Table(
     Column("started", DateTime(timezone=True)),
     Column("finished", DateTime(timezone=True)),
     Column("error", Text),
+    # The params it ran with (migration 0011), written when a rerun changes the task's
+    # params; NULL: the task's params, which had not changed since.
+    Column("params", Text),
 )
 
 # A task's log, shipped in chunks while it runs (so `logs --follow` sees it live).
@@ -253,4 +263,55 @@ semaphore_holds = Table(
     Column("task_id", Seq, primary_key=True),
     Column("name", String(200), primary_key=True, index=True),
     Column("weight", Integer, nullable=False),
+)
+
+# Every worker process that announced itself (migration 0010): where it runs, what it runs,
+# when it was last heard of. One row per process lifetime; rows long gone are pruned.
+workers = Table(
+    "workers",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("host", String(200), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("executor", String(32), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("queue", String(200)),  # the Celery queue it consumes (NULL: local)
+    Column("task_types", Text, nullable=False),  # JSON list of the types it runs, described
+    Column("started", DateTime(timezone=True), nullable=False),
+    Column("last_seen", DateTime(timezone=True), nullable=False),
+    Column("stopped", DateTime(timezone=True)),  # set when it stopped cleanly
+    Index("ix_workers_last_seen", "last_seen"),
+)
+
+# The deployment's own settings (migration 0010): what every process of it must agree on
+# (the name of the status event, ...), stored once rather than given to each process.
+deployment_settings = Table(
+    "deployment_settings",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("value", Text, nullable=False),  # JSON
+    Column("updated", DateTime(timezone=True), nullable=False),
+    Column("updated_by", String(200)),
+)
+
+# Cron schedules (migration 0011): each emits a `schedule` event per tick. `next_tick` is
+# advanced in the transaction that stores the tick's event, and only from the value read
+# (a conditional UPDATE on a row locked FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite's
+# writers take turns), so a tick is emitted once however many servers run schedules.
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("uid", String(32), nullable=False),  # this incarnation of the name
+    Column("cron", String(200), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("params", Text, nullable=False),  # JSON object of strings
+    Column("enabled", Boolean, nullable=False),
+    Column("catch_up", Integer, nullable=False),
+    Column("author", String(200), nullable=False),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("updated", DateTime(timezone=True), nullable=False),
+    Column("next_tick", DateTime(timezone=True), nullable=False),
+    Column("last_tick", DateTime(timezone=True)),
+    Index("ix_schedules_next_tick", "next_tick"),
 )

@@ -150,6 +150,11 @@ class SqliteStore(Store):
             level = int(conn.exec_driver_sql("PRAGMA synchronous").scalar_one())
         return f"SQLite synchronous={_SYNCHRONOUS_LEVELS.get(level, level)}"
 
+    def local_directory(self) -> str | None:
+        return (
+            None if self.sqlite_path is None else os.path.dirname(os.path.abspath(self.sqlite_path))
+        )
+
     def writer(self) -> Writer:
         """The process's writer thread; it runs the checkpointer (see `checkpointer`)."""
         from stepd.store.writer import Writer
@@ -204,7 +209,7 @@ class SqliteStore(Store):
                         yield conn
                     finally:
                         due[0] = None
-        except (DBAPIError, sqlite3.Error) as exc:
+        except failures.DRIVER_ERRORS as exc:
             mapped = failures.classify(exc)
             if mapped is None:
                 raise

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, update
 
+from stepd.domain.configs import ActionConfig
 from stepd.domain.tasks import Task, TaskStatus
 from stepd.store import dbapi, queries
 from stepd.store.schema import task_events, tasks
@@ -93,6 +94,41 @@ def insert_encoded(
     return task_id
 
 
+def insert_for_config(
+    conn: dbapi.Conn,
+    config: ActionConfig,
+    *,
+    params_json: str,
+    event_seq: int | None,
+    created: object,
+) -> int:
+    """Store the ENQUEUED task a firing of `config` launches, with `params_json` (the
+    binding and its rendered task_params, see domain/firing.py); its id. The one place that
+    copies a config into a task: the reactor's firings and a run by hand (`event_seq`
+    None) both make their task here."""
+    spec = config.spec
+    return insert_encoded(
+        conn,
+        type=spec.task_type,
+        params_json=params_json,
+        author=config.author,
+        priority=spec.priority,
+        semaphores_json=json.dumps([{"name": s.name, "weight": s.weight} for s in spec.semaphores]),
+        kill_timeout=spec.kill_timeout,
+        max_retries=spec.max_retries,
+        config_seq=config.seq,
+        config_version=config.version,
+        event_seq=event_seq,
+        created=created,
+    )
+
+
+def mark_manual(conn: Connection, task_id: int, *, by: str, binding: Mapping[str, object]) -> None:
+    """Record that `task_id` was made by `by` running its config by hand for `binding`."""
+    manual = json.dumps({"by": by, "binding": dict(binding)})
+    conn.execute(update(tasks).where(tasks.c.id == task_id).values(manual=manual))
+
+
 def delete_unfired(conn: dbapi.Conn, task_id: int) -> None:
     """Delete a task made in the caller's transaction whose firing turned out to be a
     repeat (see Reactor._fire); nothing else refers to it yet."""
@@ -124,6 +160,7 @@ def row_to_task(m: Mapping[Any, Any]) -> Task:
         finished=_maybe(m["finished"]),
         output=None if m["output"] is None else json.loads(str(m["output"])),
         error=m["error"],
+        manual=None if m.get("manual") is None else json.loads(str(m["manual"])),
     )
 
 
@@ -162,3 +199,19 @@ def emitted_events(conn: Connection, task_ids: Iterable[int]) -> dict[int, list[
     for task_id, event_seq in rows:
         out[int(task_id)].append(int(event_seq))
     return out
+
+
+def waiting_on_semaphores(conn: Connection, limit: int = 10_000) -> dict[str, int]:
+    """Semaphore name -> how many tasks wait for room in it (WAIT_MUTEX), among the first
+    `limit` waiting tasks (a page says "at least" beyond)."""
+    waiting: dict[str, int] = {}
+    rows = conn.execute(
+        select(tasks.c.semaphores)
+        .where(tasks.c.status == TaskStatus.WAIT_MUTEX.value)
+        .order_by(tasks.c.id)
+        .limit(limit)
+    )
+    for (uses,) in rows:
+        for name in {str(use.get("name")) for use in json.loads(uses or "[]")}:
+            waiting[name] = waiting.get(name, 0) + 1
+    return waiting

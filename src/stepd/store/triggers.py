@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from stepd.store import dbapi, queries
 from stepd.store.schema import triggers
@@ -95,6 +95,28 @@ def for_event(conn: Connection, event_seq: int) -> list[Trigger]:
         select(triggers).where(triggers.c.event_seq == event_seq).order_by(triggers.c.id)
     )
     return [_to_trigger(r._mapping) for r in rows]
+
+
+@dataclass(frozen=True)
+class Fired:
+    """What the firings an event completed made: tasks, and errors (no task)."""
+
+    tasks: int = 0
+    errors: int = 0
+
+
+def fired_by(conn: Connection, event_seqs: Sequence[int]) -> dict[int, Fired]:
+    """Per event of `event_seqs` (a page of a list) that completed a firing, what they made:
+    one read along the triggers' event index."""
+    if not event_seqs:
+        return {}
+    made = func.count(triggers.c.task_id)
+    rows = conn.execute(
+        select(triggers.c.event_seq, made, func.count() - made)
+        .where(triggers.c.event_seq.in_(list(event_seqs)))
+        .group_by(triggers.c.event_seq)
+    )
+    return {int(seq): Fired(tasks=int(t), errors=int(e)) for seq, t, e in rows}
 
 
 def for_task(conn: Connection, task_id: int) -> Trigger | None:

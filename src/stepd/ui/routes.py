@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
@@ -18,12 +19,18 @@ from starlette.concurrency import run_in_threadpool
 
 from stepd.api import routes_tasks as rendering
 from stepd.api.context import AppContext, ctx, reader
+from stepd.api.routes_schedules import schedule_out
+from stepd.api.routes_workers import worker_out
+from stepd.clock import EVENT_NAME as CLOCK_EVENT_NAME
 from stepd.domain.events import EventState
+from stepd.domain.firing import free_params
 from stepd.domain.limits import INT64_MAX
+from stepd.domain.schedules import EVENT_NAME as SCHEDULE_EVENT_NAME
 from stepd.domain.tasks import TaskStatus
 from stepd.errors import InvalidInput, NotFound, StepdError, Unauthorized
-from stepd.shapes import TaskOut, TaskQuery
+from stepd.shapes import TaskOut, TaskQuery, time_range
 from stepd.store.events import EventQuery
+from stepd.timeutil import iso, parse_instant, parse_when, utcnow
 from stepd.ui.render import STATIC_FILES, make_env, static_file
 
 T = TypeVar("T")
@@ -37,6 +44,9 @@ EVENT_ID = re.compile(r"^[0-9a-f]{24}$")
 TASK_ID = re.compile(r"[0-9]+")  # fullmatch, ASCII: str.isdigit takes "²", which int() refuses
 
 _env = make_env()
+
+# The events of timers, not of pipelines: the events list leaves them out by default.
+TIMER_EVENTS = (CLOCK_EVENT_NAME, SCHEDULE_EVENT_NAME)
 
 
 def _html(template: str, context: Mapping[str, object], status_code: int = 200) -> HTMLResponse:
@@ -157,24 +167,42 @@ async def events(request: Request) -> HTMLResponse:
         "name": q.get("name", "").strip(),
         "params": q.get("params", "").strip(),
         "state": q.get("state", ""),
+        "since": q.get("since", "").strip(),
+        "until": q.get("until", "").strip(),
+        "clock": "1" if q.get("clock") else "",  # show the clock's events too
     }
 
     def build(c: AppContext) -> dict[str, object]:
         skip = _int(q.get("skip"), "skip", default=0, high=MAX_SKIP)
+        # The clock's and the schedules' events (one a minute and more) crowd out the rest
+        # of an unfiltered list: left out unless asked for, or named.
+        hide_clock = not (form["clock"] or form["name"] or form["params"])
         state = form["state"]
         if state and state not in EventState.__members__:
             raise InvalidInput(f"state must be one of {', '.join(EventState)}", field="state")
+        since, until = _time_range(form)
         query = EventQuery(
+            since=since,
+            until=until,
             name=form["name"] or None,
             params=parse_params(form["params"]),
             state=EventState(state) if state else None,
             skip=skip,
             limit=PAGE_SIZE + 1,  # one more: is there an older page?
             newest_first=True,
+            exclude_names=TIMER_EVENTS if hide_clock else (),
         )
-        found = [e.to_json() for e in c.events.query(query)]
+        listed = c.events.query(query)
+        fired = c.events.fired(listed[:PAGE_SIZE])
+        found = [{**e.to_json(), "fired": fired.get(e.seq)} for e in listed]
         page, paging = _page_of(found, skip)
-        return {"form": form, "states": list(EventState), "events": page, **paging}
+        return {
+            "form": form,
+            "states": list(EventState),
+            "events": page,
+            "hide_clock": hide_clock,
+            **paging,
+        }
 
     return await _page(request, "events.html", build)
 
@@ -189,6 +217,18 @@ async def event_story(event_id: str, request: Request) -> HTMLResponse:
         return {"story": story, "live": _story_is_live(story)}
 
     return await _page(request, "story.html", build)
+
+
+def _time_range(form: Mapping[str, str]) -> tuple[datetime | None, datetime | None]:
+    """A list page's `since` and `until` as a person types them (2h ago, or ISO 8601)."""
+    found: dict[str, str] = {}
+    for key in ("since", "until"):
+        if form.get(key):
+            try:
+                found[key] = iso(parse_when(form[key]))
+            except ValueError as exc:
+                raise InvalidInput(f"{key}: {exc}", field=key) from None
+    return time_range(found)
 
 
 def _page_of(found: list[T], skip: int) -> tuple[list[T], dict[str, int | None]]:
@@ -219,12 +259,18 @@ def _shorten(text: str) -> str:
 @router.get("/ui/tasks")
 async def tasks(request: Request) -> HTMLResponse:
     q = request.query_params
-    form = {key: q.get(key, "").strip() for key in ("type", "status", "config_id", "event_id")}
+    keys = ("type", "status", "config_id", "event_id", "since", "until")
+    form = {key: q.get(key, "").strip() for key in keys}
 
     def build(c: AppContext) -> dict[str, object]:
         skip = _int(q.get("skip"), "skip", default=0, high=MAX_SKIP)
-        filters = TaskQuery.parse({k: v for k, v in form.items() if v})
-        query = filters.model_copy(update={"skip": skip, "limit": PAGE_SIZE + 1})
+        since, until = _time_range(form)
+        filters = TaskQuery.parse(
+            {k: v for k, v in form.items() if v and k not in {"since", "until"}}
+        )
+        query = filters.model_copy(
+            update={"skip": skip, "limit": PAGE_SIZE + 1, "since": since, "until": until}
+        )
         found = [TaskOut.of(t).model_dump(mode="json") for t in c.tasks.list(query)]
         page, paging = _page_of(found, skip)
         return {
@@ -250,13 +296,45 @@ async def task(task_id: str, request: Request) -> HTMLResponse:
         text = str(log["text"])
         return {
             "task": body,
+            "config_name": _config_name(c, body.get("config_id")),
+            "duration": _duration(body.get("started"), body.get("finished")),
             "log": log,
             "log_text": text[-MAX_LOG_CHARS:],
             "log_cut": max(0, len(text) - MAX_LOG_CHARS),
             "live": body["status"] in ACTIVE_TASKS,
+            # the body POST /api/v1/tasks/{id}/restart takes, to edit into the new params
+            "rerun_body": {"params": body["params"]},
         }
 
     return await _page(request, "task.html", build)
+
+
+def _config_name(c: AppContext, config_id: object) -> str | None:
+    """The name of the config that made a task (None: made by hand, or since deleted)."""
+    if not isinstance(config_id, str):
+        return None
+    try:
+        return c.configs.get(config_id).spec.name
+    except NotFound:
+        return None
+
+
+def _duration(started: object, finished: object) -> str | None:
+    """How long an attempt ran (to now, while it runs), as a person reads it: 850 ms,
+    12.3 s, 4 min 05 s, 2 h 03 min."""
+    if not isinstance(started, str):
+        return None
+    end = parse_instant(finished) if isinstance(finished, str) else utcnow()
+    seconds = max(0.0, (end - parse_instant(started)).total_seconds())
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
 
 
 @router.get("/ui/tasks/{task_id}/log.txt")
@@ -300,6 +378,8 @@ async def config(config_id: str, request: Request) -> HTMLResponse:
         return {
             "config": found.to_json(),
             "editable": found.spec.to_json(),  # the body PUT /api/v1/configs/{id} takes
+            # the body POST /api/v1/configs/{id}/run takes, with every free param to fill
+            "run_body": {"params": dict.fromkeys(free_params(found.spec.event_deps), "")},
             "history": c.configs.history(config_id),
             "tasks": recent,
         }
@@ -310,6 +390,28 @@ async def config(config_id: str, request: Request) -> HTMLResponse:
 @router.get("/ui/semaphores")
 async def semaphores(request: Request) -> HTMLResponse:
     def build(c: AppContext) -> dict[str, object]:
-        return {"semaphores": [rendering.semaphore(s) for s in c.semaphores.list()]}
+        waiting = c.semaphores.waiting()
+        return {
+            "semaphores": [
+                {**rendering.semaphore(s), "waiting": waiting.get(s.name, 0)}
+                for s in c.semaphores.list()
+            ]
+        }
 
     return await _page(request, "semaphores.html", build)
+
+
+@router.get("/ui/schedules")
+async def schedules(request: Request) -> HTMLResponse:
+    def build(c: AppContext) -> dict[str, object]:
+        return {"schedules": [schedule_out(s) for s in c.schedules.list()]}
+
+    return await _page(request, "schedules.html", build)
+
+
+@router.get("/ui/workers")
+async def workers(request: Request) -> HTMLResponse:
+    def build(c: AppContext) -> dict[str, object]:
+        return {"workers": [worker_out(v).model_dump(mode="json") for v in c.fleet.workers()]}
+
+    return await _page(request, "workers.html", build)

@@ -45,4 +45,6 @@ FROM semaphores s ORDER BY s.name LIMIT :limit
 SELECT count(*) FROM triggers WHERE task_id IS NULL
 
 -- name: configs
-SELECT count(*), coalesce(sum(CASE WHEN enabled THEN 1 ELSE 0 END), 0) FROM configs
+-- Enabled: those that fire, so not the paused ones (configs.disabled).
+SELECT count(*), coalesce(sum(CASE WHEN enabled AND NOT disabled THEN 1 ELSE 0 END), 0)
+FROM configs

@@ -43,6 +43,34 @@ FROM tasks
 WHERE status IN ('ENQUEUED', 'WAIT_MUTEX') AND dispatched IS NULL AND (not_before IS NULL OR not_before <= :now)
 ORDER BY priority DESC, id LIMIT :scan OFFSET :skip FOR UPDATE SKIP LOCKED
 
+-- name: has_work_typed_sqlite
+-- has_work among the task types a worker runs (`types`: a JSON array of names).
+SELECT id FROM tasks INDEXED BY ix_tasks_queue
+WHERE status IN ('ENQUEUED', 'WAIT_MUTEX') AND dispatched IS NULL AND (not_before IS NULL OR not_before <= :now)
+    AND type IN (SELECT value FROM json_each(:types))
+LIMIT 1
+
+-- name: has_work_typed_postgres
+SELECT id FROM tasks
+WHERE status IN ('ENQUEUED', 'WAIT_MUTEX') AND dispatched IS NULL AND (not_before IS NULL OR not_before <= :now)
+    AND type IN (SELECT jsonb_array_elements_text(CAST(:types AS jsonb)))
+LIMIT 1
+
+-- name: queue_head_typed_sqlite
+-- queue_head among the task types a worker runs (`types`: a JSON array of names).
+SELECT id, status, semaphores, attempts, type, params, kill_timeout
+FROM tasks INDEXED BY ix_tasks_queue
+WHERE status IN ('ENQUEUED', 'WAIT_MUTEX') AND dispatched IS NULL AND (not_before IS NULL OR not_before <= :now)
+    AND type IN (SELECT value FROM json_each(:types))
+ORDER BY priority DESC, id LIMIT :scan OFFSET :skip
+
+-- name: queue_head_typed_postgres
+SELECT id, status, semaphores, attempts, type, params, kill_timeout
+FROM tasks
+WHERE status IN ('ENQUEUED', 'WAIT_MUTEX') AND dispatched IS NULL AND (not_before IS NULL OR not_before <= :now)
+    AND type IN (SELECT jsonb_array_elements_text(CAST(:types AS jsonb)))
+ORDER BY priority DESC, id LIMIT :scan OFFSET :skip FOR UPDATE OF tasks SKIP LOCKED
+
 -- name: take_and_start_sqlite
 -- Claim a task and start it at once (the local executor). A SET expression sees the
 -- row's old values, so each time is the bound `now` rather than copied from a column.

@@ -8,11 +8,15 @@
 // sessionStorage (this tab only, gone when the tab closes) and sent only as
 // `Authorization: OAuth <token>` on fetch() calls to the JSON API: never in a URL, never
 // in a cookie. A button with data-post="URL" (and data-method, data-body or data-body-from
-// a textarea's id, data-confirm, data-then) calls the API; its errors are shown as text.
+// a textarea's id, data-body-merge: JSON fields set over that body, data-confirm,
+// data-then, data-show: the id of an element that shows the answer's result instead of
+// a reload) calls the API; its errors are shown as text.
 (function () {
   "use strict";
   var TOKEN = "stepd.token";
   var USER = "stepd.user";
+  // What a write's answer warned of, kept across the reload that shows the write's result.
+  var NOTICE = "stepd.notice";
   var message = document.getElementById("ui-message");
 
   function show(text) {
@@ -106,12 +110,36 @@
     if (question && !window.confirm(question)) return;
     var source = button.getAttribute("data-body-from");
     var body = source ? document.getElementById(source).value : button.getAttribute("data-body");
+    var merge = button.getAttribute("data-body-merge");
+    if (merge) {
+      // One textarea, two buttons (a run and its dry run): the button sets its own fields.
+      var parsed = null;
+      try { parsed = JSON.parse(body || "{}"); } catch (e) { parsed = null; }
+      if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) {
+        show("The text is not a JSON object: fix it and try again.");
+        return;
+      }
+      body = JSON.stringify(Object.assign(parsed, JSON.parse(merge)));
+    }
+    var target = button.getAttribute("data-show");
     button.disabled = true;
     api(button.getAttribute("data-method") || "POST", button.getAttribute("data-post"), secret, body)
       .then(function (json) {
         var ids = json.ids || [];
-        if (button.getAttribute("data-then") === "story" && ids.length) {
+        var warnings = json.warnings || [];
+        if (warnings.length) {
+          try { sessionStorage.setItem(NOTICE, "Saved, with warnings: " + warnings.join(" | ")); } catch (e) {}
+        }
+        if (target) {
+          var place = document.getElementById(target);
+          place.textContent = JSON.stringify(json.result, null, 2);
+          place.hidden = false;
+          show("");
+          button.disabled = false;
+        } else if (button.getAttribute("data-then") === "story" && ids.length) {
           window.location.assign("/ui/events/" + encodeURIComponent(ids[0]));
+        } else if (button.getAttribute("data-then") === "task" && json.id) {
+          window.location.assign("/ui/tasks/" + encodeURIComponent(String(json.id)));
         } else {
           window.location.reload();
         }
@@ -121,6 +149,10 @@
       });
   });
   updateAuth();
+  try {
+    var notice = sessionStorage.getItem(NOTICE);
+    if (notice) { sessionStorage.removeItem(NOTICE); show(notice); }
+  } catch (e) {}
 
   var toggle = document.getElementById("live");
   var KEY = "stepd.live";
