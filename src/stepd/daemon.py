@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from stepd.backfiller import Backfiller
 from stepd.clock import Clock
 from stepd.reactor.loop import ReactorLoop
 from stepd.reactor.process import ReactorConfig, ReactorProcess
@@ -34,6 +35,7 @@ from stepd.timeutil import utcnow
 
 if TYPE_CHECKING:
     from stepd.api.context import AppContext
+    from stepd.services.backfills import BackfillService
     from stepd.services.events import EventService
     from stepd.services.tasks import TaskService
     from stepd.settings import Settings
@@ -64,12 +66,14 @@ class Daemon:
     events: EventService  # its stored events wake the reactor; the clock sends through it
     tasks: TaskService  # its made tasks wake the executor
     status_events: StatusEvents
+    backfills: BackfillService | None = None  # fed here, when given
     executor: executors.Executor | None = field(default=None, init=False)
     reactor_process: ReactorProcess | None = field(default=None, init=False)
     reactor_loop: ReactorLoop | None = field(default=None, init=False)
     listener: Listener | None = field(default=None, init=False)
     clock: Clock | None = field(default=None, init=False)
     scheduler: Scheduler | None = field(default=None, init=False)
+    backfiller: Backfiller | None = field(default=None, init=False)
 
     def start(self) -> None:
         settings = self.settings
@@ -117,6 +121,9 @@ class Daemon:
         if settings.schedules:
             self.scheduler = Scheduler(self.store, self.events, now=schedule_clock(settings))
             self.scheduler.start()
+        if self.backfills is not None:
+            self.backfiller = Backfiller(self.backfills)
+            self.backfiller.start()
         log.info(
             "started: executor %s, reactor %s, clock %s, schedules %s",
             spec.name,
@@ -127,6 +134,8 @@ class Daemon:
 
     def stop(self) -> None:
         """Everything `start` started, in the reverse order."""
+        if self.backfiller is not None:
+            self.backfiller.stop()
         if self.scheduler is not None:
             self.scheduler.stop()
         if self.clock is not None:
@@ -153,7 +162,12 @@ def _unhook(hooks: list[Callable[[], None]], hook: Callable[[], None]) -> None:
 def running(context: AppContext) -> Iterator[Daemon]:
     """A Daemon for `context`'s services, started for the duration of the block."""
     daemon = Daemon(
-        context.settings, context.store, context.events, context.tasks, context.status_events
+        context.settings,
+        context.store,
+        context.events,
+        context.tasks,
+        context.status_events,
+        backfills=context.backfills,
     )
     try:
         daemon.start()  # (a part that failed to start: those before it are stopped)

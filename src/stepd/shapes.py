@@ -238,8 +238,9 @@ class TaskTrigger(BaseModel):
     event_id: str | None
     binding: dict[str, Any]
     dep_event_ids: list[str]
-    kind: Literal["event", "manual"] = "event"
-    by: str | None = None  # manual: who ran the config
+    kind: Literal["event", "manual", "backfill"] = "event"
+    by: str | None = None  # manual, backfill: who ran the config
+    backfill_id: int | None = None  # backfill: which one
 
 
 class TaskOut(BaseModel):
@@ -399,8 +400,9 @@ def _trigger(task: Task, trigger: Firing | None) -> TaskTrigger | None:
             event_id=None,
             binding=dict(binding) if isinstance(binding, Mapping) else {},
             dep_event_ids=[],
-            kind="manual",
+            kind="manual" if task.backfill_id is None else "backfill",
             by=str(task.manual.get("by")),
+            backfill_id=task.backfill_id,
         )
     return None
 
@@ -675,6 +677,69 @@ class ConfigRunIn(BaseModel):
         examples=[{"date": "2019-01-01"}],
     )
     dry_run: bool = False
+
+
+class BackfillIn(BaseModel):
+    """`POST /api/v1/configs/{id}/backfill`: a run of the config for every binding of the
+    product of its params' values (at most 10,000), `max_in_flight` tasks at a time."""
+
+    model_config = _STRICT
+
+    params: dict[str, Any] = Field(
+        description="Each free param of the config: a value, a list of values, or a range "
+        '{"from", "to"} of dates (YYYY-MM-DD, by day) or integers, both ends included',
+        examples=[
+            {"date": {"from": "2019-01-01", "to": "2019-01-31"}, "mrbasename": ["hahn", "arnold"]}
+        ],
+    )
+    max_in_flight: int = Field(default=4, ge=1, le=1000, description="Tasks unfinished at once")
+    dry_run: bool = Field(default=False, description="Only list every binding and its task")
+    request_id: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Sent again, answers the backfill it started instead of a second one",
+    )
+
+
+class BackfillOut(BaseModel):
+    """A backfill: what it runs and how far it got."""
+
+    model_config = _ANSWER
+
+    id: int
+    config_id: str | None = Field(description="null: its config was deleted since")
+    config_name: str | None
+    state: Literal["running", "done", "cancelled"]
+    params: dict[str, Any]
+    bindings: int
+    max_in_flight: int
+    made: int = Field(description="Bindings made into tasks so far")
+    active: int = Field(description="Its tasks queued or running now")
+    finished: int = Field(description="Its tasks that have ended")
+    counts: dict[str, int] = Field(description="Its tasks by status")
+    progress: float = Field(description="Bindings done (task ended, or failed to make): 0 to 1")
+    errors: int = Field(description="Bindings that made no task (a template failed on them)")
+    last_error: str | None
+    waiting_for: str | None = Field(description="Why it makes nothing now, if not obvious")
+    author: str
+    request_id: str | None
+    created: str
+    updated: str
+    ended: str | None
+    cancelled_by: str | None
+
+
+class BackfillPlanOut(BaseModel):
+    """A backfill's `dry_run`: every binding's task, in the order they would be made."""
+
+    model_config = _ANSWER
+
+    dry_run: Literal[True]
+    config_id: str
+    config_name: str
+    bindings: int
+    max_in_flight: int
+    tasks: list[dict[str, Any]]
 
 
 class TaskRestartIn(BaseModel):

@@ -9,6 +9,7 @@ from stepd.api import (
     docs_pages,
     errors,
     openapi,
+    routes_backfills,
     routes_configs,
     routes_crypta,
     routes_event_desc,
@@ -27,6 +28,7 @@ from stepd.api.headers import SecurityHeaders
 from stepd.api.urlcheck import RefuseNul
 from stepd.runner.registry import load_task_types
 from stepd.services.auth import Authenticator
+from stepd.services.backfills import BackfillService
 from stepd.services.config_run import ConfigRunService
 from stepd.services.configs import ConfigService
 from stepd.services.deployment import DeploymentService
@@ -66,6 +68,7 @@ def build_context(settings: Settings, store: Store | None = None) -> AppContext:
     tasks = TaskService(
         store, status_events, type_warning=fleet.type_warning, described=fleet.described
     )
+    config_runs = ConfigRunService(store, configs, on_created=tasks.on_created)
     return AppContext(
         settings=settings,
         store=store,
@@ -79,7 +82,10 @@ def build_context(settings: Settings, store: Store | None = None) -> AppContext:
         event_descs=EventDescService(store, cache=descs),
         configs=configs,
         # its tasks wake the runner as hand-made ones do: the same list of hooks
-        config_runs=ConfigRunService(store, configs, on_created=tasks.on_created),
+        config_runs=config_runs,
+        backfills=BackfillService(
+            store, configs, config_runs, status_events, on_created=tasks.on_created
+        ),
         stories=StoryService(
             store, join_budget=JoinBudget.of(settings), live_types=fleet.live_types
         ),
@@ -130,6 +136,7 @@ def create_app(context: AppContext) -> FastAPI:
     app.include_router(routes_health.router)
     app.include_router(routes_settings.router)
     app.include_router(routes_schedules.router)
+    app.include_router(routes_backfills.router)
     app.include_router(ui_routes.router)
     openapi.install(app)
 

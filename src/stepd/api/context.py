@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from stepd.errors import QueryTimeout, Unauthorized
 from stepd.runner.registry import TaskType
 from stepd.services.auth import Authenticator, token_from_header
+from stepd.services.backfills import BackfillService
 from stepd.services.config_run import ConfigRunService
 from stepd.services.configs import ConfigService
 from stepd.services.deployment import DeploymentService
@@ -38,6 +39,7 @@ class AppContext:
     event_descs: EventDescService
     configs: ConfigService
     config_runs: ConfigRunService  # a config run by hand
+    backfills: BackfillService  # a config run for many bindings
     stories: StoryService
     trial: TrialService
     tasks: TaskService

@@ -56,3 +56,4 @@ class Task:
     error: str | None  # why it ended badly, for people
     # A config run by hand (`POST /configs/{id}/run`): {by: who ran it, binding}; else None
     manual: Mapping[str, object] | None = None
+    backfill_id: int | None = None  # the backfill that made it (manual then holds its binding)

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Connection
 
 from stepd.domain.configs import ActionConfig, limit_problem
 from stepd.domain.firing import manual_firing, task_params_for
@@ -35,6 +38,7 @@ class PlannedTask:
     params: Mapping[str, object]  # the binding and the rendered task_params
     binding: Mapping[str, object]  # the free params, as given
     by: str  # who asked
+    kind: str = "manual"  # or "backfill": a binding of a backfill
 
     def to_json(self) -> dict[str, object]:
         spec = self.config.spec
@@ -49,8 +53,32 @@ class PlannedTask:
             "config_id": self.config.id,
             "config_version": self.config.version,
             # as GET /tasks/{id} will say it
-            "trigger": {"kind": "manual", "by": self.by, "binding": dict(self.binding)},
+            "trigger": {"kind": self.kind, "by": self.by, "binding": dict(self.binding)},
         }
+
+
+def plan_binding(config: ActionConfig, params: object, by: str) -> PlannedTask:
+    """The task `config` makes for the binding `params` (400 naming what is wrong), as a
+    firing with that binding would make it; whether it may run is the caller's to check."""
+    firing = manual_firing(config.spec, params)
+    try:
+        rendered = task_params_for(config.spec, firing, None)
+    except TemplateProblem as exc:
+        raise InvalidInput(
+            f"the config's {exc.field} fails on this binding: {exc.message}", field=exc.field
+        ) from exc
+    return PlannedTask(config=config, params=rendered, binding=firing.binding, by=by)
+
+
+def insert_planned(conn: Connection, plan: PlannedTask, now: datetime) -> int:
+    """Store the ENQUEUED task of `plan`; its id (the caller marks how it was made)."""
+    return task_store.insert_for_config(
+        conn,
+        plan.config,
+        params_json=dbapi.to_json(dict(plan.params)),
+        event_seq=None,
+        created=dbapi.time_param(conn, now),
+    )
 
 
 def _parse(body: Mapping[str, object]) -> tuple[object, bool]:
@@ -72,8 +100,8 @@ class ConfigRunService:
     # Runner wake-ups, shared with TaskService.on_created (the daemon adds to that list).
     on_created: list[Callable[[], None]] = field(default_factory=list)
 
-    def plan(self, config: ActionConfig, params: object, principal: Principal) -> PlannedTask:
-        """The task a run of `config` with `params` makes, or why it cannot (400, 409)."""
+    def check(self, config: ActionConfig, principal: Principal) -> None:
+        """Whether `principal` may run `config` now (403, 409 when it is disabled)."""
         authz.change_config(principal, config)
         if not config.fires:
             why = "paused" if config.paused is not None else "enabled: false"
@@ -82,19 +110,14 @@ class ConfigRunService:
                 "(or enabled: true in the config) before running it",
                 field="id",
             )
-        firing = manual_firing(config.spec, params)
         problem = limit_problem(config.spec)
         if problem is not None:
             raise problem
-        try:
-            rendered = task_params_for(config.spec, firing, None)
-        except TemplateProblem as exc:
-            raise InvalidInput(
-                f"the config's {exc.field} fails on this binding: {exc.message}", field=exc.field
-            ) from exc
-        return PlannedTask(
-            config=config, params=rendered, binding=firing.binding, by=principal.user
-        )
+
+    def plan(self, config: ActionConfig, params: object, principal: Principal) -> PlannedTask:
+        """The task a run of `config` with `params` makes, or why it cannot (400, 409)."""
+        self.check(config, principal)
+        return plan_binding(config, params, principal.user)
 
     def run(
         self, config_id: str, body: Mapping[str, object], principal: Principal
@@ -107,13 +130,7 @@ class ConfigRunService:
         with self.store.write() as conn:
             # Locked: a pause that commits meanwhile waits, so no run follows a pause.
             plan = self.plan(self.configs.get_in(conn, config_id, lock=True), params, principal)
-            task_id = task_store.insert_for_config(
-                conn,
-                plan.config,
-                params_json=dbapi.to_json(dict(plan.params)),
-                event_seq=None,
-                created=dbapi.time_param(conn, utcnow()),
-            )
+            task_id = insert_planned(conn, plan, utcnow())
             task_store.mark_manual(conn, task_id, by=plan.by, binding=plan.binding)
             task = task_store.get_task(conn, task_id)
         assert task is not None  # made in the transaction that just committed

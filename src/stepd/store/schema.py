@@ -197,6 +197,8 @@ tasks = Table(
     Column("stop_requested", Boolean, nullable=False, server_default=false()),
     # A config run by hand (migration 0011): JSON {by, binding}; NULL for every other task.
     Column("manual", Text),
+    # The backfill that made it (migration 0013); NULL for every other task.
+    Column("backfill_id", Seq),
     Index("ix_tasks_status_priority_id", "status", "priority", "id"),
     # The claimable queue in claim order (see store.runs): a claim reads its head.
     Index(
@@ -205,6 +207,14 @@ tasks = Table(
         "id",
         sqlite_where=text("status IN ('ENQUEUED', 'WAIT_MUTEX') AND dispatched IS NULL"),
         postgresql_where=text("status IN ('ENQUEUED', 'WAIT_MUTEX') AND dispatched IS NULL"),
+    ),
+    # A backfill's tasks by status (how many are active, its counts); others are not in it.
+    Index(
+        "ix_tasks_backfill",
+        "backfill_id",
+        "status",
+        sqlite_where=text("backfill_id IS NOT NULL"),
+        postgresql_where=text("backfill_id IS NOT NULL"),
     ),
     sqlite_autoincrement=True,
 )
@@ -314,4 +324,29 @@ schedules = Table(
     Column("next_tick", DateTime(timezone=True), nullable=False),
     Column("last_tick", DateTime(timezone=True)),
     Index("ix_schedules_next_tick", "next_tick"),
+)
+
+# Backfills (migration 0013): a config run for every binding of its params' product; the
+# bindings are computed from `params`, `made` says how many have become tasks so far.
+backfills = Table(
+    "backfills",
+    metadata,
+    Column("id", Seq, primary_key=True, autoincrement=True),
+    Column("config_seq", Seq, nullable=False),
+    Column("params", Text, nullable=False),  # JSON, as given (domain/backfills.py)
+    Column("total", Integer, nullable=False),
+    Column("made", Integer, nullable=False),
+    Column("max_in_flight", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("author", String(200), nullable=False),
+    Column("request_id", String(200), unique=True),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("updated", DateTime(timezone=True), nullable=False),
+    Column("ended", DateTime(timezone=True)),
+    Column("cancelled_by", String(200)),
+    Column("errors", Integer, nullable=False),
+    Column("last_error", Text),
+    Index("ix_backfills_state", "state", "id"),
+    Index("ix_backfills_config", "config_seq", "id"),
+    sqlite_autoincrement=True,
 )

@@ -129,6 +129,17 @@ def mark_manual(conn: Connection, task_id: int, *, by: str, binding: Mapping[str
     conn.execute(update(tasks).where(tasks.c.id == task_id).values(manual=manual))
 
 
+def mark_backfill(
+    conn: Connection, task_id: int, *, by: str, binding: Mapping[str, object], backfill_id: int
+) -> None:
+    """Record that `task_id` was made by backfill `backfill_id` (asked for by `by`) for
+    `binding`: a manual run, as far as its trigger goes, that belongs to the backfill."""
+    manual = json.dumps({"by": by, "binding": dict(binding), "backfill": backfill_id})
+    conn.execute(
+        update(tasks).where(tasks.c.id == task_id).values(manual=manual, backfill_id=backfill_id)
+    )
+
+
 def delete_unfired(conn: dbapi.Conn, task_id: int) -> None:
     """Delete a task made in the caller's transaction whose firing turned out to be a
     repeat (see Reactor._fire); nothing else refers to it yet."""
@@ -161,6 +172,7 @@ def row_to_task(m: Mapping[Any, Any]) -> Task:
         output=None if m["output"] is None else json.loads(str(m["output"])),
         error=m["error"],
         manual=None if m.get("manual") is None else json.loads(str(m["manual"])),
+        backfill_id=m.get("backfill_id"),
     )
 
 
