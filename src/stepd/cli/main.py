@@ -13,6 +13,7 @@ from typer import rich_utils
 
 from stepd import __version__
 from stepd.cli import (
+    backfills,
     backup,
     configs,
     deployment,
@@ -66,6 +67,8 @@ app.add_typer(tasks.app, name="tasks")
 app.add_typer(tasks.semaphores_app, name="semaphores")
 app.add_typer(workers.app, name="workers")
 app.add_typer(schedules.app, name="schedules")
+app.add_typer(backfills.app, name="backfills")
+configs.app.command("backfill")(backfills.backfill)
 app.command("backup")(backup.backup)
 app.command("migrate")(migrate.migrate)
 app.command("doctor")(doctor.doctor)
