@@ -147,3 +147,49 @@ def test_a_task_is_rerun_with_new_params_from_its_page(
     browser.get(f"{server.url}/ui/tasks/{task['id']}")
     ran = [cell.text for cell in browser.find_elements("css selector", "td.attempt-params")]
     assert ran == ["date=2019-01-01", "date=2019-01-02"], ran
+
+
+def test_a_backfill_is_planned_started_followed_and_cancelled_from_the_pages(
+    server: LiveServer, client: Client, person: Client, person_token: str, browser: Any
+) -> None:
+    config_id = daily_config(person)
+    sign_in(browser, f"{server.url}/ui/configs/{config_id}", person_token)
+    browser.find_element("css selector", "#config-backfill summary").click()
+    body = json.loads(browser.find_element("id", "backfill-json").get_attribute("value"))
+    assert body == {"params": {"date": {"from": "", "to": ""}}, "max_in_flight": 4}
+
+    january = {"date": {"from": "2019-01-01", "to": "2019-01-31"}}
+    set_value(browser, "backfill-json", json.dumps({"params": january, "max_in_flight": 1}))
+    browser.find_element("id", "dry-run-backfill").click()
+    plan = wait_for(
+        browser,
+        lambda b: (
+            b.find_element("id", "backfill-plan").is_displayed()
+            and b.find_element("id", "backfill-plan").text
+        ),
+        "the backfill's plan",
+    )
+    assert json.loads(plan)["bindings"] == 31
+    assert client.list_backfills(config_id=config_id) == []
+
+    question = click_and_confirm(browser, "start-backfill")
+    assert "Start this backfill" in question
+    wait_for(browser, lambda b: "/ui/backfills/" in b.current_url, "the backfill's page")
+    [started] = client.list_backfills(config_id=config_id)
+    assert browser.current_url.endswith(f"/ui/backfills/{started['id']}")
+    assert "running" in browser.find_element("id", "backfill-state").text
+    # The page follows it (data-live), and the task page links back to it.
+    wait_for(browser, lambda b: b.find_elements("css selector", "a[href^='/ui/tasks/']"), "a task")
+
+    click_and_confirm(browser, "cancel-backfill")
+    wait_for(
+        browser,
+        lambda b: "cancelled" in b.find_element("id", "backfill-state").text,
+        "the cancelled state",
+    )
+    assert client.get_backfill(started["id"])["state"] == "cancelled"
+    task_id = client.list_tasks(config_id=config_id)[0]["id"]
+    browser.get(f"{server.url}/ui/tasks/{task_id}")
+    assert f"backfill {started['id']}" in browser.find_element("id", "task-backfill").text
+    browser.get(f"{server.url}/ui/backfills")
+    assert str(started["id"]) in main_text(browser) and "cancelled" in main_text(browser)

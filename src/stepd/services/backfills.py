@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from stepd.domain import backfills as rules
 from stepd.domain.backfills import Backfill, BackfillState
 from stepd.domain.configs import ActionConfig
-from stepd.domain.tasks import ACTIVE, TERMINAL
+from stepd.domain.tasks import ACTIVE, TERMINAL, Task
 from stepd.errors import Conflict, Forbidden, InvalidInput, NotFound
 from stepd.services.config_run import ConfigRunService, PlannedTask, insert_planned, plan_binding
 from stepd.services.configs import ConfigService
@@ -390,9 +390,12 @@ class BackfillService:
             for b in found
         ]
 
-    def task_ids(self, backfill_id: int, *, limit: int, offset: int) -> list[int]:
+    def tasks(self, backfill_id: int, *, limit: int, offset: int) -> list[Task]:
+        """Its tasks, in the order they were made."""
         with self.store.read() as conn:
-            return backfill_store.task_ids(conn, backfill_id, limit=limit, offset=offset)
+            ids = backfill_store.task_ids(conn, backfill_id, limit=limit, offset=offset)
+            found = task_store.get_tasks(conn, ids)
+        return [found[i] for i in ids if i in found]
 
     def cancel(self, backfill_id: int, principal: Principal) -> BackfillView:
         """Stop a backfill: nothing more is made, its queued tasks stop, running ones end

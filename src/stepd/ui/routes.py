@@ -25,6 +25,7 @@ from stepd.clock import EVENT_NAME as CLOCK_EVENT_NAME
 from stepd.domain.events import EventState
 from stepd.domain.firing import free_params
 from stepd.domain.limits import INT64_MAX
+from stepd.domain.backfills import DEFAULT_IN_FLIGHT, BackfillState
 from stepd.domain.schedules import EVENT_NAME as SCHEDULE_EVENT_NAME
 from stepd.domain.tasks import TaskStatus
 from stepd.errors import InvalidInput, NotFound, StepdError, Unauthorized
@@ -380,6 +381,15 @@ async def config(config_id: str, request: Request) -> HTMLResponse:
             "editable": found.spec.to_json(),  # the body PUT /api/v1/configs/{id} takes
             # the body POST /api/v1/configs/{id}/run takes, with every free param to fill
             "run_body": {"params": dict.fromkeys(free_params(found.spec.event_deps), "")},
+            # the body POST /api/v1/configs/{id}/backfill takes: a range or list per param
+            "backfill_body": {
+                "params": {
+                    key: {"from": "", "to": ""} if key == "date" else []
+                    for key in free_params(found.spec.event_deps)
+                },
+                "max_in_flight": DEFAULT_IN_FLIGHT,
+            },
+            "backfills": [v.to_json() for v in c.backfills.listing(config_id=config_id, limit=5)],
             "history": c.configs.history(config_id),
             "tasks": recent,
         }
@@ -407,6 +417,51 @@ async def schedules(request: Request) -> HTMLResponse:
         return {"schedules": [schedule_out(s) for s in c.schedules.list()]}
 
     return await _page(request, "schedules.html", build)
+
+
+@router.get("/ui/backfills")
+async def backfills(request: Request) -> HTMLResponse:
+    q = request.query_params
+    form = {key: q.get(key, "").strip() for key in ("state", "config_id")}
+
+    def build(c: AppContext) -> dict[str, object]:
+        skip = _int(q.get("skip"), "skip", default=0, high=MAX_SKIP)
+        state = form["state"]
+        if state and state not in {s.value for s in BackfillState}:
+            raise InvalidInput(f"state must be running, done or cancelled, not {state!r}")
+        found = c.backfills.listing(
+            state=BackfillState(state) if state else None,
+            config_id=form["config_id"] or None,
+            limit=PAGE_SIZE + 1,
+            offset=skip,
+        )
+        page, paging = _page_of([v.to_json() for v in found], skip)
+        return {
+            "form": form,
+            "states": [s.value for s in BackfillState],
+            "backfills": page,
+            **paging,
+            "live": skip == 0,
+        }
+
+    return await _page(request, "backfills.html", build)
+
+
+@router.get("/ui/backfills/{backfill_id}")
+async def backfill(backfill_id: str, request: Request) -> HTMLResponse:
+    q = request.query_params
+
+    def build(c: AppContext) -> dict[str, object]:
+        if not backfill_id.isdigit() or len(backfill_id) > 18:
+            raise NotFound(f"no backfill with id {backfill_id!r}")
+        number = int(backfill_id)
+        skip = _int(q.get("skip"), "skip", default=0, high=MAX_SKIP)
+        view = c.backfills.get(number)
+        found = c.backfills.tasks(number, limit=PAGE_SIZE + 1, offset=skip)
+        page, paging = _page_of([TaskOut.of(t).model_dump(mode="json") for t in found], skip)
+        return {"backfill": view.to_json(), "tasks": page, **paging}
+
+    return await _page(request, "backfill.html", build)
 
 
 @router.get("/ui/workers")

@@ -140,6 +140,8 @@
           window.location.assign("/ui/events/" + encodeURIComponent(ids[0]));
         } else if (button.getAttribute("data-then") === "task" && json.id) {
           window.location.assign("/ui/tasks/" + encodeURIComponent(String(json.id)));
+        } else if (button.getAttribute("data-then") === "backfill" && json.id) {
+          window.location.assign("/ui/backfills/" + encodeURIComponent(String(json.id)));
         } else {
           window.location.reload();
         }
