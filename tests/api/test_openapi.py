@@ -98,6 +98,7 @@ def test_every_body_a_route_reads_is_described(doc: dict[str, Any]) -> None:
         ("PUT", "/api/v1/settings"), ("POST", "/api/v1/configs/{config_id}/run"),
         ("POST", "/api/v1/tasks/{task_id}/restart"),
         ("POST", "/api/v1/schedules"), ("PUT", "/api/v1/schedules/{name}"),
+        ("POST", "/api/v1/configs/{config_id}/backfill"),
     }  # fmt: skip
     assert set(bodies) == expected
     forms = {key for key, content in bodies.items() if FORM in content}

@@ -71,6 +71,18 @@ def sleep(seconds: float, marker: str = "") -> dict[str, object]:
     return {"slept": seconds, "marker": marker}
 
 
+@task_type("T_GATE")
+def gate(path: str, seconds: float = 60.0) -> dict[str, object]:
+    """Runs until `path` exists (at most `seconds`): a blocker that a test releases when it
+    is ready, rather than one that ends after a guess of how long the test needs."""
+    deadline = time.monotonic() + seconds
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            raise TaskFailure(f"{path} did not appear within {seconds} s")
+        time.sleep(0.02)
+    return {"opened": path}
+
+
 @task_type("T_RECORD")
 def record(journal: str, marker: str, seconds: float = 0.0) -> str:
     """Notes its start and end in a journal: the order tasks really ran in, by their own account."""

@@ -23,7 +23,10 @@ def test_higher_priority_tasks_start_first_when_workers_are_busy(
     semaphore = runner_server.new_semaphore(1)
     uses = [{"name": semaphore, "weight": 1}]
     journal = tmp_path / "journal"
-    blocker = runner_server.post_task("T_SLEEP", {"seconds": 2}, semaphores=uses)
+    # The blocker holds the semaphore until the test opens its gate: however slow the
+    # machine, every task is queued behind it before any of them may start.
+    gate = tmp_path / "gate"
+    blocker = runner_server.post_task("T_GATE", {"path": str(gate)}, semaphores=uses)
     runner_server.wait(blocker["id"], {"EXECUTING"})
     priorities = [1, 7, 3, 10, 5, -2, 12, 4, 9, 0]
     queued = {
@@ -38,6 +41,7 @@ def test_higher_priority_tasks_start_first_when_workers_are_busy(
     assert runner_server.task(blocker["id"])["status"] == "EXECUTING", (
         "the blocker ended before every task was queued: the test proves nothing"
     )
+    gate.touch()
 
     done = runner_server.wait_all([blocker["id"], *queued], timeout=40)
 

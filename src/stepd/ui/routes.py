@@ -22,10 +22,10 @@ from stepd.api.context import AppContext, ctx, reader
 from stepd.api.routes_schedules import schedule_out
 from stepd.api.routes_workers import worker_out
 from stepd.clock import EVENT_NAME as CLOCK_EVENT_NAME
+from stepd.domain.backfills import DEFAULT_IN_FLIGHT, BackfillState
 from stepd.domain.events import EventState
 from stepd.domain.firing import free_params
 from stepd.domain.limits import INT64_MAX
-from stepd.domain.backfills import DEFAULT_IN_FLIGHT, BackfillState
 from stepd.domain.schedules import EVENT_NAME as SCHEDULE_EVENT_NAME
 from stepd.domain.tasks import TaskStatus
 from stepd.errors import InvalidInput, NotFound, StepdError, Unauthorized
