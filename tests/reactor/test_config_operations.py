@@ -225,6 +225,7 @@ def test_run_now_makes_the_task_a_firing_with_that_binding_makes(api: Api) -> No
         "binding": {"date": "2019-01-01", "mrbasename": "hahn"},
         "event_id": None,
         "dep_event_ids": [],
+        "backfill_id": None,
     }
     assert detail["config_id"] == manual_id
     # the task the event fired says so, as it always did

@@ -38,6 +38,22 @@ def store_at_0008(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[St
             store.close()
 
 
+OLD_INSERT = text(
+    "INSERT INTO tasks (type, params, status, author, priority, semaphores, max_retries,"
+    " attempts, created, updated) VALUES ('T', :params, 'ENQUEUED', 'u', :priority, '[]',"
+    " 0, 0, :created, :created) RETURNING id"
+)
+
+
+def _add_old(store: Store, priority: int = 0) -> int:
+    """A task as a store of schema 0008 holds it (today's insert names later columns)."""
+    with store.write() as conn:
+        row = conn.execute(
+            OLD_INSERT, {"params": f'{{"p": {priority}}}', "priority": priority, "created": T0}
+        ).one()
+        return int(row[0])
+
+
 def _add(store: Store, priority: int = 0) -> int:
     with store.write() as conn:
         return task_store.insert_task(
@@ -57,7 +73,7 @@ def test_upgrading_a_store_with_tasks_keeps_them_and_never_hands_out_an_id_again
     store_at_0008: Store,
 ) -> None:
     store = store_at_0008
-    ids = [_add(store, priority) for priority in (0, 5, 1, 0)]
+    ids = [_add_old(store, priority) for priority in (0, 5, 1, 0)]
     with store.write() as conn:
         runs.claim(conn, "w", T0, limit=1, start=True)  # the priority 5 task: an attempt
         task_store.delete_unfired(conn, ids[-1])  # the newest is gone
@@ -98,7 +114,7 @@ def test_after_the_upgrade_sqlite_claims_read_the_partial_queue_index(tmp_path: 
         store = open_store(url, migrate=False)
         try:
             upgrade(store, "0008")
-            _add(store)
+            _add_old(store)
             upgrade(store, "head")
             with store.read() as conn:
                 (index_sql,) = conn.execute(

@@ -329,10 +329,7 @@ class BackfillService:
                 errors += 1
                 last_error = f"binding {index + 1} ({_shown(binding)}): {exc.message}"
                 continue
-            task_id = insert_planned(conn, plan, now)
-            task_store.mark_backfill(
-                conn, task_id, by=backfill.author, binding=plan.binding, backfill_id=backfill.id
-            )
+            insert_planned(conn, plan, now, backfill_id=backfill.id)
             made += 1
         position = backfill.made + max(room, 0)
         ended = position >= backfill.total and active + made == 0

@@ -70,14 +70,22 @@ def plan_binding(config: ActionConfig, params: object, by: str) -> PlannedTask:
     return PlannedTask(config=config, params=rendered, binding=firing.binding, by=by)
 
 
-def insert_planned(conn: Connection, plan: PlannedTask, now: datetime) -> int:
-    """Store the ENQUEUED task of `plan`; its id (the caller marks how it was made)."""
+def insert_planned(
+    conn: Connection, plan: PlannedTask, now: datetime, *, backfill_id: int | None = None
+) -> int:
+    """Store the ENQUEUED task of `plan`, marked as made by hand (by a backfill, given its
+    id); the task's id."""
+    made_by: dict[str, object] = {"by": plan.by, "binding": dict(plan.binding)}
+    if backfill_id is not None:
+        made_by["backfill"] = backfill_id
     return task_store.insert_for_config(
         conn,
         plan.config,
         params_json=dbapi.to_json(dict(plan.params)),
         event_seq=None,
         created=dbapi.time_param(conn, now),
+        made_by=made_by,
+        backfill_id=backfill_id,
     )
 
 
@@ -131,7 +139,6 @@ class ConfigRunService:
             # Locked: a pause that commits meanwhile waits, so no run follows a pause.
             plan = self.plan(self.configs.get_in(conn, config_id, lock=True), params, principal)
             task_id = insert_planned(conn, plan, utcnow())
-            task_store.mark_manual(conn, task_id, by=plan.by, binding=plan.binding)
             task = task_store.get_task(conn, task_id)
         assert task is not None  # made in the transaction that just committed
         for hook in self.on_created:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, select
 
 from stepd.domain.configs import ActionConfig
 from stepd.domain.tasks import Task, TaskStatus
@@ -68,6 +68,8 @@ def insert_encoded(
     config_version: int | None,
     event_seq: int | None,
     created: object,
+    manual_json: str | None = None,
+    backfill_id: int | None = None,
 ) -> int:
     """`insert_task` with its JSON encoded and its time bound (`dbapi.time_param`) by the
     caller: the reactor, once per firing, shares them with the trigger it records."""
@@ -87,6 +89,8 @@ def insert_encoded(
             "config_version": config_version,
             "event_seq": event_seq,
             "created": created,
+            "manual": manual_json,
+            "backfill_id": backfill_id,
         },
     )
     if task_id is None:
@@ -101,11 +105,14 @@ def insert_for_config(
     params_json: str,
     event_seq: int | None,
     created: object,
+    made_by: Mapping[str, object] | None = None,
+    backfill_id: int | None = None,
 ) -> int:
     """Store the ENQUEUED task a firing of `config` launches, with `params_json` (the
     binding and its rendered task_params, see domain/firing.py); its id. The one place that
     copies a config into a task: the reactor's firings and a run by hand (`event_seq`
-    None) both make their task here."""
+    None) both make their task here. A run by hand says `made_by` ({by, binding}, and the
+    backfill's id when a backfill made it: `tasks.manual`)."""
     spec = config.spec
     return insert_encoded(
         conn,
@@ -120,23 +127,8 @@ def insert_for_config(
         config_version=config.version,
         event_seq=event_seq,
         created=created,
-    )
-
-
-def mark_manual(conn: Connection, task_id: int, *, by: str, binding: Mapping[str, object]) -> None:
-    """Record that `task_id` was made by `by` running its config by hand for `binding`."""
-    manual = json.dumps({"by": by, "binding": dict(binding)})
-    conn.execute(update(tasks).where(tasks.c.id == task_id).values(manual=manual))
-
-
-def mark_backfill(
-    conn: Connection, task_id: int, *, by: str, binding: Mapping[str, object], backfill_id: int
-) -> None:
-    """Record that `task_id` was made by backfill `backfill_id` (asked for by `by`) for
-    `binding`: a manual run, as far as its trigger goes, that belongs to the backfill."""
-    manual = json.dumps({"by": by, "binding": dict(binding), "backfill": backfill_id})
-    conn.execute(
-        update(tasks).where(tasks.c.id == task_id).values(manual=manual, backfill_id=backfill_id)
+        manual_json=None if made_by is None else json.dumps(dict(made_by)),
+        backfill_id=backfill_id,
     )
 
 

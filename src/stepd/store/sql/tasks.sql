@@ -3,11 +3,13 @@
 
 -- name: insert
 -- An ENQUEUED task (its status is bound); `created` is bound once for created and updated.
+-- `manual` and `backfill_id` say how a task no event fired was made (NULL for the rest).
 INSERT INTO tasks (type, params, status, author, priority, semaphores, kill_timeout,
                    max_retries, attempts, config_seq, config_version, event_seq, created,
-                   updated)
+                   updated, manual, backfill_id)
 VALUES (:type, :params, :status, :author, :priority, :semaphores, :kill_timeout,
-        :max_retries, 0, :config_seq, :config_version, :event_seq, :created, :created)
+        :max_retries, 0, :config_seq, :config_version, :event_seq, :created, :created,
+        :manual, :backfill_id)
 
 -- name: delete_unfired
 -- A task made in the reactor's transaction whose firing turned out to be a repeat.
