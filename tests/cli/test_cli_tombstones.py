@@ -124,6 +124,9 @@ def test_a_config_pruned_by_sync_still_names_itself_in_old_stories_and_tasks(
         assert config_id not in {c["_id"] for c in client.list_configs(author=user)}
         gone = client.list_configs(author=user, deleted=1)
         assert [c["_id"] for c in gone] == [config_id]
+        listed = ok("configs", "list", "--deleted", "--author", user, env=env)
+        assert config_id in listed and f"deleted by {user}" in listed
+        assert "no configs match" in ok("configs", "list", "--author", user, env=env)
 
         # Configs as code: the same name again is a new config, which fires as usual.
         again = sync(tmp_path, MODULE, env=env)
