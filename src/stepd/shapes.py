@@ -732,6 +732,12 @@ class ErrorOut(BaseModel):
         default=None, description="The request field at fault, if any", examples=["events[0].name"]
     )
     retry_after: int | None = Field(default=None, description="429: seconds to wait")
+    deleted: bool | None = Field(
+        default=None, description="404 of a deleted config: true, its last version as `result`"
+    )
+    result: dict[str, Any] | None = Field(
+        default=None, description="404 of a deleted config: its tombstone (ConfigOut and deleted)"
+    )
 
 
 # --- the fleet ----------------------------------------------------------------------------

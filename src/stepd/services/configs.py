@@ -166,9 +166,9 @@ class ConfigService:
         if config.deleted is not None:
             gone = config.deleted
             raise ConfigDeleted(
-                f"config {config_id} ({config.spec.name!r} by {config.author}) was deleted by "
-                f"{gone.by} at {iso(gone.at)}; its last version is kept as `result` "
-                "(GET /api/v1/configs?deleted=1 lists deleted configs)",
+                f"no config with id {config_id!r}: it ({config.spec.name!r} by {config.author}) "
+                f"was deleted by {gone.by} at {iso(gone.at)}; its last version is kept as "
+                "`result` (GET /api/v1/configs?deleted=1 lists deleted configs)",
                 tombstone=config.to_json(),
             )
         return config
