@@ -26,7 +26,6 @@ and omitted defaults never count as changes.
 
 from __future__ import annotations
 
-import difflib
 import json
 import sys
 import traceback
@@ -36,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypedDict
 
+from stepd.domain.config_diff import change_lines
 from stepd.domain.configs import READ_ONLY, ConfigSpec, parse_config
 from stepd.errors import StepdError
 from stepd.pyfile import NotPython, import_file
@@ -330,23 +330,3 @@ def server_problems(
             where = f" [{answer['field']}]" if answer.get("field") else ""
             problems.append(f"{label}: {answer.get('message')}{where}")
     return problems
-
-
-def change_lines(changes: Mapping[str, Mapping[str, object]], width: int = 60) -> list[str]:
-    """Changed fields as a person reads them: `priority: 0 -> 5` when both values are
-    short, else a unified diff of the field's pretty JSON (lines starting `-` and `+`)."""
-    lines: list[str] = []
-    for key, change in changes.items():
-        old = json.dumps(change.get("old"), ensure_ascii=False, sort_keys=True)
-        new = json.dumps(change.get("new"), ensure_ascii=False, sort_keys=True)
-        if len(old) + len(new) <= width:
-            lines.append(f"{key}: {old} -> {new}")
-            continue
-        lines.append(f"{key}:")
-        a = json.dumps(change.get("old"), ensure_ascii=False, sort_keys=True, indent=2)
-        b = json.dumps(change.get("new"), ensure_ascii=False, sort_keys=True, indent=2)
-        for line in difflib.unified_diff(a.splitlines(), b.splitlines(), lineterm="", n=1):
-            if line.startswith(("---", "+++", "@@")):
-                continue
-            lines.append(f"  {line}")
-    return lines

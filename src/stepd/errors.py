@@ -66,6 +66,19 @@ class NotFound(StepdError):
     code = "not_found"
 
 
+class ConfigDeleted(NotFound):
+    """The config asked for was deleted: the 404 carries its tombstone (`deleted: true` and
+    its last version as `result`), so that a link from an old story or task still says
+    what it was."""
+
+    def __init__(self, message: str, *, tombstone: dict[str, object]) -> None:
+        super().__init__(message, field="id")
+        self.tombstone = tombstone
+
+    def to_json(self) -> dict[str, object]:
+        return {**super().to_json(), "deleted": True, "result": self.tombstone}
+
+
 class Conflict(StepdError):
     """The request conflicts with what is stored (a duplicate name, a finished task)."""
 

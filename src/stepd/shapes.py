@@ -275,19 +275,35 @@ class TaskOut(BaseModel):
         return cls(**_task_fields(task))
 
 
+class TaskConfig(BaseModel):
+    """The config that made a task, by name, also once deleted (its tombstone names it)."""
+
+    model_config = _ANSWER
+
+    id: str
+    name: str | None
+    author: str
+    version: int | None = Field(description="The config's version that made the task")
+    deleted: bool = Field(description="Deleted since: GET /configs/{id} answers its tombstone")
+
+
 class TaskDetail(TaskOut):
     """One task (`GET /api/v1/tasks/{id}`): also its attempts, its firing and what it emitted.
-    `trigger` is absent (not null) for a task made by hand, as it has always been."""
+    `trigger` and `config` are absent (not null) for a task made by hand, as `trigger` has
+    always been."""
 
     attempt_history: list[Attempt]
     trigger: TaskTrigger | None = None
     emitted_event_ids: list[str]
+    config: TaskConfig | None = None
 
     def wire(self) -> dict[str, Any]:
-        """The JSON body, keys in the wire's order (no `trigger` when there is none)."""
+        """The JSON body, keys in the wire's order (no `trigger` nor `config` when there is
+        none)."""
         body = self.model_dump(mode="json")
-        if body["trigger"] is None:
-            del body["trigger"]
+        for key in ("trigger", "config"):
+            if body[key] is None:
+                del body[key]
         return body
 
 
@@ -359,8 +375,10 @@ def task_detail(
     attempts: Sequence[Mapping[str, Any]],
     trigger: Firing | None,
     emitted: Sequence[int],
+    config: TaskConfig | None = None,
 ) -> TaskDetail:
-    """The rendering of one task with its history (`GET /api/v1/tasks/{id}`)."""
+    """The rendering of one task with its history (`GET /api/v1/tasks/{id}`); `config`
+    names the config that made it (live, or deleted since)."""
     return TaskDetail(
         **_task_fields(task),
         attempt_history=[
@@ -377,6 +395,7 @@ def task_detail(
         ],
         trigger=_trigger(task, trigger),
         emitted_event_ids=[format_event_id(s) for s in emitted],
+        config=config,
     )
 
 
@@ -707,7 +726,7 @@ class BackfillOut(BaseModel):
     model_config = _ANSWER
 
     id: int
-    config_id: str | None = Field(description="null: its config was deleted since")
+    config_id: str | None = Field(description="A deleted config's too (its tombstone)")
     config_name: str | None
     state: Literal["running", "done", "cancelled"]
     params: dict[str, Any]
@@ -778,6 +797,12 @@ class ErrorOut(BaseModel):
         default=None, description="The request field at fault, if any", examples=["events[0].name"]
     )
     retry_after: int | None = Field(default=None, description="429: seconds to wait")
+    deleted: bool | None = Field(
+        default=None, description="404 of a deleted config: true, its last version as `result`"
+    )
+    result: dict[str, Any] | None = Field(
+        default=None, description="404 of a deleted config: its tombstone (ConfigOut and deleted)"
+    )
 
 
 # --- the fleet ----------------------------------------------------------------------------

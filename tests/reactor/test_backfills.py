@@ -192,6 +192,8 @@ def test_a_deleted_config_cancels_its_backfill_with_the_reason(api: Api) -> None
     service(api).feed()
     ended = get(api, result["id"])
     assert ended["state"] == "cancelled" and "deleted" in ended["last_error"]
+    # Its config's tombstone still names it (issue 11's history that never forgets).
+    assert ended["config_id"] == config_id and ended["config_name"] == "soup-deleted"
 
 
 @pytest.mark.parametrize(

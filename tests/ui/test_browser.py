@@ -22,6 +22,7 @@ import pytest
 from conftest import IN_CI, LiveServer, served, server_token
 
 from stepd.client import Client
+from stepd.domain.configs import WRITABLE
 
 CHROMIUM = os.environ.get("STEPD_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("STEPD_TEST_CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -545,9 +546,16 @@ def test_every_page_fits_a_phone_and_its_boxes_are_on_screen(
     })  # fmt: skip
     event_id = client.create_event(unique("phoneEvent"), {"date": "2019-05-01", "v": long_value})
     task_id = client.create_task("ECHO_DATE", {"date": long_value})["id"]
+    # A version whose change is long (its diff wraps), and a deleted config's page.
+    changed = {**client.get_config(config_id), "task_params": {"v": long_value}}
+    client.update_config(config_id, {k: v for k, v in changed.items() if k in WRITABLE})
+    deleted_id = client.create_config({"name": unique("phone-gone"), "task_type": "ECHO_DATE",
+                                       "event_deps": [{"name": "phoneEvent"}]})  # fmt: skip
+    client.delete_config(deleted_id)
     pages = [
         "/ui/events", f"/ui/events/{event_id}", "/ui/tasks", f"/ui/tasks/{task_id}",
-        "/ui/configs", f"/ui/configs/{config_id}", "/ui/semaphores", "/ui/workers",
+        "/ui/configs", f"/ui/configs/{config_id}", f"/ui/configs/{deleted_id}",
+        "/ui/semaphores", "/ui/workers",
     ]  # fmt: skip
     browser.set_window_size(390, 844)
     try:

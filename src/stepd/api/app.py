@@ -36,6 +36,7 @@ from stepd.services.event_descs import DescCache, EventDescService
 from stepd.services.events import EventService
 from stepd.services.fleet import FleetService
 from stepd.services.health import HealthService
+from stepd.services.run_history import RunHistoryService
 from stepd.services.schedules import ScheduleService
 from stepd.services.story import StoryService
 from stepd.services.tasks import SemaphoreService, TaskService
@@ -91,6 +92,7 @@ def build_context(settings: Settings, store: Store | None = None) -> AppContext:
         ),
         trial=TrialService(store, configs, scan_limit=settings.trial_scan_limit),
         tasks=tasks,
+        run_history=RunHistoryService(store, tasks),
         semaphores=SemaphoreService(store),
         task_types=task_types,
         status_events=status_events,

@@ -20,6 +20,7 @@ from stepd.services.event_descs import EventDescService
 from stepd.services.events import EventService
 from stepd.services.fleet import FleetService
 from stepd.services.health import HealthService
+from stepd.services.run_history import RunHistoryService
 from stepd.services.schedules import ScheduleService
 from stepd.services.story import StoryService
 from stepd.services.tasks import SemaphoreService, TaskService
@@ -43,6 +44,7 @@ class AppContext:
     stories: StoryService
     trial: TrialService
     tasks: TaskService
+    run_history: RunHistoryService  # a config's tasks and success rate (the config page)
     semaphores: SemaphoreService
     task_types: dict[str, TaskType]  # what --tasks declared (empty: types unknown here)
     status_events: StatusEvents  # how finished tasks report themselves

@@ -38,7 +38,19 @@ def _task(task: Task) -> dict[str, Any]:
 
 def task_detail(view: TaskView) -> shapes.TaskDetail:
     """The one rendering of a task with its history (the API's and the UI's)."""
-    return shapes.task_detail(view.task, view.attempts, view.trigger, view.emitted)
+    config = view.config
+    named = (
+        None
+        if config is None
+        else shapes.TaskConfig(
+            id=config.id,
+            name=config.spec.name,
+            author=config.author,
+            version=view.task.config_version,
+            deleted=config.deleted is not None,
+        )
+    )
+    return shapes.task_detail(view.task, view.attempts, view.trigger, view.emitted, named)
 
 
 def task_log(page: LogPage) -> shapes.TaskLog:

@@ -92,16 +92,24 @@ def list_configs(
             "(repeatable).",
         ),
     ] = None,
+    deleted: Annotated[
+        bool,
+        typer.Option(
+            "--deleted", help="List the deleted configs instead (their last versions, kept)."
+        ),
+    ] = False,
     as_json: JsonOption = False,
     url: UrlOption = DEFAULT_URL,
     token: TokenOption = None,
 ) -> None:
-    """List configs."""
+    """List configs (or, with --deleted, the tombstones of deleted ones)."""
     filters = _filters(filter_)
     if author is not None:
         filters["author"] = author
     if task_type is not None:
         filters["task_type"] = task_type
+    if deleted:
+        filters["deleted"] = "1"
     with client(url, token) as c:
         configs = c.list_configs(**filters)
     if as_json:
@@ -123,6 +131,8 @@ def list_configs(
         shown = Text("yes", style="green") if enabled else Text("no", style="bright_black")
         if config.get("disabled"):
             shown = Text("paused", style="yellow")
+        if config.get("deleted"):
+            shown = Text(f"deleted by {config.get('deleted_by')}", style="red")
         table.add_row(
             Text(str(config.get("_id"))),
             Text(str(config.get("name"))),

@@ -26,6 +26,7 @@ ACTION_STYLES = {
     "deleted": "bold red",
     "kept": "magenta",
 }
+DIFF_STYLES = {"old": "red", "new": "green"}  # the kinds of stepd.domain.config_diff
 DRY_RUN_WORDS = {"created": "create", "updated": "update", "deleted": "delete"}
 
 
@@ -129,7 +130,7 @@ def _partial(step: Step, message: str, done: list[Step], steps: list[Step]) -> s
 
 
 def _print_sync(user: str, file: Path, steps: list[Step], *, dry_run: bool) -> None:
-    from stepd.configs_as_code import change_lines
+    from stepd.domain.config_diff import diff_lines
 
     out = console()
     if not steps:
@@ -147,11 +148,10 @@ def _print_sync(user: str, file: Path, steps: list[Step], *, dry_run: bool) -> N
         if step.action == "kept":
             word = "not in file (kept)"
         changes = Text()
-        for line in change_lines(step.changes):
-            style = "red" if line.startswith("  -") else "green" if line.startswith("  +") else ""
+        for line in diff_lines(step.changes):
             if changes:
                 changes.append("\n")
-            changes.append(line, style=style)
+            changes.append(line.text, style=DIFF_STYLES.get(line.kind, ""))
         table.add_row(
             Text(step.name),
             Text(word, style=ACTION_STYLES.get(step.action, "")),

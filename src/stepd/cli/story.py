@@ -114,13 +114,17 @@ def _chain(node: Tree, chain: list[dict[str, Any]], depth: int | None) -> None:
 
 
 def _config_label(config: Mapping[str, Any]) -> Text:
-    return joined(
+    label = joined(
         Text("config", style="bold"),
         str(config.get("config_id")),
         Text(str(config.get("config_name")), style="bold"),
         Text(f"{config.get('task_type')} by {config.get('author')} v{config.get('version')}:"),
         outcome(config.get("outcome")),
     )
+    if config.get("deleted"):
+        gone = f"  (deleted by {config.get('deleted_by')} {when(config.get('deleted_at'))})"
+        label.append(gone, style="red")
+    return label
 
 
 def _config(node: Tree, config: Mapping[str, Any]) -> None:

@@ -142,6 +142,14 @@ class Pause:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Deletion:
+    """Who deleted a config, and when: what its tombstone says besides its last version."""
+
+    by: str  # the user whose token deleted it (the author, an admin, or `configs sync --prune`)
+    at: datetime  # when: it has fired on no event since
+
+
+@dataclass(frozen=True, kw_only=True)
 class ActionConfig:
     """A stored config: its spec plus identity and history."""
 
@@ -154,11 +162,14 @@ class ActionConfig:
     updated: datetime
     # Paused by an operator: kept apart from the spec, which PUT and `configs sync` replace
     paused: Pause | None = None
+    # Deleted: this is its tombstone, its last version kept so that past stories and tasks
+    # can still name it (store/configs.py); it never fires again.
+    deleted: Deletion | None = None
 
     @property
     def fires(self) -> bool:
-        """Whether events fire it now: enabled in its spec, and not paused."""
-        return self.spec.enabled and self.paused is None
+        """Whether events fire it now: enabled in its spec, not paused, not deleted."""
+        return self.spec.enabled and self.paused is None and self.deleted is None
 
     def to_json(self) -> dict[str, object]:
         body: dict[str, object] = {
@@ -172,6 +183,10 @@ class ActionConfig:
             "disabled_by": None if self.paused is None else self.paused.by,
             "disabled_at": None if self.paused is None else iso(self.paused.at),
         }
+        if self.deleted is not None:  # only a tombstone has these keys: live answers stay
+            body["deleted"] = True
+            body["deleted_by"] = self.deleted.by
+            body["deleted_at"] = iso(self.deleted.at)
         return body
 
 

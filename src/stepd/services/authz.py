@@ -68,7 +68,9 @@ def reject_event(conn: Connection, principal: Principal, event: Event) -> None:
 
 def control_task(conn: Connection, principal: Principal, task: Task, verb: str) -> None:
     """Stop or restart (`verb`) a task: its author, the author of its config, an admin."""
-    config = None if task.config_seq is None else config_store.get_config(conn, task.config_seq)
+    # A deleted config's author keeps the say over its tasks: its tombstone names the author.
+    seq = task.config_seq
+    config = None if seq is None else config_store.configs_by_seq(conn, [seq]).get(seq)
     config_author = None if config is None else config.author
     if _may(principal, [task.author, config_author]):
         return

@@ -115,7 +115,7 @@ class BackfillView:
     """A backfill as the API shows it: the row, its config, its tasks counted by status."""
 
     backfill: Backfill
-    config: ActionConfig | None  # None: deleted since
+    config: ActionConfig | None  # deleted since: its tombstone (None: unknown)
     counts: Mapping[str, int]
 
     @property
@@ -355,7 +355,8 @@ class BackfillService:
         backfill = backfill_store.get(conn, backfill_id)
         if backfill is None:
             raise NotFound(f"no backfill with id {backfill_id}", field="id")
-        config = config_store.get_config(conn, backfill.config_seq)
+        # A deleted config's tombstone still names the config it ran.
+        config = config_store.configs_by_seq(conn, [backfill.config_seq]).get(backfill.config_seq)
         counts = backfill_store.status_counts(conn, [backfill_id])[backfill_id]
         return BackfillView(backfill=backfill, config=config, counts=counts)
 
@@ -368,22 +369,20 @@ class BackfillService:
         *,
         state: BackfillState | None = None,
         config_id: str | None = None,
+        config_seq: int | None = None,  # (a deleted config's: its id is a 404)
         limit: int = 100,
         offset: int = 0,
     ) -> list[BackfillView]:
         with self.store.read() as conn:
-            config_seq = None
             if config_id is not None:
                 config_seq = self.configs.get_in(conn, config_id).seq
             found = backfill_store.listing(
                 conn, state=state, config_seq=config_seq, limit=limit, offset=offset
             )
             counts = backfill_store.status_counts(conn, [b.id for b in found])
-            configs = {
-                seq: config_store.get_config(conn, seq) for seq in {b.config_seq for b in found}
-            }
+            configs = config_store.configs_by_seq(conn, {b.config_seq for b in found})
         return [
-            BackfillView(backfill=b, config=configs[b.config_seq], counts=counts[b.id])
+            BackfillView(backfill=b, config=configs.get(b.config_seq), counts=counts[b.id])
             for b in found
         ]
 

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from stepd.domain.configs import WRITABLE, ActionConfig, ConfigSpec, diff, parse_config
 from stepd.domain.events import parse_event_id
 from stepd.domain.lifecycle import StatusEvents
-from stepd.errors import Conflict, InvalidInput, NotFound, StepdError
+from stepd.errors import ConfigDeleted, Conflict, InvalidInput, NotFound, StepdError
 from stepd.services import authz
 from stepd.store import configs as config_store
 from stepd.store import deployment, runs
@@ -19,12 +19,12 @@ from stepd.store import event_descs as desc_store
 from stepd.store import events as event_store
 from stepd.store.engine import Store
 from stepd.store.tokens import Principal
-from stepd.timeutil import utcnow
+from stepd.timeutil import iso, utcnow
 
 MAX_VALIDATE = 1000  # configs per validation request
 
 # Top-level fields the filters can reach: what a config holds, and who made it.
-FILTER_ROOTS = WRITABLE | {"author", "version", "_id", "disabled"}
+FILTER_ROOTS = WRITABLE | {"author", "version", "_id", "disabled", "deleted_by"}
 
 
 def _check_descs(conn: Connection, spec: ConfigSpec) -> None:
@@ -58,6 +58,18 @@ def _text(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return "" if value is None else str(value)
+
+
+FLAGS = {"": False, "0": False, "false": False, "1": True, "true": True}
+
+
+def _flag(value: str, name: str) -> bool:
+    try:
+        return FLAGS[value.strip().lower()]
+    except KeyError:
+        raise InvalidInput(
+            f"{name} must be 1 or 0 (true or false), not {value!r}", field=name
+        ) from None
 
 
 def matches_filters(config: ActionConfig, filters: Mapping[str, str]) -> bool:
@@ -148,11 +160,33 @@ class ConfigService:
         return self._get(conn, config_id, lock=lock)
 
     def _get(self, conn: Connection, config_id: str, *, lock: bool = False) -> ActionConfig:
+        """The live config `config_id`: NotFound if there is none, ConfigDeleted (a 404
+        that carries the tombstone) if it was deleted."""
+        config = self._any(conn, config_id, lock=lock)
+        if config.deleted is not None:
+            gone = config.deleted
+            raise ConfigDeleted(
+                f"no config with id {config_id!r}: it ({config.spec.name!r} by {config.author}) "
+                f"was deleted by {gone.by} at {iso(gone.at)}; its last version is kept as "
+                "`result` (GET /api/v1/configs?deleted=1 lists deleted configs)",
+                tombstone=config.to_json(),
+            )
+        return config
+
+    def _any(self, conn: Connection, config_id: str, *, lock: bool = False) -> ActionConfig:
         seq = parse_event_id(config_id)
         config = None if seq is None else config_store.get_config(conn, seq, lock=lock)
+        if config is None and seq is not None:
+            config = config_store.get_tombstone(conn, seq)
         if config is None:
             raise NotFound(f"no config with id {config_id!r}", field="id")
         return config
+
+    def get_or_tombstone(self, config_id: str) -> ActionConfig:
+        """The config `config_id`, or its tombstone if it was deleted (`deleted` is set):
+        what the config page shows (NotFound: there never was one)."""
+        with self.store.read() as conn:
+            return self._any(conn, config_id)
 
     def create(self, body: object, principal: Principal) -> ActionConfig:
         spec = parse_config(body)
@@ -191,6 +225,10 @@ class ConfigService:
         return found
 
     def list(self, filters: Mapping[str, str]) -> list[ActionConfig]:
+        """The configs the filters find; with `deleted=1`, the deleted configs' tombstones
+        instead (the same filters apply to their last versions)."""
+        filters = dict(filters)
+        deleted = _flag(filters.pop("deleted", ""), "deleted")
         for key in filters:
             if key.split("__")[0] not in FILTER_ROOTS:
                 raise InvalidInput(
@@ -200,7 +238,10 @@ class ConfigService:
                 )
         author = filters.get("author")
         with self.store.read() as conn:
-            found = config_store.list_configs(conn, author=author)
+            if deleted:
+                found = config_store.list_tombstones(conn, author=author)
+            else:
+                found = config_store.list_configs(conn, author=author)
         return [c for c in found if matches_filters(c, filters)]
 
     def update(self, config_id: str, body: object, principal: Principal) -> ActionConfig:
@@ -231,7 +272,8 @@ class ConfigService:
             return config_store.set_paused(conn, config, actor=principal.user, paused=paused)
 
     def delete(self, config_id: str, principal: Principal) -> ActionConfig:
+        """Delete a config (its author or an admin); it never fires again, and its tombstone
+        (returned) keeps its last version for the stories and tasks that name it."""
         with self.store.write() as conn:
             config = self._owned(conn, config_id, principal)
-            config_store.delete_config(conn, config, actor=principal.user)
-        return config
+            return config_store.delete_config(conn, config, actor=principal.user)

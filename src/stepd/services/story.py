@@ -80,20 +80,32 @@ class _Teller:
     # The task types live workers run (services/fleet.py), None: not known here.
     live_types: frozenset[str] | None = None
 
-    def config(self, seq: int | None) -> ActionConfig | None:
-        return None if seq is None else self.configs.by_seq.get(seq)
+    def _fired_configs(self, fired: list[trigger_store.Trigger]) -> dict[int, ActionConfig]:
+        """The configs that fired, by seq: from the catalog, or, for one deleted since (the
+        catalog holds live configs only), its tombstone from the store."""
+        seqs = {t.config_seq for t in fired}
+        found = {s: self.configs.by_seq[s] for s in seqs if s in self.configs.by_seq}
+        missing = seqs - set(found)
+        if missing:
+            found.update(config_store.configs_by_seq(self.conn, missing))
+        return found
 
     def story(self, event: Event, depth: int) -> dict[str, object]:
         self.nodes += 1
         fired = trigger_store.for_event(self.conn, event.seq)
         tasks = task_store.get_tasks(self.conn, [t.task_id for t in fired if t.task_id])
+        fired_configs = self._fired_configs(fired)
         produced = [
-            self._waiting(_task_json(tasks[t.task_id], self.config(t.config_seq)))
+            self._waiting(_task_json(tasks[t.task_id], fired_configs.get(t.config_seq)))
             for t in fired
             if t.task_id in tasks
         ]
         related = self.configs.index.by_name(event.name)
-        configs = [self._config_entry(c, event, fired, tasks) for c in related]
+        # What fired, though the catalog no longer lists it under this name (deleted since,
+        # or changed to depend on other events), comes first: the story never forgets it.
+        listed = {c.seq for c in related}
+        gone = [c for s, c in sorted(fired_configs.items()) if s not in listed]
+        configs = [self._config_entry(c, event, fired, tasks) for c in [*gone, *related]]
         chain: list[dict[str, object]] = []
         if depth < MAX_DEPTH:
             emitted = task_store.emitted_events(self.conn, tasks)
@@ -140,6 +152,10 @@ class _Teller:
             "task_type": config.spec.task_type,
             "version": config.version,
         }
+        if config.deleted is not None:
+            entry["deleted"] = True
+            entry["deleted_by"] = config.deleted.by
+            entry["deleted_at"] = iso(config.deleted.at)
         mine = [t for t in fired if t.config_seq == config.seq]
         if mine:
             entry["outcome"] = "fired"

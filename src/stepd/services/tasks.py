@@ -9,11 +9,13 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, select, update
 
+from stepd.domain.configs import ActionConfig
 from stepd.domain.task_params import check_params
 from stepd.domain.tasks import Task, TaskStatus
 from stepd.errors import Conflict, InvalidInput, NotFound
 from stepd.services import authz
 from stepd.shapes import SemaphoreIn, TaskIn, TaskQuery
+from stepd.store import configs as config_store
 from stepd.store import runs
 from stepd.store import tasks as task_store
 from stepd.store import triggers as trigger_store
@@ -33,6 +35,8 @@ class TaskView:
     attempts: list[dict[str, Any]]  # task_attempts rows, by attempt
     trigger: trigger_store.Trigger | None  # None: made by hand
     emitted: tuple[int, ...]  # the seqs of the events it emitted
+    # The config that made it, live or deleted since (its tombstone); None: made by hand.
+    config: ActionConfig | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,6 +111,9 @@ class TaskService:
                 attempts=runs.attempts(conn, task_id),
                 trigger=trigger_store.for_task(conn, task_id),
                 emitted=tuple(task_store.emitted_events(conn, [task_id])[task_id]),
+                config=None
+                if task.config_seq is None
+                else config_store.configs_by_seq(conn, [task.config_seq]).get(task.config_seq),
             )
 
     def logs(self, task_id: int, attempt: int | None, offset: int) -> LogPage:

@@ -1,17 +1,22 @@
-"""Store functions for action configs and their history."""
+"""Store functions for action configs, their history and their tombstones.
+
+A deleted config leaves `configs` (so the reactor's catalog, which reads only that table,
+never sees it, and its author may give its name to a new config) for `config_tombstones`,
+which keeps its last version under its own seq: past stories and tasks still name it.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from stepd.domain.configs import ActionConfig, Pause, parse_config
+from stepd.domain.configs import ActionConfig, Deletion, Pause, parse_config
 from stepd.domain.events import format_event_id
-from stepd.store.schema import config_generation, config_history, configs
+from stepd.store.schema import config_generation, config_history, config_tombstones, configs
 from stepd.timeutil import as_utc, utcnow
 
 
@@ -205,7 +210,23 @@ def pauses(conn: Connection, seq: int) -> list[tuple[datetime, datetime | None, 
     return found
 
 
-def delete_config(conn: Connection, config: ActionConfig, *, actor: str) -> None:
+def delete_config(conn: Connection, config: ActionConfig, *, actor: str) -> ActionConfig:
+    """Delete `config`, keeping its last version as a tombstone (returned)."""
+    now = utcnow()
+    conn.execute(
+        insert(config_tombstones).values(
+            seq=config.seq,
+            author=config.author,
+            name=config.spec.name,
+            version=config.version,
+            task_type=config.spec.task_type,
+            body=json.dumps(config.spec.to_json()),
+            created=config.created,
+            updated=config.updated,
+            deleted_by=actor,
+            deleted_at=now,
+        )
+    )
     conn.execute(delete(configs).where(configs.c.seq == config.seq))
     gone = ActionConfig(
         id=config.id,
@@ -214,10 +235,65 @@ def delete_config(conn: Connection, config: ActionConfig, *, actor: str) -> None
         version=config.version + 1,
         spec=config.spec,
         created=config.created,
-        updated=utcnow(),
+        updated=now,
     )
     _history(conn, gone, actor, "deleted", {})
     _bump(conn)
+    return ActionConfig(
+        id=config.id,
+        seq=config.seq,
+        author=config.author,
+        version=config.version,
+        spec=config.spec,
+        created=config.created,
+        updated=config.updated,
+        deleted=Deletion(by=actor, at=now),
+    )
+
+
+def _to_tombstone(m: Mapping[Any, Any]) -> ActionConfig:
+    seq = int(m["seq"])
+    return ActionConfig(
+        id=format_event_id(seq),
+        seq=seq,
+        author=str(m["author"]),
+        version=int(m["version"]),
+        spec=parse_config(json.loads(str(m["body"])), stored=True),
+        created=as_utc(m["created"]),
+        updated=as_utc(m["updated"]),
+        deleted=Deletion(by=str(m["deleted_by"]), at=as_utc(m["deleted_at"])),
+    )
+
+
+def get_tombstone(conn: Connection, seq: int) -> ActionConfig | None:
+    """The tombstone of deleted config `seq` (None: it was never deleted, or never was)."""
+    row = conn.execute(select(config_tombstones).where(config_tombstones.c.seq == seq)).first()
+    return None if row is None else _to_tombstone(row._mapping)
+
+
+def list_tombstones(conn: Connection, *, author: str | None = None) -> list[ActionConfig]:
+    """Every deleted config's tombstone, in the order the configs were created."""
+    stmt = select(config_tombstones).order_by(config_tombstones.c.seq)
+    if author is not None:
+        stmt = stmt.where(config_tombstones.c.author == author)
+    return [_to_tombstone(row._mapping) for row in conn.execute(stmt)]
+
+
+def configs_by_seq(conn: Connection, seqs: Iterable[int]) -> dict[int, ActionConfig]:
+    """The configs `seqs`, live or deleted (a tombstone), by seq: what names the config of
+    a task or a firing, however long ago it ran. Seqs of neither are left out."""
+    wanted = sorted(set(seqs))
+    if not wanted:
+        return {}
+    found = {
+        int(row.seq): _to_config(row._mapping)
+        for row in conn.execute(select(configs).where(configs.c.seq.in_(wanted)))
+    }
+    missing = [s for s in wanted if s not in found]
+    if missing:
+        rows = conn.execute(select(config_tombstones).where(config_tombstones.c.seq.in_(missing)))
+        found.update({int(row.seq): _to_tombstone(row._mapping) for row in rows})
+    return found
 
 
 def history(conn: Connection, seq: int) -> list[dict[str, object]]:

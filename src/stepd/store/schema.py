@@ -127,6 +127,25 @@ configs = Table(
     sqlite_autoincrement=True,
 )
 
+# A deleted config's last version (migration 0014): its row leaves `configs`, so the reactor's
+# catalog and the author's name are free of it, and this row keeps what past stories, tasks
+# and GET /configs/{id} still show. `seq` is the deleted config's own (never given again).
+config_tombstones = Table(
+    "config_tombstones",
+    metadata,
+    Column("seq", Seq, primary_key=True, autoincrement=False),
+    Column("author", String(200), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("version", Integer, nullable=False),  # the last version, the one that could fire
+    Column("task_type", String(200), nullable=False),
+    Column("body", Text, nullable=False),  # JSON of its last ConfigSpec
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("updated", DateTime(timezone=True), nullable=False),
+    Column("deleted_by", String(200), nullable=False),
+    Column("deleted_at", DateTime(timezone=True), nullable=False),
+    Index("ix_config_tombstones_author", "author"),
+)
+
 # Every change of a config: who, when, what (the reactor links tasks to versions).
 config_history = Table(
     "config_history",

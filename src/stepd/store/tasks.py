@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, func, insert, select
 
 from stepd.domain.configs import ActionConfig
 from stepd.domain.tasks import Task, TaskStatus
@@ -182,6 +182,17 @@ def get_tasks(conn: Connection, ids: Iterable[int]) -> dict[int, Task]:
             task = row_to_task(row._mapping)
             found[task.id] = task
     return found
+
+
+def finished_counts(conn: Connection, config_seq: int, since: datetime) -> dict[TaskStatus, int]:
+    """Status -> how many tasks of config `config_seq` finished at or after `since` (its
+    success rate), one read along the tasks' config index."""
+    rows = conn.execute(
+        select(tasks.c.status, func.count())
+        .where(tasks.c.config_seq == config_seq, tasks.c.finished >= since)
+        .group_by(tasks.c.status)
+    )
+    return {TaskStatus(status): int(n) for status, n in rows}
 
 
 def link_event(conn: Connection, task_id: int, event_seq: int) -> None:

@@ -124,6 +124,17 @@ def for_task(conn: Connection, task_id: int) -> Trigger | None:
     return None if row is None else _to_trigger(row._mapping)
 
 
+def bindings(conn: Connection, task_ids: Sequence[int]) -> dict[int, dict[str, object]]:
+    """Task id -> the binding of the firing that made it, for the tasks of `task_ids` (a
+    page of a config's runs) that a firing made: one read along the triggers' task index."""
+    if not task_ids:
+        return {}
+    rows = conn.execute(
+        select(triggers.c.task_id, triggers.c.binding).where(triggers.c.task_id.in_(list(task_ids)))
+    )
+    return {int(task_id): dict(json.loads(binding)) for task_id, binding in rows}
+
+
 def for_config_binding(conn: Connection, config_seq: int, binding_key: str) -> list[Trigger]:
     """Every firing of a config for one binding (by any event): to say who completed a wait."""
     rows = conn.execute(

@@ -26,6 +26,7 @@ STATUS_CLASSES = {
     "WAIT_MUTEX": "wait",
     "NEW": "wait",
     "STOPPED": "off",
+    "deleted": "off",  # a config's tombstone (its page, its tasks)
 }
 OUTCOME_CLASSES = {
     "fired": "ok",

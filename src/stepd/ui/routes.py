@@ -23,12 +23,14 @@ from stepd.api.routes_schedules import schedule_out
 from stepd.api.routes_workers import worker_out
 from stepd.clock import EVENT_NAME as CLOCK_EVENT_NAME
 from stepd.domain.backfills import DEFAULT_IN_FLIGHT, BackfillState
+from stepd.domain.config_diff import diff_lines
 from stepd.domain.events import EventState
 from stepd.domain.firing import free_params
 from stepd.domain.limits import INT64_MAX
 from stepd.domain.schedules import EVENT_NAME as SCHEDULE_EVENT_NAME
 from stepd.domain.tasks import TaskStatus
 from stepd.errors import InvalidInput, NotFound, StepdError, Unauthorized
+from stepd.services.run_history import Run
 from stepd.shapes import TaskOut, TaskQuery, time_range
 from stepd.store.events import EventQuery
 from stepd.timeutil import iso, parse_instant, parse_when, utcnow
@@ -297,7 +299,6 @@ async def task(task_id: str, request: Request) -> HTMLResponse:
         text = str(log["text"])
         return {
             "task": body,
-            "config_name": _config_name(c, body.get("config_id")),
             "duration": _duration(body.get("started"), body.get("finished")),
             "log": log,
             "log_text": text[-MAX_LOG_CHARS:],
@@ -310,23 +311,17 @@ async def task(task_id: str, request: Request) -> HTMLResponse:
     return await _page(request, "task.html", build)
 
 
-def _config_name(c: AppContext, config_id: object) -> str | None:
-    """The name of the config that made a task (None: made by hand, or since deleted)."""
-    if not isinstance(config_id, str):
-        return None
-    try:
-        return c.configs.get(config_id).spec.name
-    except NotFound:
-        return None
-
-
 def _duration(started: object, finished: object) -> str | None:
-    """How long an attempt ran (to now, while it runs), as a person reads it: 850 ms,
-    12.3 s, 4 min 05 s, 2 h 03 min."""
+    """How long an attempt ran (to now, while it runs), as a person reads it."""
     if not isinstance(started, str):
         return None
     end = parse_instant(finished) if isinstance(finished, str) else utcnow()
-    seconds = max(0.0, (end - parse_instant(started)).total_seconds())
+    return duration_text((end - parse_instant(started)).total_seconds())
+
+
+def duration_text(seconds: float) -> str:
+    """850 ms, 12.3 s, 4 min 05 s, 2 h 03 min."""
+    seconds = max(0.0, seconds)
     if seconds < 1:
         return f"{seconds * 1000:.0f} ms"
     if seconds < 60:
@@ -370,14 +365,17 @@ async def configs(request: Request) -> HTMLResponse:
 
 @router.get("/ui/configs/{config_id}")
 async def config(config_id: str, request: Request) -> HTMLResponse:
+    q = request.query_params
+
     def build(c: AppContext) -> dict[str, object]:
-        found = c.configs.get(config_id)
-        recent = [
-            TaskOut.of(t).model_dump(mode="json")
-            for t in c.tasks.list(TaskQuery(config_seq=found.seq, limit=20))
-        ]
+        skip = _int(q.get("skip"), "skip", default=0, high=MAX_SKIP)
+        # A deleted config's page shows its tombstone: old stories and tasks link here.
+        found = c.configs.get_or_tombstone(config_id)
+        runs = c.run_history.runs(found.seq, skip=skip, limit=PAGE_SIZE + 1)
+        page, paging = _page_of([_run_row(r) for r in runs], skip)
         return {
             "config": found.to_json(),
+            "deleted": found.deleted is not None,
             "editable": found.spec.to_json(),  # the body PUT /api/v1/configs/{id} takes
             # the body POST /api/v1/configs/{id}/run takes, with every free param to fill
             "run_body": {"params": dict.fromkeys(free_params(found.spec.event_deps), "")},
@@ -389,12 +387,32 @@ async def config(config_id: str, request: Request) -> HTMLResponse:
                 },
                 "max_in_flight": DEFAULT_IN_FLIGHT,
             },
-            "backfills": [v.to_json() for v in c.backfills.listing(config_id=config_id, limit=5)],
-            "history": c.configs.history(config_id),
-            "tasks": recent,
+            "backfills": [v.to_json() for v in c.backfills.listing(config_seq=found.seq, limit=5)],
+            "history": [_version_row(h) for h in reversed(c.configs.history(config_id))],
+            "runs": page,
+            **paging,
+            "rate": c.run_history.success_rate(found.seq),
         }
 
     return await _page(request, "config.html", build)
+
+
+def _run_row(run: Run) -> dict[str, object]:
+    """A line of a config's run history."""
+    seconds = run.duration_seconds
+    return {
+        **TaskOut.of(run.task).model_dump(mode="json"),
+        "binding": run.binding,
+        "duration": None if seconds is None else duration_text(seconds),
+    }
+
+
+def _version_row(entry: Mapping[str, Any]) -> dict[str, object]:
+    """A history entry with its change as the lines `configs sync` prints (field by field);
+    a created entry's change is the first version itself, shown whole."""
+    change = entry.get("change") or {}
+    fields = entry["action"] not in ("created", "deleted") and isinstance(change, dict)
+    return {**entry, "lines": diff_lines(change) if fields else []}
 
 
 @router.get("/ui/semaphores")
