@@ -19,6 +19,7 @@ from stepd.cli import (
     doctor,
     events,
     migrate,
+    prune,
     schedules,
     serve,
     settings_list,
@@ -68,6 +69,7 @@ app.add_typer(workers.app, name="workers")
 app.add_typer(schedules.app, name="schedules")
 app.command("backup")(backup.backup)
 app.command("migrate")(migrate.migrate)
+app.command("prune")(prune.prune)
 app.command("doctor")(doctor.doctor)
 
 
