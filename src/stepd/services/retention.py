@@ -33,8 +33,9 @@ from stepd.timeutil import iso, utcnow
 log = logging.getLogger(__name__)
 
 # After a batch, the pause before the next is this many times as long as the batch held
-# the write turn: retention takes at most 1/(1+PAUSE_FACTOR) of it while there is a backlog.
-PAUSE_FACTOR = 4.0
+# the write turn: retention takes at most 1/(1+PAUSE_FACTOR) of it (10%) while there is a
+# backlog, and as little of the GIL of the API it shares a process with.
+PAUSE_FACTOR = 9.0
 MIN_PAUSE_SECONDS = 0.005
 
 
