@@ -57,6 +57,8 @@ def _other_value(field: str, default: Any) -> tuple[str, Any]:
         default = next(kind for kind in kinds if kind is not type(None))()
     if field == "sqlite_synchronous":
         return "extra", "EXTRA"
+    if field.endswith("retention"):
+        return "90d", "90d"
     if isinstance(default, bool):
         return ("false", False) if default else ("true", True)
     if isinstance(default, int):
@@ -181,3 +183,12 @@ def test_every_stepd_variable_the_docs_or_code_name_is_a_setting() -> None:
         named |= set(re.findall(r"\bSTEPD_[A-Z_]*[A-Z]\b", path.read_text(encoding="utf-8")))
     settings = {env_name(field) for field in Settings.model_fields}
     assert named - settings == set()
+
+
+@pytest.mark.parametrize("field", ["retention", "task_retention", "log_retention"])
+def test_a_retention_shorter_than_an_hour_is_refused_naming_its_variable(field: str) -> None:
+    for bad in ("30m", "3599s", "soon", "-1d"):
+        with pytest.raises(SettingsError, match=f"{env_name(field)}=.*{field} must be"):
+            Settings.from_env({env_name(field): bad})
+    assert getattr(Settings.from_env({env_name(field): "1h"}), field) == "1h"
+    assert getattr(Settings.from_env({env_name(field): "OFF"}), field) == "off"

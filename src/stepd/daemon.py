@@ -7,7 +7,8 @@ stops the daemon and closes the services, in that order.
 Around the services (the events they store, the tasks they make) a Daemon starts, in
 this order, the executor (runner/executor.py: local workers, the Celery dispatcher, or
 nothing), the reactor (a process of its own, or a thread with the store's listener), the
-clock and the schedules' rounds (scheduler.py), and wires the wake-ups between them: a
+clock, the schedules' rounds (scheduler.py) and retention's rounds
+(services/retention.py), and wires the wake-ups between them: a
 stored event wakes the reactor, a made task wakes the executor. `stop` ends them in the
 reverse order. Nothing else builds these parts.
 """
@@ -29,6 +30,7 @@ from stepd.reactor.process import ReactorConfig, ReactorProcess
 from stepd.reactor.reactor import Reactor
 from stepd.runner import executor as executors
 from stepd.scheduler import Scheduler, fast_clock
+from stepd.services.retention import RetentionLoop, RetentionService
 from stepd.store.lookup import JoinBudget
 from stepd.store.notify import EVENTS_CHANNEL
 from stepd.timeutil import utcnow
@@ -74,6 +76,7 @@ class Daemon:
     clock: Clock | None = field(default=None, init=False)
     scheduler: Scheduler | None = field(default=None, init=False)
     backfiller: Backfiller | None = field(default=None, init=False)
+    retention: RetentionLoop | None = field(default=None, init=False)
 
     def start(self) -> None:
         settings = self.settings
@@ -124,6 +127,17 @@ class Daemon:
         if self.backfills is not None:
             self.backfiller = Backfiller(self.backfills)
             self.backfiller.start()
+        # Always running: retention is the deployment's stored setting (off by default),
+        # which an admin may change while the servers run.
+        self.retention = RetentionLoop(
+            RetentionService(
+                self.store,
+                own=(settings.retention, settings.task_retention, settings.log_retention),
+                batch_rows=settings.retention_batch_rows,
+            ),
+            interval_seconds=settings.retention_interval_seconds,
+        )
+        self.retention.start()
         log.info(
             "started: executor %s, reactor %s, clock %s, schedules %s",
             spec.name,
@@ -136,6 +150,8 @@ class Daemon:
         """Everything `start` started, in the reverse order."""
         if self.backfiller is not None:
             self.backfiller.stop()
+        if self.retention is not None:
+            self.retention.stop()
         if self.scheduler is not None:
             self.scheduler.stop()
         if self.clock is not None:

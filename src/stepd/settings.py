@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -24,6 +24,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from stepd.domain.retention import normal as normal_retention
 from stepd.errors import InvalidInput
 
 ENV_PREFIX = "STEPD_"
@@ -166,6 +167,36 @@ class Settings(BaseSettings):
         description="Combinations of events one config's join search may try per event; "
         "past it that evaluation fails, recorded on its trigger.",
     )
+    retention: str | None = Field(
+        None,
+        description="Delete events older than this (90d, 12h; at least 1h), and finished "
+        "tasks and their logs unless STEPD_TASK_RETENTION / STEPD_LOG_RETENTION say "
+        "otherwise; none: keep everything. Recorded as the deployment's (`stepd settings "
+        "set retention`), which every server follows.",
+    )
+    task_retention: str | None = Field(
+        None,
+        description="Delete finished tasks (attempts, logs) that finished longer ago than "
+        "this (off: keep them); none: as STEPD_RETENTION.",
+    )
+    log_retention: str | None = Field(
+        None,
+        description="Delete the logs of finished tasks that finished longer ago than this "
+        "(off: keep them); none: as STEPD_TASK_RETENTION.",
+    )
+    retention_interval_seconds: float = Field(
+        300.0,
+        gt=0,
+        description="How often a server starts a round of retention (each round deletes "
+        "what is past its retention, in small batches).",
+    )
+    retention_batch_rows: int = Field(
+        500,
+        ge=1,
+        le=10_000,
+        description="Rows one batch of retention deletes, in one short write transaction "
+        "(ingest waits at most that long on SQLite).",
+    )
     log_level: str = Field("info", description="Logging level: debug, info, warning, error.")
     access_log: bool = Field(True, description="`stepd serve` writes uvicorn's access log.")
     url: str = Field("http://127.0.0.1:8080", description="The server the client commands talk to.")
@@ -182,6 +213,16 @@ class Settings(BaseSettings):
         if isinstance(value, list | tuple):
             return tuple(s for item in value for s in re.split(r"[,\s]+", str(item)) if s)
         return value
+
+    @field_validator("retention", "task_retention", "log_retention")
+    @classmethod
+    def _retention(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        try:
+            return normal_retention(value, field=str(info.field_name))
+        except InvalidInput as exc:  # (pydantic reports a ValueError, naming the field)
+            raise ValueError(exc.message) from None
 
     @field_validator("sqlite_synchronous", mode="before")
     @classmethod

@@ -22,7 +22,7 @@ def iso(value: datetime) -> str:
 def parse_when(text: str, now: datetime | None = None) -> datetime:
     """What a person types for a time: a time ago (`30m`, `2h`, `7d`, `1w`) or what
     `parse_instant` takes. ValueError saying both forms for anything else."""
-    from stepd.domain.configs import DURATION, UNIT_SECONDS  # (the domain imports us)
+    from stepd.domain.durations import DURATION, UNIT_SECONDS  # (the domain imports us)
 
     ago = DURATION.fullmatch(text)
     try:

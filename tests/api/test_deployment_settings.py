@@ -83,6 +83,9 @@ def test_settings_are_shown_to_readers_and_changed_by_admins_at_once(api: Api) -
         ("status_event_name", "taskEvent", False),
         ("environment", "stable", False),
         ("heartbeat_timeout_seconds", 30.0, False),
+        ("retention", "off", False),
+        ("task_retention", "as retention", False),
+        ("log_retention", "as task_retention", False),
     ]
     body = {"status_event_name": "cryptaTaskEvent", "heartbeat_timeout_seconds": 60}
     assert_error(api.client.put("/api/v1/settings", json=body), 401)
@@ -100,8 +103,15 @@ def test_settings_are_shown_to_readers_and_changed_by_admins_at_once(api: Api) -
         ({"environment": "line\nbreak"}, "control characters"),
         ({"environment": {"deep": [[[]]]}}, "a non-empty string"),
         ({}, "send an object of the settings"),
+        ({"retention": "30m"}, "retention must be at least 1h"),
+        ({"status_event_name": "ok", "task_retention": "59m"}, "task_retention must be at"),
+        ({"log_retention": "soon"}, "log_retention must be a positive duration"),
+        ({"retention": 7}, "retention must be at least 1h"),
     ):
-        assert_error(api.client.put("/api/v1/settings", json=bad, headers=admin), 400, words)
+        refused = api.client.put("/api/v1/settings", json=bad, headers=admin)
+        error = assert_error(refused, 400, words)
+        if "retention" in words:
+            assert error["field"] == words.split()[0], error  # the retention it names
     # Nothing half-written: the refused bodies changed nothing.
     assert not any(s["stored"] for s in api.client.get("/api/v1/settings").json()["result"])
     changed = api.client.put("/api/v1/settings", json=body, headers=admin)

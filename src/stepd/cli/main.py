@@ -20,6 +20,7 @@ from stepd.cli import (
     doctor,
     events,
     migrate,
+    prune,
     schedules,
     serve,
     settings_list,
@@ -71,6 +72,7 @@ app.add_typer(backfills.app, name="backfills")
 configs.app.command("backfill")(backfills.backfill)
 app.command("backup")(backup.backup)
 app.command("migrate")(migrate.migrate)
+app.command("prune")(prune.prune)
 app.command("doctor")(doctor.doctor)
 
 

@@ -51,6 +51,9 @@ def serve(
     join_budget_steps: Annotated[
         int | None, setting("join_budget_steps", "--join-budget-steps", min=1)
     ] = None,
+    retention: Annotated[str | None, setting("retention", "--retention")] = None,
+    task_retention: Annotated[str | None, setting("task_retention", "--task-retention")] = None,
+    log_retention: Annotated[str | None, setting("log_retention", "--log-retention")] = None,
     log_level: Annotated[str | None, setting("log_level", "--log-level")] = None,
     access_log: Annotated[bool | None, setting("access_log", "--access-log/--no-access-log")] = (
         None
@@ -78,6 +81,9 @@ def serve(
         api_loop_read_seconds=api_loop_read_seconds,
         join_budget_rows=join_budget_rows,
         join_budget_steps=join_budget_steps,
+        retention=retention,
+        task_retention=task_retention,
+        log_retention=log_retention,
         log_level=log_level,
         access_log=access_log,
     )
@@ -99,6 +105,9 @@ def serve(
         "task_event_name": task_event_name,
         "environment": environment,
         "heartbeat_timeout_seconds": heartbeat_timeout_seconds,
+        "retention": retention,
+        "task_retention": task_retention,
+        "log_retention": log_retention,
     }
     try:
         reconcile_deployment(context.store, settings, flags)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from stepd.domain.durations import parse_duration
 from stepd.domain.matching import Dependency, DependencySpecError, parse_dependencies
 from stepd.domain.templates import TemplateProblem, check_templates
 from stepd.errors import InvalidInput
@@ -16,8 +17,6 @@ from stepd.timeutil import iso
 ACTION_TYPES = ("SANDBOX_TASK",)
 MAX_CONFIG_NAME = 200
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.:@/ -]+$")
-DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
-UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 MAX_TASK_TYPE = 200  # the tasks table's `type` column
 
 # What a config's numbers may be. The task columns they are copied into are 32-bit on
@@ -60,32 +59,6 @@ READ_ONLY = {
     "disabled_by",
     "disabled_at",
 }
-
-
-def parse_duration(text: object, *, field: str, limit: float | None = None) -> float:
-    """Seconds in a duration such as `7d`, `12h`, `30m`, `90s` (or a number of seconds).
-
-    With `limit`, a duration longer than `limit` seconds is refused too.
-    """
-    seconds: float | None = None
-    if isinstance(text, int | float) and not isinstance(text, bool):
-        try:
-            seconds = float(text)
-        except OverflowError:  # an integer of hundreds of digits
-            seconds = float("inf")
-    elif isinstance(text, str) and (match := DURATION.match(text)) is not None:
-        seconds = float(match.group(1)) * UNIT_SECONDS[match.group(2)]
-    # `not seconds > 0` also refuses NaN
-    if seconds is None or not seconds > 0:
-        raise InvalidInput(
-            f"{field} must be a positive duration such as 30m, 12h or 7d, not {text!r}",
-            field=field,
-        )
-    if limit is not None and not seconds <= limit:
-        raise InvalidInput(
-            f"{field} must be at most {limit:g} seconds (10 years), not {text!r}", field=field
-        )
-    return seconds
 
 
 @dataclass(frozen=True, kw_only=True)

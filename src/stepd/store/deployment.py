@@ -17,6 +17,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, delete, insert, select
 
+from stepd.domain import retention as retention_rules
 from stepd.domain.events import NAME_PATTERN
 from stepd.domain.lifecycle import StatusEvents
 from stepd.errors import InvalidInput
@@ -32,7 +33,7 @@ class Key:
     flag: str
     default: str | float
     description: str
-    kind: str = "text"  # "event_name", "text" or "seconds"
+    kind: str = "text"  # "event_name", "text", "seconds" or "retention"
 
 
 KEYS: dict[str, Key] = {
@@ -61,6 +62,33 @@ KEYS: dict[str, Key] = {
             description="A worker (or attempt) silent this long is gone: its attempt is ended.",
             kind="seconds",
         ),
+        Key(
+            name="retention",
+            setting="retention",
+            flag="--retention",
+            default=retention_rules.OFF,
+            description="Events older than this are deleted (90d, 12h; at least 1h; off: "
+            "kept forever), and finished tasks and logs unless the next two say otherwise.",
+            kind="retention",
+        ),
+        Key(
+            name="task_retention",
+            setting="task_retention",
+            flag="--task-retention",
+            default="as retention",
+            description="Finished tasks (with their attempts and logs) that finished longer "
+            "ago are deleted (off: kept forever).",
+            kind="retention",
+        ),
+        Key(
+            name="log_retention",
+            setting="log_retention",
+            flag="--log-retention",
+            default="as task_retention",
+            description="The logs of finished tasks that finished longer ago are deleted "
+            "(the tasks stay until task_retention).",
+            kind="retention",
+        ),
     )
 }
 MAX_TIMEOUT_SECONDS = 86_400.0
@@ -85,6 +113,8 @@ def check(key: str, value: object) -> Value:
             f"unknown setting {key!r}; the deployment's settings are: {', '.join(KEYS)}",
             field=key,
         )
+    if KEYS[key].kind == "retention":
+        return retention_rules.normal(value, field=key)
     if KEYS[key].kind == "seconds":
         try:
             seconds = float(value)  # type: ignore[arg-type]
@@ -110,6 +140,19 @@ def heartbeat_timeout(conn: Connection, default: float) -> float:
     """The stored heartbeat timeout, or `default` (the process's own) where none is."""
     stored = read(conn).get("heartbeat_timeout_seconds")
     return default if stored is None else float(stored.value)
+
+
+def retention(
+    conn: Connection, own: tuple[str | None, str | None, str | None]
+) -> retention_rules.Policy:
+    """The deployment's retention: each of (retention, task_retention, log_retention) as
+    stored, or this process's own (`own`, its settings) where the store holds none."""
+    stored = read(conn)
+    chosen = [
+        stored[name].value if name in stored else mine
+        for name, mine in zip(("retention", "task_retention", "log_retention"), own, strict=True)
+    ]
+    return retention_rules.Policy.of(*chosen)
 
 
 def read(conn: Connection) -> dict[str, Stored]:

@@ -79,6 +79,7 @@ event_requests = Table(
     Column("event_ids", Text, nullable=False),  # JSON list of the batch's ids
     Column("digest", String(64), nullable=False, server_default=""),  # sha256 of what was sent
     Column("created", DateTime(timezone=True), nullable=False),
+    Index("ix_event_requests_created", "created"),  # retention's (migration 0015)
 )
 
 event_descs = Table(
