@@ -33,6 +33,8 @@ class Backfiller:
 
     def _round(self) -> float:
         fed = self.backfills.feed()
+        if fed.made:
+            return 0.0  # again at once: a transaction stops short after FEED_SECONDS
         return BUSY_SECONDS if fed.running else IDLE_SECONDS
 
     def stop(self) -> None:

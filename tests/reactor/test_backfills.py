@@ -275,3 +275,22 @@ def test_listing_backfills_filters_by_state_and_config(api: Api) -> None:
     )
     assert api.client.get("/api/v1/backfills/abc").status_code == 404
     assert api.client.get("/api/v1/backfills/99999").status_code == 404
+
+
+def test_a_config_whose_templates_are_slow_holds_no_write_turn_for_long(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import stepd.services.backfills as backfills_module
+
+    # Each feed transaction stops after FEED_SECONDS and planning after PLAN_SECONDS; both
+    # are made tiny here so that a normal config trips them.
+    config_id = create_config(api, SOUP_DEP, name="soup-slow")
+    monkeypatch.setattr(backfills_module, "PLAN_SECONDS", 0.0)
+    body = {"params": {"date": {"from": "2019-01-01", "to": "2019-12-31"}}, "dry_run": True}
+    assert_error(backfill(api, config_id, body), 400, "params", "planning stopped after")
+    monkeypatch.setattr(backfills_module, "PLAN_SECONDS", 60.0)
+    monkeypatch.setattr(backfills_module, "FEED_SECONDS", 0.0)
+    result = started(api, config_id, {"params": JANUARY, "max_in_flight": 10})
+    assert result["made"] == 1  # one task per transaction, then the next round
+    assert service(api).feed().made == 1
+    assert get(api, result["id"])["made"] == 2

@@ -15,6 +15,7 @@ waiting tasks there would hold back every other task of the same priority.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -41,6 +42,12 @@ log = logging.getLogger(__name__)
 
 FIELDS = ("params", "max_in_flight", "dry_run", "request_id")
 FEED_BATCH = 500  # tasks made per transaction (the write turn is shared with ingest)
+# A transaction of a feed ends after this long even short of FEED_BATCH: a config whose
+# templates are slow must not hold the write turn that every other write waits for.
+FEED_SECONDS = 0.05
+# Planning renders every binding in a request's thread: a config whose templates are too
+# slow for this many bindings is refused rather than tie the thread up for minutes.
+PLAN_SECONDS = 5.0
 ROUND_BACKFILLS = 200  # running backfills a feed round looks at
 MAX_REQUEST_ID = 200
 
@@ -234,7 +241,15 @@ class BackfillService:
     def _plan(self, config: ActionConfig, req: Request, principal: Principal) -> Plan:
         self.runs.check(config, principal)
         tasks = []
+        deadline = time.monotonic() + PLAN_SECONDS
         for index, binding in enumerate(rules.bindings(req.axes)):
+            if index % 100 == 99 and time.monotonic() > deadline:
+                raise InvalidInput(
+                    f"planning stopped after {PLAN_SECONDS:.0f} s at binding {index + 1} of "
+                    f"{rules.size(req.axes):,}: the config's templates are too slow for a "
+                    "backfill this large; split it, or simplify its task_params",
+                    field="params",
+                )
             try:
                 planned = plan_binding(config, binding, principal.user)
             except InvalidInput as exc:
@@ -319,7 +334,12 @@ class BackfillService:
         last_error = backfill.last_error
         now = utcnow()
         axes = backfill.axes
+        stop = time.monotonic() + FEED_SECONDS
+        position = backfill.made
         for index in range(backfill.made, backfill.made + max(room, 0)):
+            if position > backfill.made and time.monotonic() > stop:
+                break  # the rest in the next round (FEED_SECONDS)
+            position = index + 1
             binding = rules.binding_at(axes, index)
             try:
                 plan = plan_binding(config, binding, backfill.author)
@@ -331,7 +351,6 @@ class BackfillService:
                 continue
             insert_planned(conn, plan, now, backfill_id=backfill.id)
             made += 1
-        position = backfill.made + max(room, 0)
         ended = position >= backfill.total and active + made == 0
         if made or errors or ended:
             backfill_store.advance(
