@@ -25,6 +25,7 @@ from stepd.api import (
 from stepd.api.context import AppContext
 from stepd.api.headers import SecurityHeaders
 from stepd.api.urlcheck import RefuseNul
+from stepd.instruments import instruments
 from stepd.runner.registry import load_task_types
 from stepd.services.auth import Authenticator
 from stepd.services.config_run import ConfigRunService
@@ -42,6 +43,7 @@ from stepd.settings import Settings
 from stepd.store.engine import Store, open_store
 from stepd.store.lookup import JoinBudget
 from stepd.store.runs import StatusEvents
+from stepd.store.tally import Tally
 from stepd.ui import routes as ui_routes
 
 
@@ -97,6 +99,8 @@ def build_context(settings: Settings, store: Store | None = None) -> AppContext:
         fleet=fleet,
         deployment=DeploymentService(store),
         schedules=ScheduleService(store),
+        tally=Tally(store),
+        instruments=instruments(),
     )
 
 
