@@ -57,6 +57,8 @@ def _other_value(field: str, default: Any) -> tuple[str, Any]:
         default = next(kind for kind in kinds if kind is not type(None))()
     if field == "sqlite_synchronous":
         return "extra", "EXTRA"
+    if field == "log_format":
+        return "JSON", "json"
     if isinstance(default, bool):
         return ("false", False) if default else ("true", True)
     if isinstance(default, int):

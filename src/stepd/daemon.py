@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from stepd.clock import Clock
+from stepd.instruments import observe
 from stepd.reactor.loop import ReactorLoop
 from stepd.reactor.process import ReactorConfig, ReactorProcess
 from stepd.reactor.reactor import Reactor
@@ -34,6 +35,7 @@ from stepd.timeutil import utcnow
 
 if TYPE_CHECKING:
     from stepd.api.context import AppContext
+    from stepd.instruments import Instruments
     from stepd.services.events import EventService
     from stepd.services.tasks import TaskService
     from stepd.settings import Settings
@@ -64,6 +66,7 @@ class Daemon:
     events: EventService  # its stored events wake the reactor; the clock sends through it
     tasks: TaskService  # its made tasks wake the executor
     status_events: StatusEvents
+    instruments: Instruments | None = None  # the reactor thread's batches are timed here
     executor: executors.Executor | None = field(default=None, init=False)
     reactor_process: ReactorProcess | None = field(default=None, init=False)
     reactor_loop: ReactorLoop | None = field(default=None, init=False)
@@ -93,6 +96,7 @@ class Daemon:
                     poll_interval_seconds=settings.reactor_poll_interval_seconds,
                     join_budget_rows=settings.join_budget_rows,
                     join_budget_steps=settings.join_budget_steps,
+                    log_format=settings.log_format,
                 ),
                 [] if self.executor is None else self.executor.wakeups(),
             )
@@ -104,6 +108,8 @@ class Daemon:
                 poll_interval_seconds=settings.reactor_poll_interval_seconds,
             )
             self.reactor_loop = loop
+            if self.instruments is not None:
+                observe(loop.reactor, self.instruments)
             self.events.on_stored.append(loop.notify)
             if self.executor is not None:
                 loop.reactor.on_tasks.append(self.executor.wake)
@@ -153,7 +159,12 @@ def _unhook(hooks: list[Callable[[], None]], hook: Callable[[], None]) -> None:
 def running(context: AppContext) -> Iterator[Daemon]:
     """A Daemon for `context`'s services, started for the duration of the block."""
     daemon = Daemon(
-        context.settings, context.store, context.events, context.tasks, context.status_events
+        context.settings,
+        context.store,
+        context.events,
+        context.tasks,
+        context.status_events,
+        context.instruments,
     )
     try:
         daemon.start()  # (a part that failed to start: those before it are stopped)
@@ -198,6 +209,8 @@ def serve(context: AppContext, *, before_serving: Callable[[], None] = lambda: N
                 log_level=settings.log_level.lower(),
                 access_log=settings.access_log,
                 lifespan="off",  # the app has nothing to start: the daemon did
+                # uvicorn's lines go to stepd's handler, in its format (--log-format)
+                log_config=None,
             )
         )
         with running(context):

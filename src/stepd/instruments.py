@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
     from prometheus_client.metrics_core import Metric
 
+    from stepd.reactor.reactor import Reactor
+
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's own variable
 
 # Seconds: an API answer takes milliseconds; a reactor batch up to seconds.
@@ -112,3 +114,9 @@ def instruments() -> Instruments:
         registry=registry,
         process=ProcessCollector(registry=None),
     )
+
+
+def observe(reactor: Reactor, instruments: Instruments) -> None:
+    """Time `reactor`'s batches and count the firings it skips, in `instruments`."""
+    reactor.on_batch.append(instruments.reactor_batch_seconds.observe)
+    reactor.on_skipped.append(instruments.firings_skipped.inc)

@@ -24,6 +24,7 @@ from stepd.api import (
 )
 from stepd.api.context import AppContext
 from stepd.api.headers import SecurityHeaders
+from stepd.api.observe import Observe
 from stepd.api.urlcheck import RefuseNul
 from stepd.instruments import instruments
 from stepd.runner.registry import load_task_types
@@ -120,6 +121,8 @@ def create_app(context: AppContext) -> FastAPI:
     # the security headers too.
     app.add_middleware(RefuseNul)
     app.add_middleware(SecurityHeaders)
+    # Outermost: it times every answer, the middlewares' own 400s too.
+    app.add_middleware(Observe, seconds=context.instruments.http_seconds)
     errors.install(app)
     docs_pages.install(app)
     app.include_router(routes_events.router)
