@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -258,3 +259,19 @@ def test_a_store_that_does_not_answer_is_a_503_json_error() -> None:
         response = client.get("/metrics")
     body = assert_error(response, 503, "database")
     assert body["status"] == "unavailable"
+
+
+def test_every_metric_the_dashboard_and_the_docs_name_is_exposed(api: Api) -> None:
+    from pathlib import Path
+
+    root = Path(__file__).parents[2]
+    exposed = set(scrape(api.client))
+    operations = (root / "docs/operations.md").read_text()
+    texts = {
+        "docs/grafana-dashboard.json": (root / "docs/grafana-dashboard.json").read_text(),
+        "docs/operations.md#metrics": operations.split("\n## Metrics\n")[1].split("\n## ")[0],
+    }
+    for where, text in texts.items():
+        for name in set(re.findall(r"\bstepd_[a-z_]+[a-z]", text)):
+            family = re.sub(r"_(bucket|count|sum)$", "", name)
+            assert family in exposed or name in exposed, f"{where} names {name}"
