@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 
 from stepd import logs
 
@@ -32,7 +33,7 @@ def test_json_lines_have_time_level_logger_message_and_the_ids() -> None:
     assert first["message"] == "task 7 ended"
     assert first["level"] == "INFO"
     assert first["logger"] == "stepd.test_logs.json"
-    assert first["time"][:2] == "20"
+    assert re.fullmatch(r"20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", first["time"])
     assert {k: first[k] for k in ("request_id", "worker", "task_id", "attempt")} == {
         "request_id": "r-1",
         "worker": "w-1",

@@ -18,6 +18,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from stepd.reactor.reactor import Reactor
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's own variable
+DIR_PREFIX = "stepd-metrics-"  # then the server's pid: stepd-metrics-<pid>-<random>
 
 # Seconds: an API answer takes milliseconds; a reactor batch up to seconds. Few bounds:
 # each is a line per route, method and status in every scrape.
@@ -37,7 +39,8 @@ BATCH_SECONDS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30)
 @contextmanager
 def metrics_dir() -> Iterator[str]:
     """A directory for this server's multiprocess samples, named in PROMETHEUS_MULTIPROC_DIR
-    for the duration of the block (its children inherit it), then removed.
+    for the duration of the block (its children inherit it), then removed. Those that
+    servers killed before they could remove theirs are removed first.
 
     One a deployment set already is used as is, and left in place: it is theirs.
     """
@@ -45,13 +48,29 @@ def metrics_dir() -> Iterator[str]:
     if given:
         yield given
         return
-    path = tempfile.mkdtemp(prefix="stepd-metrics-")
+    _sweep(Path(tempfile.gettempdir()))
+    path = tempfile.mkdtemp(prefix=f"{DIR_PREFIX}{os.getpid()}-")
     os.environ[MULTIPROC_ENV] = path
     try:
         yield path
     finally:
         os.environ.pop(MULTIPROC_ENV, None)
         shutil.rmtree(path, ignore_errors=True)
+
+
+def _sweep(tmp: Path) -> None:
+    """Remove the directories of servers that died without removing theirs (SIGKILL, a
+    crash): their pid, in the name, is no longer a process."""
+    for old in tmp.glob(f"{DIR_PREFIX}*-*"):
+        pid = old.name[len(DIR_PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(old, ignore_errors=True)
+        except PermissionError:
+            pass  # another user's server, alive
 
 
 def multiprocess() -> bool:

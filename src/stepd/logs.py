@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -71,13 +72,17 @@ def formatter(log_format: LogFormat, plain: str = PLAIN) -> logging.Formatter:
         from pythonjsonlogger.core import RESERVED_ATTRS
         from pythonjsonlogger.json import JsonFormatter
 
-        return JsonFormatter(
+        json_formatter = JsonFormatter(
             JSON,
             rename_fields=JSON_RENAMES,
             reserved_attrs=[*RESERVED_ATTRS, "ids"],  # `ids` is the plain format's text
-            datefmt="%Y-%m-%dT%H:%M:%S%z",
             json_ensure_ascii=False,
         )
+        # ISO 8601 in UTC with milliseconds (2026-12-06T21:19:04.123Z): what log stores parse.
+        json_formatter.converter = time.gmtime
+        json_formatter.default_time_format = "%Y-%m-%dT%H:%M:%S"
+        json_formatter.default_msec_format = "%s.%03dZ"
+        return json_formatter
     return logging.Formatter(plain)
 
 
