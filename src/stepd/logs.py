@@ -98,3 +98,5 @@ def start(level: str, log_format: LogFormat, *, plain: str = PLAIN) -> None:
     root.addHandler(handler)
     root.setLevel(level.upper())
     logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration step
+    if log_format == "json":
+        logging.captureWarnings(True)  # a library's warning is a line of JSON too
