@@ -60,7 +60,7 @@ def _gauges(
 
 
 def store_families(m: store_metrics.StoreMetrics, now: datetime) -> Iterator[Metric]:
-    """The gauges read from the store's snapshot (names and meanings as before 0.2)."""
+    """The gauges read from the store's snapshot (names and meanings as they always were)."""
     yield CounterMetricFamily(
         "stepd_events_stored_total",
         "Events ever stored: the highest event sequence number (ids are never reused).",
