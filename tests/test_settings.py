@@ -59,6 +59,8 @@ def _other_value(field: str, default: Any) -> tuple[str, Any]:
         return "extra", "EXTRA"
     if field.endswith("retention"):
         return "90d", "90d"
+    if field == "log_format":
+        return "JSON", "json"
     if isinstance(default, bool):
         return ("false", False) if default else ("true", True)
     if isinstance(default, int):

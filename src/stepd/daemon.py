@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from stepd.backfiller import Backfiller
 from stepd.clock import Clock
+from stepd.instruments import observe
 from stepd.reactor.loop import ReactorLoop
 from stepd.reactor.process import ReactorConfig, ReactorProcess
 from stepd.reactor.reactor import Reactor
@@ -37,6 +38,7 @@ from stepd.timeutil import utcnow
 
 if TYPE_CHECKING:
     from stepd.api.context import AppContext
+    from stepd.instruments import Instruments
     from stepd.services.backfills import BackfillService
     from stepd.services.events import EventService
     from stepd.services.tasks import TaskService
@@ -69,6 +71,7 @@ class Daemon:
     tasks: TaskService  # its made tasks wake the executor
     status_events: StatusEvents
     backfills: BackfillService | None = None  # fed here, when given
+    instruments: Instruments | None = None  # the reactor thread's batches are timed here
     executor: executors.Executor | None = field(default=None, init=False)
     reactor_process: ReactorProcess | None = field(default=None, init=False)
     reactor_loop: ReactorLoop | None = field(default=None, init=False)
@@ -100,6 +103,7 @@ class Daemon:
                     poll_interval_seconds=settings.reactor_poll_interval_seconds,
                     join_budget_rows=settings.join_budget_rows,
                     join_budget_steps=settings.join_budget_steps,
+                    log_format=settings.log_format,
                 ),
                 [] if self.executor is None else self.executor.wakeups(),
             )
@@ -111,6 +115,8 @@ class Daemon:
                 poll_interval_seconds=settings.reactor_poll_interval_seconds,
             )
             self.reactor_loop = loop
+            if self.instruments is not None:
+                observe(loop.reactor, self.instruments)
             self.events.on_stored.append(loop.notify)
             if self.executor is not None:
                 loop.reactor.on_tasks.append(self.executor.wake)
@@ -183,6 +189,7 @@ def running(context: AppContext) -> Iterator[Daemon]:
         context.events,
         context.tasks,
         context.status_events,
+        instruments=context.instruments,
         backfills=context.backfills,
     )
     try:
@@ -228,6 +235,8 @@ def serve(context: AppContext, *, before_serving: Callable[[], None] = lambda: N
                 log_level=settings.log_level.lower(),
                 access_log=settings.access_log,
                 lifespan="off",  # the app has nothing to start: the daemon did
+                # uvicorn's lines go to stepd's handler, in its format (--log-format)
+                log_config=None,
             )
         )
         with running(context):

@@ -198,6 +198,12 @@ class Settings(BaseSettings):
         "(ingest waits at most that long on SQLite).",
     )
     log_level: str = Field("info", description="Logging level: debug, info, warning, error.")
+    log_format: Literal["plain", "json"] = Field(
+        "plain",
+        description="Log lines of `stepd serve` and `stepd worker`: plain text, or json (one "
+        "object a line: time, level, logger, message and the ids of the event, config, task, "
+        "attempt, worker and request a line is about).",
+    )
     access_log: bool = Field(True, description="`stepd serve` writes uvicorn's access log.")
     url: str = Field("http://127.0.0.1:8080", description="The server the client commands talk to.")
     token: str | None = Field(
@@ -224,10 +230,12 @@ class Settings(BaseSettings):
         except InvalidInput as exc:  # (pydantic reports a ValueError, naming the field)
             raise ValueError(exc.message) from None
 
-    @field_validator("sqlite_synchronous", mode="before")
+    @field_validator("sqlite_synchronous", "log_format", mode="before")
     @classmethod
-    def _upper(cls, value: object) -> object:
-        return value.upper() if isinstance(value, str) else value
+    def _case(cls, value: object, info: ValidationInfo) -> object:
+        if not isinstance(value, str):
+            return value
+        return value.lower() if info.field_name == "log_format" else value.upper()
 
     @classmethod
     def settings_customise_sources(

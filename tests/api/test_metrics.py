@@ -12,6 +12,7 @@ import pytest
 from api_helpers import assert_error, event, send, settings_like
 from conftest import Api, serving
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 
 from stepd import __version__
@@ -25,11 +26,7 @@ from stepd.timeutil import utcnow
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-# --- a parser of the text format (strict enough to catch a malformed exposition) ----------
-
-_NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
-_SAMPLE = re.compile(rf"^({_NAME})(\{{(.*)\}})? (\S+)$")
-_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\[\\"n])*)"(,|$)')
+# --- the text format, read by prometheus-client's own parser --------------------------------
 
 
 @dataclass
@@ -37,48 +34,36 @@ class Family:
     help: str = ""
     type: str = ""
     samples: list[tuple[dict[str, str], float]] = field(default_factory=list)
+    # histograms: every sample by its name (_bucket, _count, _sum)
+    raw: list[tuple[str, dict[str, str], float]] = field(default_factory=list)
 
     def value(self, **labels: str) -> float:
         found = [v for got, v in self.samples if got == labels]
         assert len(found) == 1, (labels, self.samples)
         return found[0]
 
-
-def _unescape(text: str) -> str:
-    return re.sub(r"\\(.)", lambda m: {"n": "\n"}.get(m.group(1), m.group(1)), text)
+    def sample(self, suffix: str, **labels: str) -> float:
+        """A histogram's `_count`, `_sum` or `_bucket` (le=...) sample."""
+        found = [v for name, got, v in self.raw if name.endswith(suffix) and got == labels]
+        assert len(found) == 1, (suffix, labels, self.raw)
+        return found[0]
 
 
 def parse(text: str) -> dict[str, Family]:
-    """Families by name; fails on anything the 0.0.4 format does not allow."""
+    """Families by name (a counter's with its `_total`), as prometheus_client.parser reads
+    them; a family twice, a sample outside its family or a malformed line fails."""
     assert text.endswith("\n")
     families: dict[str, Family] = {}
-    for line in text[:-1].split("\n"):
-        if line.startswith("# HELP "):
-            name, _, help_text = line[7:].partition(" ")
-            assert name not in families, f"{name} described twice"
-            families[name] = Family(help=_unescape(help_text))
-        elif line.startswith("# TYPE "):
-            name, _, kind = line[7:].partition(" ")
-            assert kind in {"counter", "gauge"}, line
-            assert families[name].type == "" and not families[name].samples, line
-            families[name].type = kind
-        else:
-            match = _SAMPLE.match(line)
-            assert match, f"not a sample: {line!r}"
-            name, _, label_text, value = match.groups()
-            assert name in families and families[name].type, f"{name}: no HELP and TYPE first"
-            labels: dict[str, str] = {}
-            rest = label_text or ""
-            while rest:
-                label = _LABEL.match(rest)
-                assert label, f"bad labels in {line!r}"
-                labels[label.group(1)] = _unescape(label.group(2))
-                rest = rest[label.end() :]
-            families[name].samples.append((labels, float(value)))
-    for name, family in families.items():
-        assert family.help and family.type, name
-        if family.type == "counter":
-            assert name.endswith("_total"), name
+    for metric in text_string_to_metric_families(text):
+        name = metric.name + "_total" if metric.type == "counter" else metric.name
+        assert name not in families, f"{name} described twice"
+        assert metric.type in {"counter", "gauge", "histogram"}, (name, metric.type)
+        assert metric.documentation, name
+        family = families[name] = Family(help=metric.documentation, type=metric.type)
+        for s in metric.samples:
+            family.raw.append((s.name, dict(s.labels), s.value))
+            if s.name == name:
+                family.samples.append((dict(s.labels), s.value))
     return families
 
 
@@ -248,7 +233,7 @@ def test_label_values_are_escaped_backslash_quote_and_newline(api: Api) -> None:
     )
     assert response.status_code == 200, response.text
     text = api.client.get("/metrics").text
-    assert 'stepd_semaphore_capacity{name="odd \\"name\\" \\\\ with\\na newline"} 3\n' in text
+    assert 'stepd_semaphore_capacity{name="odd \\"name\\" \\\\ with\\na newline"} 3.0\n' in text
     assert one(parse(text), "stepd_semaphore_capacity", name=name) == 3
 
 
@@ -274,3 +259,19 @@ def test_a_store_that_does_not_answer_is_a_503_json_error() -> None:
         response = client.get("/metrics")
     body = assert_error(response, 503, "database")
     assert body["status"] == "unavailable"
+
+
+def test_every_metric_the_dashboard_and_the_docs_name_is_exposed(api: Api) -> None:
+    from pathlib import Path
+
+    root = Path(__file__).parents[2]
+    exposed = set(scrape(api.client))
+    operations = (root / "docs/operations.md").read_text()
+    texts = {
+        "docs/grafana-dashboard.json": (root / "docs/grafana-dashboard.json").read_text(),
+        "docs/operations.md#metrics": operations.split("\n## Metrics\n")[1].split("\n## ")[0],
+    }
+    for where, text in texts.items():
+        for name in set(re.findall(r"\bstepd_[a-z_]+[a-z]", text)):
+            family = re.sub(r"_(bucket|count|sum)$", "", name)
+            assert family in exposed or name in exposed, f"{where} names {name}"

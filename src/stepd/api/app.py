@@ -25,7 +25,9 @@ from stepd.api import (
 )
 from stepd.api.context import AppContext
 from stepd.api.headers import SecurityHeaders
+from stepd.api.observe import Observe
 from stepd.api.urlcheck import RefuseNul
+from stepd.instruments import instruments
 from stepd.runner.registry import load_task_types
 from stepd.services.auth import Authenticator
 from stepd.services.backfills import BackfillService
@@ -45,6 +47,7 @@ from stepd.settings import Settings
 from stepd.store.engine import Store, open_store
 from stepd.store.lookup import JoinBudget
 from stepd.store.runs import StatusEvents
+from stepd.store.tally import Tally
 from stepd.ui import routes as ui_routes
 
 
@@ -105,6 +108,8 @@ def build_context(settings: Settings, store: Store | None = None) -> AppContext:
         fleet=fleet,
         deployment=DeploymentService(store),
         schedules=ScheduleService(store),
+        tally=Tally(store),
+        instruments=instruments(),
     )
 
 
@@ -124,6 +129,8 @@ def create_app(context: AppContext) -> FastAPI:
     # the security headers too.
     app.add_middleware(RefuseNul)
     app.add_middleware(SecurityHeaders)
+    # Outermost: it times every answer, the middlewares' own 400s too.
+    app.add_middleware(Observe, seconds=context.instruments.http_seconds)
     errors.install(app)
     docs_pages.install(app)
     app.include_router(routes_events.router)

@@ -10,6 +10,7 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from stepd.errors import QueryTimeout, Unauthorized
+from stepd.instruments import Instruments
 from stepd.runner.registry import TaskType
 from stepd.services.auth import Authenticator, token_from_header
 from stepd.services.backfills import BackfillService
@@ -28,6 +29,7 @@ from stepd.services.trial import TrialService
 from stepd.settings import Settings
 from stepd.store.engine import Store, read_deadline
 from stepd.store.runs import StatusEvents
+from stepd.store.tally import Tally
 from stepd.store.tokens import Principal
 
 
@@ -52,6 +54,8 @@ class AppContext:
     fleet: FleetService
     deployment: DeploymentService
     schedules: ScheduleService
+    tally: Tally  # the counts of stored facts behind /metrics, kept between scrapes
+    instruments: Instruments  # this process's latencies (HTTP), and its reactor's
 
     def close(self) -> None:
         """Ends what the context holds open: the store's writer thread, then the store.

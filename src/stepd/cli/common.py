@@ -70,6 +70,8 @@ TokenOption = Annotated[str | None, setting("token", "--token")]
 TasksOption = Annotated[list[str] | None, setting("tasks", "--tasks")]
 HorseMaxTasksOption = Annotated[int | None, setting("horse_max_tasks", "--horse-max-tasks", min=1)]
 DEFAULT_HORSE_MAX_TASKS = None
+LogLevelOption = Annotated[str | None, setting("log_level", "--log-level")]
+LogFormatOption = Annotated[str | None, setting("log_format", "--log-format")]
 
 
 def reconcile_deployment(store: Store, settings: Settings, flags: Mapping[str, object]) -> None:
@@ -96,11 +98,9 @@ def reconcile_deployment(store: Store, settings: Settings, flags: Mapping[str, o
 
 def start_logging(settings: Settings) -> None:
     """The log format and level of a long-running command (serve, worker)."""
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration step
+    from stepd import logs
+
+    logs.start(settings.log_level, settings.log_format)
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

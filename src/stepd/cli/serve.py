@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import Mapping
 from typing import Annotated
 
 from stepd.cli.common import (
     DbOption,
     HorseMaxTasksOption,
+    LogFormatOption,
+    LogLevelOption,
     TasksOption,
     fail,
     load_settings,
@@ -16,6 +19,7 @@ from stepd.cli.common import (
     start_logging,
 )
 from stepd.errors import StepdError
+from stepd.settings import Settings
 
 
 def serve(
@@ -54,7 +58,8 @@ def serve(
     retention: Annotated[str | None, setting("retention", "--retention")] = None,
     task_retention: Annotated[str | None, setting("task_retention", "--task-retention")] = None,
     log_retention: Annotated[str | None, setting("log_retention", "--log-retention")] = None,
-    log_level: Annotated[str | None, setting("log_level", "--log-level")] = None,
+    log_level: LogLevelOption = None,
+    log_format: LogFormatOption = None,
     access_log: Annotated[bool | None, setting("access_log", "--access-log/--no-access-log")] = (
         None
     ),
@@ -85,12 +90,29 @@ def serve(
         task_retention=task_retention,
         log_retention=log_retention,
         log_level=log_level,
+        log_format=log_format,
         access_log=access_log,
     )
-    from stepd import daemon
-    from stepd.api.app import build_context
+    from stepd.instruments import metrics_dir
 
     start_logging(settings)
+    flags = {
+        "task_event_name": task_event_name,
+        "environment": environment,
+        "heartbeat_timeout_seconds": heartbeat_timeout_seconds,
+        "retention": retention,
+        "task_retention": task_retention,
+        "log_retention": log_retention,
+    }
+    # The processes of this server (it, its reactor) write their samples there: /metrics
+    # adds them up. Named before anything makes an instrument; removed when serve ends.
+    with metrics_dir():
+        _serve(settings, flags)
+
+
+def _serve(settings: Settings, flags: Mapping[str, object]) -> None:
+    from stepd import daemon
+    from stepd.api.app import build_context
     from stepd.runner import executor as executors
 
     try:
@@ -101,14 +123,6 @@ def serve(
         context = build_context(settings)
     except StepdError as exc:
         raise fail(exc.message) from exc
-    flags = {
-        "task_event_name": task_event_name,
-        "environment": environment,
-        "heartbeat_timeout_seconds": heartbeat_timeout_seconds,
-        "retention": retention,
-        "task_retention": task_retention,
-        "log_retention": log_retention,
-    }
     try:
         reconcile_deployment(context.store, settings, flags)
     except BaseException:

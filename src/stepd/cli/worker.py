@@ -7,6 +7,8 @@ from typing import Annotated
 from stepd.cli.common import (
     DbOption,
     HorseMaxTasksOption,
+    LogFormatOption,
+    LogLevelOption,
     TasksOption,
     fail,
     load_settings,
@@ -46,7 +48,8 @@ def worker(
         ),
     ] = None,
     horse_max_tasks: HorseMaxTasksOption = None,
-    log_level: Annotated[str | None, setting("log_level", "--log-level")] = None,
+    log_level: LogLevelOption = None,
+    log_format: LogFormatOption = None,
 ) -> None:
     """Run tasks from the store at --db (the server must run with --executor to match)."""
     from stepd.runner.horse import HorseLimits
@@ -66,6 +69,7 @@ def worker(
         heartbeat_timeout_seconds=heartbeat_timeout_seconds,
         horse_max_tasks=horse_max_tasks,
         log_level=log_level,
+        log_format=log_format,
     )
     start_logging(settings)
     from stepd.runner import executor as executors

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import io
-import logging
 import multiprocessing
 import os
 import signal
@@ -30,10 +29,12 @@ from dataclasses import dataclass, field
 from multiprocessing import context, popen_spawn_posix, reduction, resource_tracker, spawn, util
 from typing import Any
 
+from stepd import logs
+from stepd.logs import LogFormat
 from stepd.proc.proctitle import set_process_name
 from stepd.proc.wakeup import Wakeup
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s%(ids)s"
 PR_SET_PDEATHSIG = 1
 
 # Run by the child's interpreter before the `spawn_main` that multiprocessing starts it
@@ -141,10 +142,11 @@ class ChildProcess:
         return self.stop_reason() is not None
 
 
-def begin_child(name: str, stop: Wakeup) -> ChildProcess:
-    """Name this process, set up its logging and signals; the child it now is."""
+def begin_child(name: str, stop: Wakeup, log_format: LogFormat = "plain") -> ChildProcess:
+    """Name this process, set up its logging (in its server's format) and signals; the
+    child it now is."""
     set_process_name(name)
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    logs.start("info", log_format, plain=LOG_FORMAT)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     # The pid the parent had when it made us (carried in the pickled Process), not
     # getppid(): a parent dead by now has made init our parent.

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 
+from stepd.instruments import instruments, observe
+from stepd.logs import LogFormat
 from stepd.proc.childproc import begin_child, spawn_context
 from stepd.proc.wakepipe import WakePipe
 from stepd.reactor.loop import ReactorLoop
@@ -42,13 +44,14 @@ class ReactorConfig:
     poll_interval_seconds: float = REACTOR_POLL_INTERVAL_SECONDS
     join_budget_rows: int = DEFAULT_JOIN_ROWS  # Settings.join_budget_rows
     join_budget_steps: int = DEFAULT_JOIN_STEPS
+    log_format: LogFormat = "plain"  # Settings.log_format
 
 
 def reactor_main(
     config: ReactorConfig, wake: WakePipe, stop: WakePipe, task_wakes: Sequence[WakePipe]
 ) -> None:
     """The body of the reactor process."""
-    child = begin_child("stepd-reactor", stop)
+    child = begin_child("stepd-reactor", stop, config.log_format)
     store = open_store(
         config.database_url, migrate=False, sqlite_synchronous=config.sqlite_synchronous
     )
@@ -62,6 +65,7 @@ def reactor_main(
     )
     for task_wake in task_wakes:
         loop.reactor.on_tasks.append(task_wake.set)
+    observe(loop.reactor, instruments())  # to the server's multiprocess directory
     # Events other replicas and workers store, at once where the store notifies (else polled).
     listener = store.listener_for(EVENTS_CHANNEL, loop.notify)
     if listener is not None:

@@ -26,6 +26,7 @@ from typing import ParamSpec, TypeVar
 
 from sqlalchemy import Connection, select
 
+from stepd import logs
 from stepd.domain.config_index import ConfigIndex
 from stepd.domain.configs import ActionConfig, limit_problem
 from stepd.domain.events import EventState, format_event_id
@@ -90,6 +91,11 @@ class Reactor:
     store: Store
     batch_size: int = 200
     on_tasks: list[Callable[[], None]] = field(default_factory=list)  # runner wake-ups
+    # Observers (the metrics): the seconds of each batch that evaluated events, and the
+    # firings a batch found made already (a second evaluation of the same event).
+    on_batch: list[Callable[[float], None]] = field(default_factory=list)
+    on_skipped: list[Callable[[int], None]] = field(default_factory=list)
+    _skipped: int = 0  # firings found made already in the batch being written
     catalog: Catalog = field(default_factory=Catalog)
     _estimate_cache: event_lookup.Estimates = field(default_factory=dict)
     _estimated_at: float = field(default_factory=time.monotonic)
@@ -105,11 +111,20 @@ class Reactor:
     def run_once(self, *, known_pending: bool = False) -> int:
         """Evaluate up to `batch_size` NEW events; return how many were evaluated."""
         for _ in range(MAX_AGAIN):
+            started = time.perf_counter()
+            self._skipped = 0
             try:
                 evaluated = self._run_once(known_pending=known_pending)
             except _Again:
                 continue  # rolled back; the item that failed is isolated next time
             self._suspects.clear()
+            if evaluated:  # an idle poll is no batch
+                seconds = time.perf_counter() - started
+                for observe in self.on_batch:
+                    observe(seconds)
+            if self._skipped:
+                for count in self.on_skipped:
+                    count(self._skipped)
             return evaluated
         raise RuntimeError(f"{MAX_AGAIN} items of one batch failed; the batch is retried")
 
@@ -410,7 +425,18 @@ class Reactor:
             # the task just made is not one to run. Deleted in the same transaction, no
             # one ever sees it.
             task_store.delete_unfired(conn, task_id)
+            self._skipped += 1
             return 0
+        log.info(
+            "config %s (%s) fired task %s on event %s",
+            config.id,
+            config.spec.name,
+            task_id,
+            format_event_id(event.seq),
+            extra=logs.ids(
+                config_id=config.id, event_id=format_event_id(event.seq), task_id=task_id
+            ),
+        )
         return 1
 
     def _record(
@@ -431,6 +457,7 @@ class Reactor:
             config.spec.name,
             format_event_id(event.seq),
             error,
+            extra=logs.ids(config_id=config.id, event_id=format_event_id(event.seq)),
         )
         try:
             self._guard(

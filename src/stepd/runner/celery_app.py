@@ -24,6 +24,7 @@ from typing import Any
 
 from celery import Celery, signals
 
+from stepd import logs
 from stepd.runner.fleet import BeatThread, Membership
 from stepd.runner.horse import HorseLimits
 from stepd.runner.registry import load_task_types
@@ -174,6 +175,16 @@ def work(settings: Settings, worker: WorkerSettings) -> None:
     assert settings.broker_url is not None  # (executor.check requires it)
     config = CeleryWorkerConfig.from_settings(settings, worker)
     app = make_celery(settings.broker_url, config, queue=settings.queue)
+    if settings.log_format == "json":
+        # Celery replaces the root logger's handlers with its own format unless someone
+        # answers its setup_logging signal: keep stepd's JSON lines (its pool's forked
+        # processes inherit them).
+        from celery import signals
+
+        def keep_stepd_logging(**_: object) -> None:
+            logs.start(settings.log_level, settings.log_format)
+
+        signals.setup_logging.connect(keep_stepd_logging, weak=False)
     app.worker_main(
         [
             "worker",

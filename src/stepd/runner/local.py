@@ -16,6 +16,8 @@ import threading
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 
+from stepd import logs
+from stepd.logs import LogFormat
 from stepd.proc.childproc import begin_child, spawn_context
 from stepd.proc.loop import Loop
 from stepd.proc.wakepipe import WakePipe
@@ -43,11 +45,13 @@ class LocalConfig:
     tasks: tuple[str, ...]
     sqlite_synchronous: str = "NORMAL"
     worker: WorkerSettings = field(default_factory=WorkerSettings)
+    log_format: LogFormat = "plain"  # Settings.log_format
 
 
 def worker_process(config: LocalConfig, name: str, stop: WakePipe, wake: WakePipe) -> None:
     """The body of one worker process."""
-    child = begin_child("stepd-worker", stop)
+    child = begin_child("stepd-worker", stop, config.log_format)
+    logs.bind(worker=name)
     store = open_store(
         config.database_url, migrate=False, sqlite_synchronous=config.sqlite_synchronous
     )
@@ -203,6 +207,7 @@ def serve_side(side: ServerSide) -> LocalExecutor | None:
             database_url=side.store.url,
             tasks=settings.tasks,
             sqlite_synchronous=settings.sqlite_synchronous,
+            log_format=settings.log_format,
             worker=WorkerSettings(
                 status_events=side.status_events,
                 horse=HorseLimits(max_tasks=settings.horse_max_tasks),
@@ -223,6 +228,7 @@ def work(settings: Settings, worker: WorkerSettings) -> None:
             database_url=settings.database_url,
             tasks=settings.tasks,
             sqlite_synchronous=settings.sqlite_synchronous,
+            log_format=settings.log_format,
             worker=worker,
         ),
         workers=settings.workers,

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from stepd import logs
 from stepd.domain.tasks import TaskStatus
 from stepd.runner.attempt import Horse, LogBuffer
 from stepd.runner.fleet import Membership
@@ -113,6 +114,14 @@ class Worker:
         return self._execute(task, claim_next=False)[0]
 
     def _execute(
+        self, task: runs.Claimed, *, claim_next: bool
+    ) -> tuple[TaskStatus | None, runs.Claimed | None]:
+        # Every line about this attempt carries its ids (--log-format json: as keys).
+        with logs.bound(task_id=task.id, attempt=task.attempt, worker=self.name):
+            log.info("task %s attempt %s started (%s)", task.id, task.attempt, task.type)
+            return self._run_attempt(task, claim_next=claim_next)
+
+    def _run_attempt(
         self, task: runs.Claimed, *, claim_next: bool
     ) -> tuple[TaskStatus | None, runs.Claimed | None]:
         task_type = self.types.get(task.type)

@@ -48,3 +48,33 @@ SELECT count(*) FROM triggers WHERE task_id IS NULL
 -- Enabled: those that fire, so not the paused ones (configs.disabled).
 SELECT count(*), coalesce(sum(CASE WHEN enabled AND NOT disabled THEN 1 ELSE 0 END), 0)
 FROM configs
+
+-- The counts of stored facts (store/tally.py): each a range of a primary key, from the
+-- last settled key to the newest, so a scrape reads only what is new since the last one.
+
+-- name: tally_events
+-- Events stored after one seq up to another, by source type; min(seq) orders the label values by
+-- first appearance, the same on every server.
+SELECT source_type, count(*), min(seq) FROM events
+WHERE seq > :after AND seq <= :upto GROUP BY source_type
+
+-- name: tally_finished
+-- The status events of finished tasks in a range of seqs: every terminal status stores
+-- exactly one, linked to its task, in the transaction that ends the task. The attempt
+-- is the task's last one (the one that ended it).
+SELECT e.params, a.started, a.finished FROM events e
+JOIN task_events te ON te.event_seq = e.seq
+JOIN tasks t ON t.id = te.task_id
+LEFT JOIN task_attempts a ON a.task_id = t.id AND a.attempt = t.attempts
+WHERE e.seq > :after AND e.seq <= :upto AND e.source_type = 'task'
+ORDER BY e.seq
+
+-- name: last_trigger
+SELECT max(id) FROM triggers
+
+-- name: tally_firings
+-- Firings recorded in a range of trigger ids: with a task, or with the error that made none;
+-- with the triggering event's time for the firings that made a task.
+SELECT tr.task_id, tr.created, e.created FROM triggers tr
+JOIN events e ON e.seq = tr.event_seq
+WHERE tr.id > :after AND tr.id <= :upto
