@@ -202,6 +202,11 @@ def _read(context: AppContext) -> tuple[store_metrics.StoreMetrics, tally.Facts,
     return figures, facts, time.perf_counter() - started
 
 
+def warm(context: AppContext) -> None:
+    """Count what the first scrape would (see daemon.py's warm-up)."""
+    _read(context)
+
+
 def render(
     context: AppContext, figures: store_metrics.StoreMetrics, facts: tally.Facts, seconds: float
 ) -> bytes:
