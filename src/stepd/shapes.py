@@ -52,12 +52,16 @@ def _iso(value: datetime | None) -> str | None:
 
 
 class SemaphoreUseIn(BaseModel):
-    """A semaphore a task holds while it runs, with its weight."""
+    """A semaphore a task holds while it runs, with its weight; in a config, its name may
+    be a template over the binding ("yt-{{ cluster }}"), and `capacity` is the capacity of
+    a semaphore a task makes on first use (default 1)."""
 
     model_config = _STRICT
 
     name: str = Field(min_length=1)
     weight: int = Field(default=1, ge=1)
+    # Left out when unset (exclude_if): answers keep the keys they always had.
+    capacity: int | None = Field(default=None, ge=1, exclude_if=lambda v: v is None)
 
 
 class TaskIn(BaseModel):
@@ -99,8 +103,8 @@ class TaskIn(BaseModel):
         # (that imports this module for the answers' shapes) does not need.
         from stepd.domain.configs import parse_semaphores
 
-        uses = parse_semaphores(data.get("semaphores"))
-        body["semaphores"] = [{"name": u.name, "weight": u.weight} for u in uses]
+        uses = parse_semaphores(data.get("semaphores"), templates=False)
+        body["semaphores"] = [u.to_json() for u in uses]
         return body
 
 

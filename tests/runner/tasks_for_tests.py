@@ -83,6 +83,14 @@ def gate(path: str, seconds: float = 60.0) -> dict[str, object]:
     return {"opened": path}
 
 
+@task_type("T_HOLD")
+def hold(seconds: float, **rest: object) -> dict[str, object]:
+    """Runs `seconds` whatever else a config's binding passes (its started and finished
+    times then say what overlapped)."""
+    time.sleep(seconds)
+    return {"held": seconds, **rest}
+
+
 @task_type("T_RECORD")
 def record(journal: str, marker: str, seconds: float = 0.0) -> str:
     """Notes its start and end in a journal: the order tasks really ran in, by their own account."""

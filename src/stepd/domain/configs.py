@@ -65,8 +65,20 @@ READ_ONLY = {
 class SemaphoreUse:
     """A semaphore a task acquires while it runs."""
 
-    name: str  # the semaphore's name
+    name: str  # the semaphore's name, or a template of it over the binding ("yt-{{ cluster }}")
     weight: int  # units taken from its capacity
+    capacity: int | None = None  # of the semaphore when a task makes it (default 1)
+
+    @property
+    def templated(self) -> bool:
+        """Its name is a template: each firing takes the semaphore its binding names."""
+        return "{{" in self.name or "{%" in self.name
+
+    def to_json(self) -> dict[str, object]:
+        body: dict[str, object] = {"name": self.name, "weight": self.weight}
+        if self.capacity is not None:
+            body["capacity"] = self.capacity
+        return body
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,7 +110,7 @@ class ConfigSpec:
             "task_type": self.task_type,
             "task_params": dict(self.task_params),
             "action_params": dict(self.action_params),
-            "semaphores": [{"name": s.name, "weight": s.weight} for s in self.semaphores],
+            "semaphores": [s.to_json() for s in self.semaphores],
             "priority": self.priority,
             "kill_timeout": self.kill_timeout,
             "max_retries": self.max_retries,
@@ -228,7 +240,11 @@ def limit_problem(spec: ConfigSpec) -> InvalidInput | None:
     return None
 
 
-def parse_semaphores(value: object, *, limits: bool = True) -> tuple[SemaphoreUse, ...]:
+def parse_semaphores(
+    value: object, *, limits: bool = True, templates: bool = True
+) -> tuple[SemaphoreUse, ...]:
+    """A config's (or, `templates` False, a hand-made task's) semaphores: {name, weight,
+    capacity}; a name may be a template over the binding where there is one."""
     if value is None:
         return ()
     if isinstance(value, dict) and set(value) == {"acquires"}:
@@ -240,9 +256,10 @@ def parse_semaphores(value: object, *, limits: bool = True) -> tuple[SemaphoreUs
         where = f"semaphores[{i}]"
         if isinstance(item, str):
             item = {"name": item}
-        if not isinstance(item, dict) or set(item) - {"name", "weight"}:
-            raise InvalidInput(f"{where} must be {{name, weight}}", field=where)
+        if not isinstance(item, dict) or set(item) - {"name", "weight", "capacity"}:
+            raise InvalidInput(f"{where} must be {{name, weight, capacity}}", field=where)
         name, weight = item.get("name"), item.get("weight", 1)
+        capacity = item.get("capacity")
         if not isinstance(name, str) or not name or len(name) > MAX_CONFIG_NAME:
             raise InvalidInput(f"{where}.name must be a non-empty string", field=f"{where}.name")
         if isinstance(weight, bool) or not isinstance(weight, int) or weight < 1:
@@ -254,7 +271,35 @@ def parse_semaphores(value: object, *, limits: bool = True) -> tuple[SemaphoreUs
                 f"{where}.weight must be at most {WEIGHT_RANGE[1]}, not {_shown(weight)}",
                 field=f"{where}.weight",
             )
-        uses.append(SemaphoreUse(name=name, weight=weight))
+        if capacity is not None and (
+            isinstance(capacity, bool)
+            or not isinstance(capacity, int)
+            or not 1 <= capacity <= WEIGHT_RANGE[1]
+        ):
+            raise InvalidInput(
+                f"{where}.capacity must be an integer from 1 to {WEIGHT_RANGE[1]}",
+                field=f"{where}.capacity",
+            )
+        use = SemaphoreUse(name=name, weight=weight, capacity=capacity)
+        if use.templated and not templates:
+            raise InvalidInput(
+                f"{where}.name is a template, but a task made by hand has no binding to "
+                "render it with; name the semaphore itself",
+                field=f"{where}.name",
+            )
+        if use.templated:
+            try:
+                check_templates({"name": name}, path=where)
+            except TemplateProblem as exc:
+                raise InvalidInput(str(exc), field=exc.field) from exc
+            # A semaphore the template names is made on first use with this capacity.
+            if weight > (capacity or 1):
+                raise InvalidInput(
+                    f"{where}.weight {weight} exceeds the capacity ({capacity or 1}) of the "
+                    "semaphores its name makes; give a capacity of at least the weight",
+                    field=f"{where}.weight",
+                )
+        uses.append(use)
     return tuple(uses)
 
 

@@ -8,9 +8,11 @@ from stepd.domain.configs import ConfigSpec
 from stepd.domain.events import format_event_id
 from stepd.domain.matching import Dependency, Firing, MatchEvent
 from stepd.domain.params import Scalar, is_scalar
-from stepd.domain.templates import render_task_params
+from stepd.domain.templates import TemplateProblem, render_task_params
 from stepd.errors import InvalidInput
 from stepd.timeutil import iso
+
+MAX_SEMAPHORE_NAME = 200  # the semaphores table's name column
 
 
 def _event_view(event: MatchEvent) -> dict[str, object]:
@@ -33,14 +35,44 @@ def task_params_for(
     """
     params: dict[str, object] = dict(firing.binding)
     if spec.task_params:
-        context = {
-            **firing.binding,
-            "binding": dict(firing.binding),
-            "event": None if trigger is None else _event_view(trigger),
-            "deps": [_event_view(e) for e in firing.events],
-        }
-        params.update(render_task_params(spec.task_params, context))
+        params.update(render_task_params(spec.task_params, _context(firing, trigger)))
     return params
+
+
+def _context(firing: Firing, trigger: MatchEvent | None) -> dict[str, object]:
+    return {
+        **firing.binding,
+        "binding": dict(firing.binding),
+        "event": None if trigger is None else _event_view(trigger),
+        "deps": [_event_view(e) for e in firing.events],
+    }
+
+
+def task_semaphores(
+    spec: ConfigSpec, firing: Firing, trigger: MatchEvent | None
+) -> list[dict[str, object]] | None:
+    """The semaphores a firing's task takes, names rendered where they are templates
+    (`yt-{{ cluster }}` over the binding, as task_params are); None when no name is one
+    (the config's own list then). Raises TemplateProblem for a template that fails or
+    renders a name no semaphore may have."""
+    if not any(use.templated for use in spec.semaphores):
+        return None
+    context = _context(firing, trigger)
+    uses: list[dict[str, object]] = []
+    for i, use in enumerate(spec.semaphores):
+        body = use.to_json()
+        if use.templated:
+            where = f"semaphores[{i}].name"
+            name = str(render_task_params({"name": use.name}, context, path=where[:-5])["name"])
+            if not name.strip() or len(name) > MAX_SEMAPHORE_NAME or not name.isprintable():
+                raise TemplateProblem(
+                    where,
+                    f"renders {name[:50]!r}, which is no semaphore name (1 to "
+                    f"{MAX_SEMAPHORE_NAME} printable characters)",
+                )
+            body["name"] = name
+        uses.append(body)
+    return uses
 
 
 def free_params(deps: Sequence[Dependency]) -> tuple[str, ...]:

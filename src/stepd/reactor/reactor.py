@@ -30,7 +30,7 @@ from stepd import logs
 from stepd.domain.config_index import ConfigIndex
 from stepd.domain.configs import ActionConfig, limit_problem
 from stepd.domain.events import EventState, format_event_id
-from stepd.domain.firing import task_params_for
+from stepd.domain.firing import task_params_for, task_semaphores
 from stepd.domain.matching import (
     Evaluation,
     Firing,
@@ -364,6 +364,7 @@ class Reactor:
             params = task_params_for(spec, firing, event)
             # without task_params, the params are the binding: the same JSON
             params_json = dbapi.to_json(params) if spec.task_params else binding_json
+            uses = task_semaphores(spec, firing, event)  # None: the config's own names
         except Exception as exc:
             # Recorded on the trigger, so the story says why no task was made.
             return self._record(
@@ -381,6 +382,7 @@ class Reactor:
                 params_json,
                 binding_json,
                 created,
+                uses,
             )
         except _ItemFailed as failed:
             error = f"the task could not be stored: {failed.message}"
@@ -397,10 +399,16 @@ class Reactor:
         params_json: str,
         binding_json: str,
         created: object,
+        uses: list[dict[str, object]] | None = None,
     ) -> int:
         """Insert the firing's task and trigger; 1, or 0 when it had fired already."""
         task_id = task_store.insert_for_config(
-            conn, config, params_json=params_json, event_seq=event.seq, created=created
+            conn,
+            config,
+            params_json=params_json,
+            event_seq=event.seq,
+            created=created,
+            semaphores=uses,
         )
         try:
             trigger_id = trigger_store.insert_trigger(

@@ -265,6 +265,7 @@ class BackfillService:
                     binding=planned.binding,
                     by=planned.by,
                     kind="backfill",
+                    semaphores=planned.semaphores,
                 )
             )
         return Plan(config=config, max_in_flight=req.max_in_flight, tasks=tasks)

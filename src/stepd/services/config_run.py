@@ -8,14 +8,14 @@ origin differs: no event fired it, so no trigger is recorded; the task says who 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Connection
 
 from stepd.domain.configs import ActionConfig, limit_problem
-from stepd.domain.firing import manual_firing, task_params_for
+from stepd.domain.firing import manual_firing, task_params_for, task_semaphores
 from stepd.domain.tasks import Task
 from stepd.domain.templates import TemplateProblem
 from stepd.errors import Conflict, InvalidInput
@@ -39,6 +39,8 @@ class PlannedTask:
     binding: Mapping[str, object]  # the free params, as given
     by: str  # who asked
     kind: str = "manual"  # or "backfill": a binding of a backfill
+    # The semaphores the task takes, names rendered (None: the config's, no template)
+    semaphores: Sequence[Mapping[str, object]] | None = None
 
     def to_json(self) -> dict[str, object]:
         spec = self.config.spec
@@ -47,7 +49,9 @@ class PlannedTask:
             "params": dict(self.params),
             "author": self.config.author,
             "priority": spec.priority,
-            "semaphores": [{"name": s.name, "weight": s.weight} for s in spec.semaphores],
+            "semaphores": [u.to_json() for u in spec.semaphores]
+            if self.semaphores is None
+            else [dict(u) for u in self.semaphores],
             "kill_timeout": spec.kill_timeout,
             "max_retries": spec.max_retries,
             "config_id": self.config.id,
@@ -63,11 +67,14 @@ def plan_binding(config: ActionConfig, params: object, by: str) -> PlannedTask:
     firing = manual_firing(config.spec, params)
     try:
         rendered = task_params_for(config.spec, firing, None)
+        uses = task_semaphores(config.spec, firing, None)
     except TemplateProblem as exc:
         raise InvalidInput(
             f"the config's {exc.field} fails on this binding: {exc.message}", field=exc.field
         ) from exc
-    return PlannedTask(config=config, params=rendered, binding=firing.binding, by=by)
+    return PlannedTask(
+        config=config, params=rendered, binding=firing.binding, by=by, semaphores=uses
+    )
 
 
 def insert_planned(
@@ -86,6 +93,7 @@ def insert_planned(
         created=dbapi.time_param(conn, now),
         made_by=made_by,
         backfill_id=backfill_id,
+        semaphores=plan.semaphores,
     )
 
 

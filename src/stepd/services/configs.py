@@ -123,7 +123,10 @@ class ConfigService:
         """Everything a stored config must satisfy beyond its parser (one place, so that
         `validate` refuses exactly what `create` and `update` refuse)."""
         _check_descs(conn, spec)
-        runs.check_weights(conn, [(s.name, s.weight) for s in spec.semaphores])
+        # (a templated name's semaphores are checked at parse: weight within capacity)
+        runs.check_weights(
+            conn, [(s.name, s.weight, s.capacity) for s in spec.semaphores if not s.templated]
+        )
 
     def validate(self, bodies: object) -> list[tuple[StepdError | None, list[str]]]:
         """Why `create` would refuse each of `bodies` (None: it would not), and what it

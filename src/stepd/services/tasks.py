@@ -134,7 +134,7 @@ class TaskService:
         """Store a task made by hand; the model checked the body, this checks the
         semaphores' weights (see `type_warning` for its type)."""
         with self.store.write() as conn:
-            runs.check_weights(conn, [(u.name, u.weight) for u in body.semaphores])
+            runs.check_weights(conn, [(u.name, u.weight, u.capacity) for u in body.semaphores])
             task_id = task_store.insert_task(
                 conn,
                 task_store.NewTask(
@@ -142,7 +142,8 @@ class TaskService:
                     params=body.params,
                     author=principal.user,
                     priority=body.priority,
-                    semaphores=[{"name": u.name, "weight": u.weight} for u in body.semaphores],
+                    # `capacity` only where given: the stored JSON stays as it always was
+                    semaphores=[u.model_dump(exclude_none=True) for u in body.semaphores],
                     kill_timeout=body.kill_timeout,
                     max_retries=body.max_retries,
                 ),

@@ -113,23 +113,32 @@ def _locked(conn: Connection, stmt: Any) -> Any:
     return stmt.with_for_update(skip_locked=True) if conn.dialect.name == "postgresql" else stmt
 
 
-def ensure_semaphores(conn: Connection, names: Sequence[str], now: datetime) -> None:
-    """Semaphores are made on first use with capacity 1 (the Sandbox default)."""
+def ensure_semaphores(
+    conn: Connection,
+    names: Sequence[str],
+    now: datetime,
+    capacities: Mapping[str, int] | None = None,
+) -> None:
+    """Semaphores are made on first use with capacity 1 (the Sandbox default), or the
+    `capacity` the config's entry gives (`capacities`, by name)."""
     existing = set(
         conn.execute(select(semaphores.c.name).where(semaphores.c.name.in_(names))).scalars()
     )
     for name in sorted(set(names) - existing):
+        capacity = (capacities or {}).get(name, 1)
         dialect = conn.dialect.name
         if dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as pg_insert
 
             conn.execute(
                 pg_insert(semaphores)
-                .values(name=name, capacity=1, auto=True, updated=now)
+                .values(name=name, capacity=capacity, auto=True, updated=now)
                 .on_conflict_do_nothing(index_elements=["name"])
             )
         else:
-            conn.execute(insert(semaphores).values(name=name, capacity=1, auto=True, updated=now))
+            conn.execute(
+                insert(semaphores).values(name=name, capacity=capacity, auto=True, updated=now)
+            )
 
 
 def semaphore_owner(conn: Connection, name: str) -> Row[tuple[str | None]] | None:
@@ -150,11 +159,11 @@ class _Ledger:
         self.now = now
         self.free: dict[str, int] = {}  # name -> units still available
 
-    def _load(self, names: set[str]) -> None:
+    def _load(self, names: set[str], capacities: Mapping[str, int]) -> None:
         missing = sorted(names - set(self.free))
         if not missing:
             return
-        ensure_semaphores(self.conn, missing, self.now)
+        ensure_semaphores(self.conn, missing, self.now, capacities)
         stmt = (
             select(semaphores.c.name, semaphores.c.capacity)
             .where(semaphores.c.name.in_(missing))
@@ -176,11 +185,14 @@ class _Ledger:
     def try_acquire(self, task_id: int, uses: Sequence[Mapping[str, Any]]) -> bool:
         """Take every unit `uses` asks for, or none of them."""
         wanted: dict[str, int] = {}
+        capacities: dict[str, int] = {}
         for use in uses:
             wanted[str(use["name"])] = wanted.get(str(use["name"]), 0) + int(use.get("weight", 1))
+            if use.get("capacity") is not None:
+                capacities[str(use["name"])] = int(use["capacity"])
         if not wanted:
             return True
-        self._load(set(wanted))
+        self._load(set(wanted), capacities)
         if any(self.free[name] < weight for name, weight in wanted.items()):
             return False
         for name, weight in wanted.items():
@@ -192,8 +204,11 @@ class _Ledger:
         return True
 
 
-def check_weights(conn: Connection, uses: Sequence[tuple[str, int]]) -> None:
-    """Refuse a weight no semaphore could ever grant (an unknown one will have capacity 1)."""
+def check_weights(conn: Connection, uses: Sequence[tuple[Any, ...]]) -> None:
+    """Refuse a weight no semaphore could ever grant (an unknown one will have capacity 1,
+    or the capacity its entry gives: `uses` of (name, weight) or (name, weight, capacity))."""
+    made = {use[0]: int(use[2]) for use in uses if len(use) > 2 and use[2] is not None}
+    uses = [(use[0], use[1]) for use in uses]
     names = [name for name, _ in uses]
     if not names:
         return
@@ -203,9 +218,13 @@ def check_weights(conn: Connection, uses: Sequence[tuple[str, int]]) -> None:
         ).all()
     )
     for name, weight in uses:
-        limit = int(capacity.get(name, 1))
+        limit = int(capacity.get(name, made.get(name, 1)))
         if weight > limit:
-            hint = "" if name in capacity else " (it does not exist yet: it would be made with 1)"
+            hint = (
+                ""
+                if name in capacity
+                else f" (it does not exist yet: it would be made with {limit})"
+            )
             raise InvalidInput(
                 f"semaphore {name!r} has capacity {limit}{hint}; a weight of {weight} could never "
                 f"be granted: raise it with PUT /api/v1/semaphores/{name}",

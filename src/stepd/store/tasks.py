@@ -107,12 +107,14 @@ def insert_for_config(
     created: object,
     made_by: Mapping[str, object] | None = None,
     backfill_id: int | None = None,
+    semaphores: Sequence[Mapping[str, object]] | None = None,
 ) -> int:
     """Store the ENQUEUED task a firing of `config` launches, with `params_json` (the
     binding and its rendered task_params, see domain/firing.py); its id. The one place that
     copies a config into a task: the reactor's firings and a run by hand (`event_seq`
     None) both make their task here. A run by hand says `made_by` ({by, binding}, and the
-    backfill's id when a backfill made it: `tasks.manual`)."""
+    backfill's id when a backfill made it: `tasks.manual`). `semaphores`: the firing's, where
+    the config's names are templates."""
     spec = config.spec
     return insert_encoded(
         conn,
@@ -120,7 +122,10 @@ def insert_for_config(
         params_json=params_json,
         author=config.author,
         priority=spec.priority,
-        semaphores_json=json.dumps([{"name": s.name, "weight": s.weight} for s in spec.semaphores]),
+        # the firing's own when a name is a template (domain/firing.py task_semaphores)
+        semaphores_json=json.dumps(
+            [u.to_json() for u in spec.semaphores] if semaphores is None else list(semaphores)
+        ),
         kill_timeout=spec.kill_timeout,
         max_retries=spec.max_retries,
         config_seq=config.seq,
