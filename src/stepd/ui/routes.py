@@ -305,6 +305,10 @@ async def task(task_id: str, request: Request) -> HTMLResponse:
             "log_text": text[-MAX_LOG_CHARS:],
             "log_cut": max(0, len(text) - MAX_LOG_CHARS),
             "live": body["status"] in ACTIVE_TASKS,
+            # Follow the log (static/app.js) while the task runs and the attempt shown is
+            # its latest: an earlier attempt's log no longer grows.
+            "follow": body["status"] in ACTIVE_TASKS and log["attempt"] >= body["attempts"],
+            "attempt_pinned": attempt is not None,
             # the body POST /api/v1/tasks/{id}/restart takes, to edit into the new params
             "rerun_body": {"params": body["params"]},
         }
