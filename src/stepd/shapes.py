@@ -585,6 +585,23 @@ class EventOut(BaseModel):
     source: str | dict[str, Scalar] | None
 
 
+class EventFiredOut(BaseModel):
+    """What the firings an event completed made: tasks, and errors (a firing that could
+    make no task, a template that failed)."""
+
+    model_config = _ANSWER
+
+    tasks: int
+    errors: int
+
+
+class EventWithFired(EventOut):
+    """An event of `GET /api/v1/events?include=fired`: `fired` is null when the event
+    completed no firing."""
+
+    fired: EventFiredOut | None
+
+
 # --- configs ----------------------------------------------------------------------------
 # The domain renders a config (ActionConfig.to_json); ConfigOut is its shape, which
 # tests/api/test_shapes.py checks it matches exactly.
