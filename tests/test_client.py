@@ -457,7 +457,10 @@ def test_a_task_run_by_hand_is_listed_logged_restarted_and_stopped(client: Clien
 def test_semaphores_are_set_read_listed_and_deleted(client: Client) -> None:
     name = unique("yt-hahn")
     assert client.set_semaphore(name, 3)["capacity"] == 3
-    assert client.set_semaphore(name, 2) == client.get_semaphore(name)
+    put, got = client.set_semaphore(name, 2), client.get_semaphore(name)
+    # One semaphore read alone also says who holds it and who waits (additive keys).
+    assert {key: got[key] for key in put} == put
+    assert (got["holders"], got["waiting"], got["waiting_count"]) == ([], [], 0)
     [listed] = [s for s in client.list_semaphores() if s["name"] == name]
     assert (listed["capacity"], listed["used"], listed["auto"]) == (2, 0, False)
     with pytest.raises(ApiError) as too_heavy:

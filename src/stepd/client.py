@@ -241,12 +241,20 @@ class Client:
         *,
         since: str | None = None,
         until: str | None = None,
+        fired: bool = False,
+        include_fired: bool = False,
     ) -> list[dict[str, Any]]:
         """Events with `name`, whose params include `params`, in `state` (NEW,
         PROCESSED, REJECTED); `sort` is `_id` (oldest first, the server's default) or
         `-_id` (newest first); `skip` and `limit` page through them; `since` (inclusive)
-        and `until` (exclusive), ISO 8601, bound when they were stored."""
+        and `until` (exclusive), ISO 8601, bound when they were stored. With `fired`, only
+        those whose firings made a task; with `include_fired`, each carries `fired`
+        (`{tasks, errors}`, or None when it completed no firing)."""
         query: list[tuple[str, Scalar]] = [("skip", str(skip)), ("limit", str(limit))]
+        if fired:
+            query.append(("fired", "true"))
+        if include_fired:
+            query.append(("include", "fired"))
         for key, when in (("since", since), ("until", until)):
             if when is not None:
                 query.append((key, when))

@@ -476,6 +476,39 @@ class SemaphoreOut(BaseModel):
     updated: str
 
 
+class SemaphoreHolderOut(BaseModel):
+    """A task holding units of a semaphore."""
+
+    model_config = _ANSWER
+
+    task_id: int
+    type: str
+    status: TaskStatus  # EXECUTING, or ENQUEUED until a broker's worker starts it
+    weight: int
+    since: str | None  # when it took them
+
+
+class SemaphoreWaiterOut(BaseModel):
+    """A task waiting (WAIT_MUTEX) for room in a semaphore."""
+
+    model_config = _ANSWER
+
+    task_id: int
+    type: str
+    priority: int
+    created: str
+
+
+class SemaphoreDetail(SemaphoreOut):
+    """`GET /api/v1/semaphores/{name}`: the semaphore with who holds it and who waits."""
+
+    holders: list[SemaphoreHolderOut]  # the first few, by task id
+    holder_count: int
+    waiting: list[SemaphoreWaiterOut]  # the first few, in the order they will get room
+    waiting_count: int  # among the first 10,000 waiting tasks
+    waiting_at_least: bool  # true: more may wait beyond those looked at
+
+
 class SemaphoreDeleted(BaseModel):
     """`DELETE /api/v1/semaphores/{name}`."""
 
@@ -554,6 +587,23 @@ class EventOut(BaseModel):
     request_id: str | None
     source_type: str | None
     source: str | dict[str, Scalar] | None
+
+
+class EventFiredOut(BaseModel):
+    """What the firings an event completed made: tasks, and errors (a firing that could
+    make no task, a template that failed)."""
+
+    model_config = _ANSWER
+
+    tasks: int
+    errors: int
+
+
+class EventWithFired(EventOut):
+    """An event of `GET /api/v1/events?include=fired`: `fired` is null when the event
+    completed no firing."""
+
+    fired: EventFiredOut | None
 
 
 # --- configs ----------------------------------------------------------------------------

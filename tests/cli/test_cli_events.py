@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import httpx
 import pytest
@@ -91,6 +92,50 @@ def test_events_sent_by_the_cli_can_be_shown_listed_and_rejected(live_server: Li
     assert "token" in anonymous.stderr and "STEPD_TOKEN" in anonymous.stderr
     assert "Traceback" not in anonymous.stderr
     assert anonymous.stdout == ""
+
+
+def test_events_list_fired_shows_only_what_fired_and_what_each_fired(
+    live_server: LiveServer,
+) -> None:
+    env = environment(STEPD_URL=live_server.url, STEPD_DATABASE_URL=live_server.db_url)
+    token = stepd("tokens", "create", "robot-crypta", env=env).stdout.strip()
+    env["STEPD_TOKEN"] = token
+    auth = {"Authorization": f"OAuth {token}"}
+    config = {
+        "name": "fired-cli", "task_type": "NO_SUCH_TYPE_HERE",
+        "event_deps": [{"name": "firedCli", "params": {"status": "SUCCESS", "date": "~"}}],
+    }  # fmt: skip
+    made = httpx.post(f"{live_server.url}/api/v1/configs", json=config, headers=auth)
+    assert made.status_code == 200, made.text
+    ids = [
+        stepd(
+            "events", "send", "firedCli", f"status={status}", "date=2019-01-01", env=env
+        ).stdout.strip()
+        for status in ("SUCCESS", "FAILURE")
+    ]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # the server's reactor evaluates them
+        states = [
+            httpx.get(f"{live_server.url}/api/v1/events/{i}").json()["result"]["state"] for i in ids
+        ]
+        if "NEW" not in states:
+            break
+        time.sleep(0.2)
+
+    listed = stepd("events", "list", "--fired", "--json", env=env)
+    assert listed.returncode == 0, listed.stderr
+    found = json.loads(listed.stdout)
+    assert [e["_id"] for e in found] == [ids[0]]
+    assert found[0]["fired"] == {"tasks": 1, "errors": 0}
+
+    table = stepd("events", "list", "--name", "firedCli", env=env)
+    assert table.returncode == 0, table.stderr
+    assert "fired" in table.stdout.splitlines()[0]  # the column's header
+    rows = {i: [line for line in table.stdout.splitlines() if i in line] for i in ids}
+    assert len(rows[ids[0]]) == 1 and "1 task" in rows[ids[0]][0]
+    assert len(rows[ids[1]]) == 1 and "no task" in rows[ids[1]][0]
+    only = stepd("events", "list", "--fired", env=env)
+    assert ids[0] in only.stdout and ids[1] not in only.stdout
 
 
 def test_an_unreachable_server_is_one_line_that_says_what_to_do() -> None:

@@ -316,6 +316,31 @@ def test_the_semaphores_page_says_who_waits_and_why(api: Api) -> None:
     assert "stepd semaphores set closed N" in text_of(row)
 
 
+def test_the_semaphores_page_links_the_holders_and_the_first_waiters(api: Api) -> None:
+    api.client.put("/api/v1/semaphores/linked", json={"capacity": 1}, headers=api.auth)
+    made = []
+    for type_ in ("HOLDER_TYPE", "WAITER_TYPE", "WAITER_TYPE"):
+        response = api.client.post(
+            "/api/v1/tasks",
+            json={"type": type_, "semaphores": [{"name": "linked"}]},
+            headers=api.auth,
+        )
+        assert response.status_code == 200, response.text
+        made.append(response.json()["result"]["id"])
+    with api.store.write() as conn:
+        (holder,) = runs.claim(conn, "ui-test-worker", utcnow(), limit=5)
+    assert holder.id == made[0]
+    row = page(api, "/ui/semaphores").split('data-name="linked"')[1].split("</tr>")[0]
+    holders = row.split('class="semaphore-holders"')[1].split("</td>")[0]
+    assert f'<a href="/ui/tasks/{made[0]}">{made[0]}</a> HOLDER_TYPE' in holders
+    assert "since" in text_of(holders)
+    waiting = row.split('class="semaphore-waiting"')[1].split("</td>")[0]
+    assert '<a href="/ui/tasks?status=WAIT_MUTEX">2 tasks</a>' in waiting
+    for task_id in made[1:]:
+        assert f'<a href="/ui/tasks/{task_id}">{task_id}</a> WAITER_TYPE' in waiting
+    assert "they run as the holders finish" in text_of(waiting)
+
+
 def test_the_schedules_page_lists_each_schedule_and_links_its_events(api: Api) -> None:
     assert "No schedules" in page(api, "/ui/schedules")
     body = {"name": "nightly", "cron": "0 6 * * 1-5", "timezone": "Europe/Moscow"}

@@ -15,19 +15,20 @@ from stepd.api.context import ctx, reader, short_read, writer
 from stepd.api.openapi import request_body
 from stepd.api.render import event_json
 from stepd.clock import EVENT_NAME as CLOCK_EVENT
-from stepd.domain.events import EventState
+from stepd.domain.events import Event, EventState
 from stepd.domain.schedules import EVENT_NAME as SCHEDULE_EVENT
 from stepd.errors import Forbidden, InvalidInput
 from stepd.services.events import EventBatch
 from stepd.shapes import EventOut, EventsIn, IdsOut, RejectIn, Result, time_range
 from stepd.store.events import EventQuery
 from stepd.store.tokens import Principal
+from stepd.store.triggers import Fired
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
 
 MAX_LIMIT = 1000
 MAX_SKIP = 1_000_000_000
-QUERY_KEYS = {"name", "state", "skip", "limit", "sort", "since", "until"}
+QUERY_KEYS = {"name", "state", "skip", "limit", "sort", "since", "until", "fired", "include"}
 SORTS = {"_id": False, "+_id": False, "-_id": True}
 
 
@@ -114,7 +115,7 @@ def parse_event_query(items: list[tuple[str, str]]) -> EventQuery:
         else:
             raise InvalidInput(
                 f"unknown query parameter {key!r}; use name, state, skip, limit, sort, "
-                "since, until, params__<key>=<value> or source__<key>=<value>",
+                "since, until, fired, include, params__<key>=<value> or source__<key>=<value>",
                 field=key,
             )
     sort = plain.get("sort", "_id")
@@ -126,8 +127,16 @@ def parse_event_query(items: list[tuple[str, str]]) -> EventQuery:
             f"state must be one of {', '.join(EventState.__members__)}, not {state!r}",
             field="state",
         )
+    fired = plain.get("fired")
+    if fired is not None and fired not in ("true", "1"):
+        raise InvalidInput(
+            f"fired takes only true (the events whose firings made a task), not {fired!r}; "
+            "leave it out for every event",
+            field="fired",
+        )
     since, until = time_range(plain)
     return EventQuery(
+        fired=fired is not None,
         since=since,
         until=until,
         name=plain.get("name"),
@@ -151,16 +160,42 @@ def _json(body: object) -> Response:
 
 @router.get(
     "/events",
-    summary="Find events by name, params__<key>, source__<key>, state; skip, limit, sort",
+    summary=(
+        "Find events by name, params__<key>, source__<key>, state, fired=true; skip, limit, "
+        "sort; include=fired adds what each fired"
+    ),
     response_model=Result[list[EventOut]],  # the document's; the answer is rendered by hand
 )
 async def get_events(request: Request) -> Response:
     # A hot read (the team's recipes poll it): the reader is checked here rather than as a
     # dependency and the answer rendered here, as for POST /events.
     await reader(request)
-    query = parse_event_query(list(request.query_params.multi_items()))
-    found = await short_read(request, ctx(request).events.query, query)
-    return _json({"result": [event_json(e) for e in found]})
+    items = list(request.query_params.multi_items())
+    query = parse_event_query(items)
+    include = _include(items)
+    service = ctx(request).events
+    found = await short_read(request, service.query, query)
+    if not include:
+        return _json({"result": [event_json(e) for e in found]})
+    fired = await short_read(request, service.fired, found)
+    return _json({"result": [_with_fired(e, fired.get(e.seq)) for e in found]})
+
+
+def _include(items: list[tuple[str, str]]) -> bool:
+    """Whether `include=fired` asks for what each event fired (the only thing to include)."""
+    wanted = [value for key, value in items if key == "include"]
+    for value in wanted:
+        if value != "fired":
+            raise InvalidInput(
+                f"include takes only fired (what each event fired), not {value!r}",
+                field="include",
+            )
+    return bool(wanted)
+
+
+def _with_fired(event: Event, fired: Fired | None) -> dict[str, object]:
+    made = None if fired is None else {"tasks": fired.tasks, "errors": fired.errors}
+    return {**event_json(event), "fired": made}
 
 
 @router.get("/events/{event_id}", summary="One event", response_model=Result[EventOut])

@@ -13,9 +13,10 @@ from stepd.api.body import is_form, parse_json, read_bytes, read_object
 from stepd.api.context import ctx, reader, writer
 from stepd.api.routes_events import _doc_body
 from stepd.domain.limits import INT32_MAX, INT64_MAX
-from stepd.domain.tasks import ACTIVE, Task
+from stepd.domain.tasks import ACTIVE, Task, TaskStatus
 from stepd.errors import MalformedBody
 from stepd.services.tasks import LogPage, SemaphoreState, TaskView
+from stepd.store.semaphore_use import Use
 from stepd.store.tokens import Principal
 from stepd.timeutil import iso
 
@@ -75,6 +76,33 @@ def semaphore(state: SemaphoreState) -> dict[str, Any]:
         auto=state.auto,
         owner=state.owner,
         updated=iso(state.updated),
+    ).model_dump(mode="json")
+
+
+def semaphore_detail(state: SemaphoreState, use: Use | None) -> dict[str, Any]:
+    """A semaphore with who holds it and who waits for it (the API's and the UI's)."""
+    use = use or Use()
+    return shapes.SemaphoreDetail(
+        **semaphore(state),
+        holders=[
+            shapes.SemaphoreHolderOut(
+                task_id=h.task_id,
+                type=h.type,
+                status=TaskStatus(h.status),
+                weight=h.weight,
+                since=None if h.since is None else iso(h.since),
+            )
+            for h in use.holders
+        ],
+        holder_count=use.holder_count,
+        waiting=[
+            shapes.SemaphoreWaiterOut(
+                task_id=w.task_id, type=w.type, priority=w.priority, created=iso(w.created)
+            )
+            for w in use.waiters
+        ],
+        waiting_count=use.waiting,
+        waiting_at_least=use.waiting_at_least,
     ).model_dump(mode="json")
 
 
@@ -215,13 +243,16 @@ async def list_semaphores(
 @router.get(
     "/semaphores/{name}",
     tags=["semaphores"],
-    summary="One semaphore",
-    response_model=shapes.Result[shapes.SemaphoreOut],
+    summary="One semaphore, with the tasks holding it and the first of those waiting for it",
+    response_model=shapes.Result[shapes.SemaphoreDetail],
 )
 async def get_semaphore(
     name: str, request: Request, _reader: Annotated[Principal | None, Depends(reader)]
 ) -> JSONResponse:
-    return _answer(semaphore(await run_in_threadpool(ctx(request).semaphores.get, name)))
+    service = ctx(request).semaphores
+    state = await run_in_threadpool(service.get, name)
+    use = await run_in_threadpool(service.use, name)
+    return _answer(semaphore_detail(state, use.get(name)))
 
 
 @router.put(

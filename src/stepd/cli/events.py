@@ -31,6 +31,18 @@ def _when(created: object) -> str:
     return text[:19].replace("T", " ") if len(text) >= 19 else text
 
 
+def _fired(event: dict[str, object]) -> Text:
+    """`2 tasks`, `1 task, 1 error`, `-` (nothing yet: NEW) or `no task`."""
+    made = event.get("fired")
+    if not isinstance(made, dict):
+        return Text("-" if event.get("state") == "NEW" else "no task", style="dim")
+    tasks, errors = int(made.get("tasks") or 0), int(made.get("errors") or 0)
+    parts = [f"{tasks} task{'s' if tasks != 1 else ''}"] if tasks else []
+    if errors:
+        parts.append(f"{errors} error{'s' if errors != 1 else ''}")
+    return Text(", ".join(parts) or "no task", style="red" if errors else "green")
+
+
 @app.command("send")
 def send(
     name: Annotated[
@@ -90,11 +102,14 @@ def list_events(
     oldest_first: Annotated[
         bool, typer.Option("--oldest-first", help="Oldest first (default: newest first).")
     ] = False,
+    fired: Annotated[
+        bool, typer.Option("--fired", help="Only events whose firings made tasks.")
+    ] = False,
     as_json: JsonOption = False,
     url: UrlOption = DEFAULT_URL,
     token: TokenOption = None,
 ) -> None:
-    """List events, newest first."""
+    """List events, newest first, with what each fired (tasks made, firings that failed)."""
     params = parse_params(param, "--param")
     window = {"since": parse_when(since, "--since"), "until": parse_when(until, "--until")}
     with cli_client(url, token) as client:
@@ -106,6 +121,8 @@ def list_events(
             limit=limit,
             state=state.upper() if state else None,
             sort="_id" if oldest_first else "-_id",
+            fired=fired,
+            include_fired=True,
         )
     if as_json:
         print_json(events)
@@ -118,6 +135,7 @@ def list_events(
     table.add_column("name", overflow="fold")
     table.add_column("state", no_wrap=True)
     table.add_column("created", no_wrap=True)
+    table.add_column("fired", no_wrap=True)
     table.add_column("params", overflow="fold")
     for event in events:
         # User data goes in as Text, so a "[" in a name or param is never read as markup.
@@ -126,6 +144,7 @@ def list_events(
             Text(event["name"]),
             _state(event["state"]),
             _when(event["created"]),
+            _fired(event),
             Text(compact(event.get("params") or {})),
         )
     console().print(table)  # piped into grep or a file, one event stays on one line

@@ -16,7 +16,7 @@ from stepd.errors import Conflict, InvalidInput, NotFound
 from stepd.services import authz
 from stepd.shapes import SemaphoreIn, TaskIn, TaskQuery
 from stepd.store import configs as config_store
-from stepd.store import runs
+from stepd.store import runs, semaphore_use
 from stepd.store import tasks as task_store
 from stepd.store import triggers as trigger_store
 from stepd.store.engine import Store
@@ -239,6 +239,12 @@ class SemaphoreService:
         """Semaphore name -> the tasks waiting for room in it."""
         with self.store.read() as conn:
             return task_store.waiting_on_semaphores(conn)
+
+    def use(self, name: str | None = None) -> dict[str, semaphore_use.Use]:
+        """Semaphore name -> the tasks holding it and those waiting for it (only `name`'s,
+        when given); absent: nobody holds or waits."""
+        with self.store.read() as conn:
+            return semaphore_use.use(conn, name)
 
     def get(self, name: str) -> SemaphoreState:
         """One semaphore (NotFound if there is none)."""

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Exists,
     Select,
@@ -35,7 +36,7 @@ from stepd.domain.events import Event, EventState, Source
 from stepd.domain.params import Params, param_text
 from stepd.store import dbapi, queries
 from stepd.store.notify import notify_events
-from stepd.store.schema import event_params, event_requests, event_sources, events
+from stepd.store.schema import event_params, event_requests, event_sources, events, triggers
 from stepd.timeutil import as_utc, utcnow
 
 # Values longer than this are indexed by their hash: equality lookups stay exact
@@ -409,6 +410,8 @@ class EventQuery:
     # Not events of these names (the UI's list leaves out the clock's and the schedules'
     # unless asked): only with neither a name nor params, the plain walk along the seqs.
     exclude_names: tuple[str, ...] = ()
+    # Only events whose firings made a task (`GET /api/v1/events?fired=true`).
+    fired: bool = False
 
 
 # How far out of order (a server's clock behind another's) an event's time may be and
@@ -643,9 +646,9 @@ def query_events(conn: Connection, q: EventQuery) -> list[Event]:
         return []  # nothing was stored in that time
     if q.source:
         return _query_by_source(conn, q, span)
-    if len(items) > 1 and conn.dialect.name != "sqlite":
+    if len(items) > 1 and conn.dialect.name != "sqlite" and not q.fired:
         return _query_postgres(conn, q, items, span)
-    if q.name is not None and items:
+    if q.name is not None and items and not q.fired:
         # The hot shape (the original's own curl): one prepared statement per shape.
         binds: dict[str, object] = {"name": q.name, "skip": q.skip, "limit": q.limit}
         for i, (key, text) in enumerate(items):
@@ -667,12 +670,25 @@ def query_events(conn: Connection, q: EventQuery) -> list[Event]:
             stmt = stmt.where(_param_match(key, index_value(text), events.c.name, events.c.seq))
         if q.exclude_names and q.name is None and not items:
             stmt = stmt.where(events.c.name.not_in(q.exclude_names))
+        if q.fired:
+            stmt = stmt.where(_fired(events.c.seq))
     stmt = _in_span(stmt, span, events.c.seq)
     if q.state is not None:
         stmt = stmt.where(events.c.state == q.state.value)
     stmt = stmt.order_by(order_col.desc() if q.newest_first else order_col.asc())
     stmt = stmt.offset(q.skip).limit(q.limit)
     return [row_to_event(row) for row in conn.execute(stmt)]
+
+
+def _fired(seq_col: Any) -> ColumnElement[bool]:
+    """The events whose firings made a task. An IN list of the triggers' event seqs: both
+    stores read it once, sorted, and walk the events by primary key in that order, so the
+    cost is one read of the triggers (as many as the tasks firings made, which retention
+    bounds) and none per event skipped, however sparse the fired events are among the rest
+    (a correlated EXISTS walked every event newer than the page)."""
+    made = select(triggers.c.event_seq).where(triggers.c.task_id.is_not(None))
+    found: ColumnElement[bool] = seq_col.in_(made)
+    return found
 
 
 def _in_span(
@@ -717,6 +733,8 @@ def _query_by_source(conn: Connection, q: EventQuery, span: _Span | None) -> lis
         stmt = stmt.where(_param_match(param_key, param_value, events.c.name, events.c.seq))
     if q.state is not None:
         stmt = stmt.where(events.c.state == q.state.value)
+    if q.fired:
+        stmt = stmt.where(_fired(s.c.event_seq))
     stmt = _in_span(stmt, span, s.c.event_seq)
     order = s.c.event_seq.desc() if q.newest_first else s.c.event_seq.asc()
     stmt = stmt.order_by(order).offset(q.skip).limit(q.limit)

@@ -33,6 +33,7 @@ from stepd.errors import InvalidInput, NotFound, StepdError, Unauthorized
 from stepd.services.run_history import Run
 from stepd.shapes import TaskOut, TaskQuery, time_range
 from stepd.store.events import EventQuery
+from stepd.store.semaphore_use import SHOWN as SEMAPHORE_USE_SHOWN
 from stepd.timeutil import iso, parse_instant, parse_when, utcnow
 from stepd.ui.render import STATIC_FILES, make_env, static_file
 
@@ -304,6 +305,10 @@ async def task(task_id: str, request: Request) -> HTMLResponse:
             "log_text": text[-MAX_LOG_CHARS:],
             "log_cut": max(0, len(text) - MAX_LOG_CHARS),
             "live": body["status"] in ACTIVE_TASKS,
+            # Follow the log (static/app.js) while the task runs and the attempt shown is
+            # its latest: an earlier attempt's log no longer grows.
+            "follow": body["status"] in ACTIVE_TASKS and log["attempt"] >= body["attempts"],
+            "attempt_pinned": attempt is not None,
             # the body POST /api/v1/tasks/{id}/restart takes, to edit into the new params
             "rerun_body": {"params": body["params"]},
         }
@@ -418,12 +423,12 @@ def _version_row(entry: Mapping[str, Any]) -> dict[str, object]:
 @router.get("/ui/semaphores")
 async def semaphores(request: Request) -> HTMLResponse:
     def build(c: AppContext) -> dict[str, object]:
-        waiting = c.semaphores.waiting()
+        use = c.semaphores.use()
         return {
             "semaphores": [
-                {**rendering.semaphore(s), "waiting": waiting.get(s.name, 0)}
-                for s in c.semaphores.list()
-            ]
+                rendering.semaphore_detail(s, use.get(s.name)) for s in c.semaphores.list()
+            ],
+            "shown": SEMAPHORE_USE_SHOWN,
         }
 
     return await _page(request, "semaphores.html", build)

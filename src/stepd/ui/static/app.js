@@ -196,4 +196,83 @@
     var seconds = parseFloat(parts[0].getAttribute("data-live")) || 2;
     window.setInterval(refresh, seconds * 1000);
   }
+
+  // Follow: a running task's log pane (pre#log[data-follow="SECONDS"]) appends what the
+  // task wrote since, from GET /api/v1/tasks/{id}/logs?offset=N, as text (never markup),
+  // while the "follow" box is ticked; it stops when the answer says the task has ended.
+  // A new attempt (a retry) starts the pane again from its beginning, unless the page
+  // shows one attempt by its number (data-pinned).
+  var pane = document.getElementById("log");
+  var followBox = document.getElementById("log-follow");
+  if (pane && pane.hasAttribute("data-follow")) {
+    var taskId = pane.getAttribute("data-task");
+    var attempt = parseInt(pane.getAttribute("data-attempt"), 10) || 0;
+    var offset = parseInt(pane.getAttribute("data-offset"), 10) || 0;
+    var pinned = pane.hasAttribute("data-pinned");
+    var following = true;
+    var reading = false;
+    var timer = null;
+
+    var atBottom = function () {
+      return pane.scrollHeight - pane.scrollTop - pane.clientHeight < 24;
+    };
+    var append = function (text, fresh) {
+      if (!text && !fresh) return;
+      var stick = atBottom();
+      if (fresh || pane.hasAttribute("data-empty")) {
+        pane.textContent = text || "(no log yet)";
+        if (text) pane.removeAttribute("data-empty"); else pane.setAttribute("data-empty", "1");
+      } else {
+        pane.appendChild(document.createTextNode(text));
+      }
+      if (stick) pane.scrollTop = pane.scrollHeight;
+    };
+    var ended = function (status) {
+      following = false;
+      window.clearInterval(timer);
+      var box = document.getElementById("log-follow-box");
+      if (box) box.hidden = true;
+      var note = document.getElementById("log-follow-note");
+      if (note) note.textContent = "the task ended (" + status + "): the log is complete";
+      pane.removeAttribute("data-follow");
+      pane.setAttribute("data-followed", status);
+    };
+    var readMore = function () {
+      if (!following || reading || document.hidden || (followBox && !followBox.checked)) return;
+      reading = true;
+      var url = "/api/v1/tasks/" + encodeURIComponent(taskId) + "/logs?offset=" + offset;
+      if (pinned && attempt) url += "&attempt=" + attempt;
+      var headers = { Accept: "application/json" };
+      var secret = token();  // a server with --private-reads needs it for reads too
+      if (secret) headers.Authorization = "OAuth " + secret;
+      fetch(url, { headers: headers, cache: "no-store", credentials: "omit" })
+        .then(function (response) {
+          if (!response.ok) throw new Error("HTTP " + response.status);
+          return response.json();
+        })
+        .then(function (json) {
+          var page = json.result;
+          if (page.attempt !== attempt && !pinned) {
+            // Another attempt began: its log is another text, read from its start (the
+            // next tick).
+            attempt = page.attempt;
+            offset = 0;
+            append("", true);
+            return;
+          }
+          append(page.text, false);
+          offset = page.next_offset;
+          pane.setAttribute("data-offset", String(offset));
+          if (page.finished) ended(page.status);
+          pane.removeAttribute("data-follow-error");
+        })
+        .catch(function (err) {
+          pane.setAttribute("data-follow-error", String(err));
+        })
+        .then(function () { reading = false; });
+    };
+    var every = parseFloat(pane.getAttribute("data-follow")) || 1.5;
+    timer = window.setInterval(readMore, every * 1000);
+    if (followBox) followBox.addEventListener("change", readMore);
+  }
 })();
