@@ -72,55 +72,54 @@ def _differs(entry: Mapping[str, Any]) -> list[Mapping[str, Any]] | None:
     return _closest(misses)
 
 
-def _one_param(entry: Mapping[str, Any]) -> str | None:
-    """The param an entry is one param away in (None: it is not one param away)."""
-    differs = _differs(entry)
-    return str(differs[0].get("param")) if differs is not None and len(differs) == 1 else None
-
-
 @dataclass(frozen=True)
-class _Near:
-    """Which entries are near misses: one param away, in a param few are away in."""
+class _Entry:
+    """A story's entry with what the ordering asks of it, worked out once."""
 
-    one_param_away: Counter[str]  # param -> how many entries are one param away in it
+    json: dict[str, Any]  # the entry itself (the API's JSON)
+    differs: list[Mapping[str, Any]] | None  # `_differs` of it
 
-    @classmethod
-    def of(cls, entries: Sequence[Mapping[str, Any]]) -> _Near:
-        found = (_one_param(e) for e in entries)
-        return cls(Counter(p for p in found if p is not None))
-
-    def __call__(self, entry: Mapping[str, Any]) -> bool:
-        param = _one_param(entry)
-        return param is not None and self.one_param_away[param] <= NEAR_MISS_MAX
+    @property
+    def one_param(self) -> str | None:
+        """The param it is one param away in (None: it is not one param away)."""
+        d = self.differs
+        return str(d[0].get("param")) if d is not None and len(d) == 1 else None
 
 
-def _kind(entry: Mapping[str, Any], near: _Near) -> str:
+def _kind(entry: _Entry, one_param_away: Counter[str]) -> str:
     """The count an entry adds to: its outcome, with near misses told apart."""
-    outcome = str(entry.get("outcome"))
-    if outcome == "not_matched" and near(entry):
+    outcome = str(entry.json.get("outcome"))
+    if outcome == "not_matched" and _near(entry, one_param_away):
         return "near_miss"
     return outcome
 
 
-def _full_rank(entry: Mapping[str, Any], kind: str, near: _Near) -> int | None:
+def _near(entry: _Entry, one_param_away: Counter[str]) -> bool:
+    """One param away, in a param few configs are one param away in (NEAR_MISS_MAX)."""
+    param = entry.one_param
+    return param is not None and one_param_away[param] <= NEAR_MISS_MAX
+
+
+def _full_rank(entry: _Entry, kind: str, one_param_away: Counter[str]) -> int | None:
     """Where an entry shown in full goes (lower first), or None when it collapses."""
     if kind in _COLLAPSED:
         return None
     if kind == "disabled":
         # The event would have matched it (or nearly): why it did not fire is "disabled",
         # which is the answer a reader looks for. Otherwise it is as unrelated as any.
-        return _OTHER_RANK if _differs(entry) is None or near(entry) else None
+        related = entry.differs is None or _near(entry, one_param_away)
+        return _OTHER_RANK if related else None
     return _FULL_RANK.get(kind, _OTHER_RANK)
 
 
-def _group_params(rest: Sequence[Mapping[str, Any]]) -> list[str | None]:
+def _group_params(rest: Sequence[_Entry]) -> list[str | None]:
     """The one param each collapsed entry is grouped by: of the params its closest
     dependency differs in, the one most collapsed entries differ in (then by name), so
     that the groups are as few as can be. None for entries the reactor has not
     evaluated (they differ in nothing yet)."""
     params_of = [
-        sorted({str(m.get("param")) for m in _differs(e) or []})
-        if e.get("outcome") != "pending"
+        sorted({str(m.get("param")) for m in e.differs or []})
+        if e.json.get("outcome") != "pending"
         else []
         for e in rest
     ]
@@ -128,11 +127,11 @@ def _group_params(rest: Sequence[Mapping[str, Any]]) -> list[str | None]:
     return [min(params, key=lambda p: (-common[p], p)) if params else None for params in params_of]
 
 
-def _expected(entries: Sequence[Mapping[str, Any]], param: str) -> list[object]:
+def _expected(entries: Sequence[_Entry], param: str) -> list[object]:
     """The distinct values the entries expect for `param`, the first MAX_EXPECTED."""
     seen: dict[str, object] = {}
     for entry in entries:
-        for miss in _differs(entry) or []:
+        for miss in entry.differs or []:
             if miss.get("param") == param:
                 seen.setdefault(json.dumps(miss.get("expected"), sort_keys=True), miss["expected"])
         if len(seen) >= MAX_EXPECTED:
@@ -144,7 +143,7 @@ def _configs(count: int) -> str:
     return f"{count} config{'' if count == 1 else 's'}"
 
 
-def _group(param: str | None, entries: Sequence[Mapping[str, Any]]) -> dict[str, object]:
+def _group(param: str | None, entries: Sequence[_Entry]) -> dict[str, object]:
     count = len(entries)
     if param is None:
         text = f"{_configs(count)} not evaluated yet: the reactor has not seen this event"
@@ -157,7 +156,7 @@ def _group(param: str | None, entries: Sequence[Mapping[str, Any]]) -> dict[str,
         "param": param,
         "expected": expected,
         "count": count,
-        "config_ids": [e.get("config_id") for e in entries],
+        "config_ids": [e.json.get("config_id") for e in entries],
         "text": text,
     }
 
@@ -173,22 +172,23 @@ def lead_with_the_answer(
     deleted config that fired, listed first, stays first).
     """
     counts = dict.fromkeys(COUNT_KEYS, 0)
-    near = _Near.of(entries)
-    full: list[tuple[int, int, dict[str, Any]]] = []
-    rest: list[dict[str, Any]] = []
-    for position, entry in enumerate(entries):
-        kind = _kind(entry, near)
+    seen = [_Entry(e, _differs(e)) for e in entries]
+    one_param_away = Counter(p for e in seen if (p := e.one_param) is not None)
+    full: list[tuple[int, int, _Entry]] = []
+    rest: list[_Entry] = []
+    for position, entry in enumerate(seen):
+        kind = _kind(entry, one_param_away)
         counts[kind] = counts.get(kind, 0) + 1
         if kind == "near_miss":
-            entry["near_miss"] = True
-        rank = _full_rank(entry, kind, near)
+            entry.json["near_miss"] = True
+        rank = _full_rank(entry, kind, one_param_away)
         if rank is None:
             rest.append(entry)
         else:
             full.append((rank, position, entry))
     full.sort(key=lambda item: item[:2])
 
-    by_param: dict[str | None, list[dict[str, Any]]] = {}
+    by_param: dict[str | None, list[_Entry]] = {}
     for param, entry in zip(_group_params(rest), rest, strict=True):
         by_param.setdefault(param, []).append(entry)
     # The biggest group first: it is the one a reader most needs summed up.
@@ -197,5 +197,5 @@ def lead_with_the_answer(
 
     counts["deleted"] = sum(1 for e in entries if e.get("deleted"))
     counts["total"] = len(entries)
-    configs = [entry for _, _, entry in full] + [e for _, members in ordered for e in members]
+    configs = [e.json for _, _, e in full] + [e.json for _, members in ordered for e in members]
     return configs, {"counts": counts, "shown": len(full), "groups": groups}

@@ -70,7 +70,9 @@ def _differs(config: ActionConfig, event: Event) -> list[dict[str, object]]:
     return _mismatch_json(found)
 
 
-def _disabled_note(conn: Connection, config: ActionConfig, event: Event) -> str | None:
+def _disabled_note(
+    config: ActionConfig, event: Event, pauses: list[config_store.PauseSpan]
+) -> str | None:
     """Why `config` did not see `event` because it was disabled or paused (None: it was
     not). A config paused when the event arrived skipped it for good, even once resumed."""
     if not config.spec.enabled:
@@ -81,7 +83,7 @@ def _disabled_note(conn: Connection, config: ActionConfig, event: Event) -> str 
             f"`stepd configs enable {config.id}` resumes it; events sent meanwhile do not "
             "fire it later"
         )
-    for start, until, by in config_store.pauses(conn, config.seq):
+    for start, until, by in pauses:
         if start <= event.created and (until is None or event.created < until):
             until_text = "" if until is None else f" until {iso(until)}"
             return (
@@ -125,8 +127,14 @@ class _Teller:
         # or changed to depend on other events), comes first: the story never forgets it.
         listed = {c.seq for c in related}
         gone = [c for s, c in sorted(fired_configs.items()) if s not in listed]
+        # Every pause of every config in one query: a story of an event with 1,000 configs
+        # on its name must not make 1,000 round trips (benchmarks/story_bench.py).
+        pauses = config_store.pauses_of(self.conn, listed)
         configs, summary = lead_with_the_answer(
-            [self._config_entry(c, event, fired, tasks) for c in [*gone, *related]]
+            [
+                self._config_entry(c, event, fired, tasks, pauses.get(c.seq, []))
+                for c in [*gone, *related]
+            ]
         )
         chain: list[dict[str, object]] = []
         if depth < MAX_DEPTH:
@@ -167,6 +175,7 @@ class _Teller:
         event: Event,
         fired: list[trigger_store.Trigger],
         tasks: dict[int, Task],
+        pauses: list[config_store.PauseSpan],
     ) -> dict[str, object]:
         entry: dict[str, object] = {
             "config_id": config.id,
@@ -198,7 +207,7 @@ class _Teller:
             entry["outcome"] = "pending"
             entry["note"] = "the reactor has not evaluated this event yet"
             return entry
-        disabled = _disabled_note(self.conn, config, event)
+        disabled = _disabled_note(config, event, pauses)
         if disabled is not None:
             entry["outcome"] = "disabled"
             entry["note"] = disabled
