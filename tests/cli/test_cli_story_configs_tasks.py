@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,6 +21,7 @@ import pytest
 from click.testing import Result
 from conftest import LiveServer, served, server_token
 from conftest import run_stepd as stepd
+from crowded_story import EVENT_PARAMS, crowd
 from typer.testing import CliRunner
 
 from stepd.cli.main import app
@@ -186,6 +188,34 @@ def test_story_shows_the_fired_config_its_task_and_the_chain(
     missing = here("story", "0" * 8 + "7" + "f" * 15, env=env)
     assert missing.exit_code == 1 and missing.stdout == ""
     assert missing.stderr.startswith("error: no") and missing.stderr.count("\n") == 1
+
+
+def test_story_leads_with_the_fired_config_and_collapses_the_unrelated_ones(
+    client: Client, env: dict[str, str]
+) -> None:
+    event_name = unique("crowdEvent")
+    ids = crowd(client.create_config, event_name, unique("crowd"), "ECHO_DATE")
+    event_id = client.create_event(event_name, {**EVENT_PARAMS, "date": "2019-01-01"})
+    eventually(lambda: client.story(event_id)["evaluated"], "the reactor to evaluate it")
+
+    lines = ok("story", event_id, env=env).splitlines()
+    # The lines of this event's configs (the chain below names taskEvent's configs).
+    named = [(m.group(1), line) for line in lines if (m := re.search(r"config (\w{24}) ", line))]
+    config_lines = [line for config_id, line in named if config_id in ids.every]
+    # The answer first: fired, waiting, the two near misses, the disabled one it matches.
+    assert [config_id for config_id, _ in named if config_id in ids.every] == ids.shown
+    assert config_lines[0].endswith(": fired")
+    assert sum("near miss" in line for line in config_lines) == 2
+    # The other 25: one line per param they differ in.
+    [by_type] = [line for line in lines if "expect another taskType" in line]
+    assert "24 configs expect another taskType: OTHER_00, OTHER_01" in by_type
+    assert "--all" in by_type
+    assert any("1 config expects another environment: testing" in line for line in lines)
+    assert len(lines) < 40, "\n".join(lines)
+
+    every = ok("story", event_id, "--all", env=env)
+    assert all(f"config {i} " in every for i in ids.every)
+    assert "expect another" not in every
 
 
 # --- configs ------------------------------------------------------------------------------

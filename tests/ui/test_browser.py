@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import IN_CI, LiveServer, served, server_token
+from crowded_story import EVENT_PARAMS, crowd
 
 from stepd.client import Client
 from stepd.domain.configs import WRITABLE
@@ -149,6 +150,34 @@ def test_the_story_shows_the_fired_task_and_leads_to_its_log(
     assert browser.current_url.split("#")[0].endswith(f"/ui/tasks/{task_id}")
     assert f"processing {day}" in log.text
     assert "SUCCESS" in browser.find_element("id", "task").text
+
+
+def test_the_story_of_a_crowded_event_leads_with_the_fired_config(
+    server: LiveServer, client: Client, browser: Any
+) -> None:
+    event_name = unique("crowdEvent")
+    ids = crowd(client.create_config, event_name, unique("crowd"), "ECHO_DATE")
+    event_id = client.create_event(event_name, {**EVENT_PARAMS, "date": "2019-01-01"})
+    wait_for(browser, lambda _: client.story(event_id)["evaluated"], "the reactor")
+
+    browser.get(f"{server.url}/ui/events/{event_id}")
+    root = browser.find_element("css selector", ".chain > ul.tree")
+    visible = [c for c in root.find_elements("css selector", ".config-card") if c.is_displayed()]
+    first = visible[0]
+    assert "crowd" in first.text and "fired" in first.text
+    assert first.find_element("css selector", "a").get_attribute("href").endswith(ids.fired)
+    assert len(visible) == len(ids.shown)  # the 25 others are collapsed
+    groups = root.find_elements("css selector", ":scope > li > details.config-group")
+    assert [" ".join(g.find_element("tag name", "summary").text.split()) for g in groups] == [
+        "24 configs expect another taskType: OTHER_00, OTHER_01, OTHER_02, OTHER_03, OTHER_04, "
+        "… show",
+        "1 config expects another environment: testing show",
+    ]
+    # A click opens the line: its 24 configs are shown.
+    groups[0].find_element("tag name", "summary").click()
+    cards = groups[0].find_elements("css selector", ".config-card")
+    wait_for(browser, lambda _: all(c.is_displayed() for c in cards), "the group to open")
+    assert len(cards) == 24 and "not matched" in cards[0].text
 
 
 def test_the_events_page_filters_by_param(server: LiveServer, client: Client, browser: Any) -> None:
@@ -552,10 +581,13 @@ def test_every_page_fits_a_phone_and_its_boxes_are_on_screen(
     deleted_id = client.create_config({"name": unique("phone-gone"), "task_type": "ECHO_DATE",
                                        "event_deps": [{"name": "phoneEvent"}]})  # fmt: skip
     client.delete_config(deleted_id)
+    crowd_name = unique("phoneCrowd")  # a story with collapsed groups, one of them opened
+    crowd(client.create_config, crowd_name, unique("phone-crowd"), "ECHO_DATE")
+    crowd_event = client.create_event(crowd_name, {**EVENT_PARAMS, "date": long_value})
     pages = [
         "/ui/events", f"/ui/events/{event_id}", "/ui/tasks", f"/ui/tasks/{task_id}",
         "/ui/configs", f"/ui/configs/{config_id}", f"/ui/configs/{deleted_id}",
-        "/ui/semaphores", "/ui/workers",
+        "/ui/semaphores", "/ui/workers", f"/ui/events/{crowd_event}",
     ]  # fmt: skip
     browser.set_window_size(390, 844)
     try:
@@ -563,6 +595,8 @@ def test_every_page_fits_a_phone_and_its_boxes_are_on_screen(
         assert width <= 390
         for page in pages:
             browser.get(server.url + page)
+            for group in browser.find_elements("css selector", "details.config-group"):
+                browser.execute_script("arguments[0].open = true;", group)
             # Nothing makes the page wider than the screen (a list scrolls inside its box).
             overflow = browser.execute_script(
                 "return document.documentElement.scrollWidth - document.documentElement.clientWidth"

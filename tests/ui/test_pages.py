@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from html import unescape
+from typing import Any
 
 import pytest
 from conftest import Api, make_token, serving
+from crowded_story import EVENT_PARAMS, crowd
 from fastapi.testclient import TestClient
 from ui_helpers import CRYPTA, HUMAN_MATCHING, SOUP, create_config, react, run_one_task, send
 
@@ -96,6 +99,32 @@ def test_the_story_page_shows_the_chain(api: Api, chain: dict[str, object]) -> N
     react(api.store)
     html = page(api, f"/ui/events/{chain['event']}")
     assert 'data-live="2"' not in html and "ENQUEUED" not in html
+
+
+def test_the_story_page_leads_with_the_fired_config_and_collapses_the_rest(api: Api) -> None:
+    def create(body: dict[str, Any]) -> str:
+        fields = {k: v for k, v in body.items() if k not in ("name", "event_deps")}
+        return create_config(api, body["name"], *body["event_deps"], **fields)
+
+    ids = crowd(create, CRYPTA, "crowd", HUMAN_MATCHING)
+    event_id = send(api, CRYPTA, **EVENT_PARAMS, date="2019-01-01")
+    react(api.store)
+    html = page(api, f"/ui/events/{event_id}")
+    before_groups, groups = html.split('<details class="config-group"', 1)
+    # The answer in full, in order: fired, waiting, the near misses, the disabled one.
+    cards = re.findall(r'href="/ui/configs/(\w+)"><strong>', before_groups)
+    assert cards == ids.shown
+    assert before_groups.count("near miss: one param differs") == 2
+    # The other 25 are two collapsed lines (closed <details>), their cards inside.
+    lines = re.findall(r"<summary[^>]*>(.*?)</summary>", groups, re.S)
+    assert [unescape(text_of(line)).strip() for line in lines[:2]] == [
+        "24 configs expect another taskType: OTHER_00, OTHER_01, OTHER_02, OTHER_03, OTHER_04, "
+        "… show",
+        "1 config expects another environment: testing show",
+    ]
+    assert groups.count('<details class="config-group"') == 1  # and the first, split on
+    assert all(" open" not in tag for tag in re.findall(r"<details[^>]*>", html))
+    assert all(f'href="/ui/configs/{i}"' in groups for i in [*ids.other_types, ids.two_off])
 
 
 def test_a_story_still_changing_is_live(api: Api) -> None:

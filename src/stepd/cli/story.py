@@ -35,23 +35,39 @@ def story(
             show_default=False,
         ),
     ] = None,
+    show_all: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="Show every config in full, the unrelated ones too (by default they are "
+            "one line per param they differ in).",
+        ),
+    ] = False,
     as_json: JsonOption = False,
     url: UrlOption = DEFAULT_URL,
     token: TokenOption = None,
 ) -> None:
-    """Show what an event fired, what waits and what did not match, and the tasks' chain."""
+    """Show what an event fired, what waits and what did not match, and the tasks' chain.
+
+    Configs that fired come first, then the waiting ones, then the near misses (one param
+    differs); the rest are one line per param they differ in, unless --all."""
     with client(url, token) as c:
         result = c.story(event_id)
     if as_json:
         print_json(result)
         return
-    console().print(story_tree(result, depth))
+    console().print(story_tree(result, depth, show_all=show_all))
 
 
-def story_tree(story: Mapping[str, Any], depth: int | None = None) -> Tree:
-    """The story as a tree: event -> configs (outcome, why) -> tasks -> the events they emitted."""
+def story_tree(
+    story: Mapping[str, Any], depth: int | None = None, *, show_all: bool = False
+) -> Tree:
+    """The story as a tree: event -> configs (outcome, why) -> tasks -> the events they emitted.
+
+    `show_all`: every config in full; otherwise those the summary collapses are one line
+    per group (a story from a server without a summary is shown whole)."""
     tree = Tree(_event_label(story), guide_style="bright_black")
-    _fill(tree, story, depth)
+    _fill(tree, story, depth, show_all)
     return tree
 
 
@@ -75,28 +91,34 @@ def _state(state: object) -> Text:
     return Text(text, style={"REJECTED": "red", "PROCESSED": "green"}.get(text, "yellow"))
 
 
-def _fill(node: Tree, story: Mapping[str, Any], depth: int | None) -> None:
+def _fill(node: Tree, story: Mapping[str, Any], depth: int | None, show_all: bool) -> None:
     event = story.get("event") or {}
     configs: list[dict[str, Any]] = story.get("configs") or []
     if not configs:
         node.add(Text(f"no config depends on {event.get('name')}", style="dim"))
-    for config in configs:
+    summary = story.get("summary")
+    collapse = not show_all and isinstance(summary, Mapping) and "shown" in summary
+    shown = configs[: int(summary["shown"])] if collapse and summary else configs
+    for config in shown:
         _config(node.add(_config_label(config)), config)
+    if collapse and summary:
+        for group in summary.get("groups") or []:
+            node.add(_group_line(group))
 
     tasks: list[dict[str, Any]] = story.get("produced_tasks") or []
     chain: list[dict[str, Any]] = story.get("chain") or []
-    shown: set[object] = set()
+    seen: set[object] = set()
     for task in tasks:
         task_id = task.get("sandbox_task_id")
-        shown.add(task_id)
+        seen.add(task_id)
         branch = node.add(_task_label(task))
-        _chain(branch, [c for c in chain if c.get("task_id") == task_id], depth)
-    orphans = [c for c in chain if c.get("task_id") not in shown]
+        _chain(branch, [c for c in chain if c.get("task_id") == task_id], depth, show_all)
+    orphans = [c for c in chain if c.get("task_id") not in seen]
     if orphans:
-        _chain(node.add(Text("emitted by other tasks", style="dim")), orphans, depth)
+        _chain(node.add(Text("emitted by other tasks", style="dim")), orphans, depth, show_all)
 
 
-def _chain(node: Tree, chain: list[dict[str, Any]], depth: int | None) -> None:
+def _chain(node: Tree, chain: list[dict[str, Any]], depth: int | None, show_all: bool) -> None:
     if not chain:
         return
     if depth is not None and depth <= 0:
@@ -110,7 +132,18 @@ def _chain(node: Tree, chain: list[dict[str, Any]], depth: int | None) -> None:
         return
     for sub in chain:
         branch = node.add(_event_label(sub))
-        _fill(branch, sub, None if depth is None else depth - 1)
+        _fill(branch, sub, None if depth is None else depth - 1, show_all)
+
+
+def _group_line(group: Mapping[str, Any]) -> Text:
+    """One line for configs the story collapsed: '27 configs expect another taskType'."""
+    line = Text(str(group.get("text")), style="dim")
+    expected = [_expected(v) for v in group.get("expected") or []]
+    if expected:
+        more = int(group.get("count") or 0) > len(expected)
+        line.append(": " + ", ".join(expected) + (", ..." if more else ""), style="dim")
+    line.append(" (--all shows them)", style="dim")
+    return line
 
 
 def _config_label(config: Mapping[str, Any]) -> Text:
@@ -121,6 +154,8 @@ def _config_label(config: Mapping[str, Any]) -> Text:
         Text(f"{config.get('task_type')} by {config.get('author')} v{config.get('version')}:"),
         outcome(config.get("outcome")),
     )
+    if config.get("near_miss"):
+        label.append("  (near miss: one param differs)", style="yellow")
     if config.get("deleted"):
         gone = f"  (deleted by {config.get('deleted_by')} {when(config.get('deleted_at'))})"
         label.append(gone, style="red")
@@ -165,7 +200,8 @@ def _config(node: Tree, config: Mapping[str, Any]) -> None:
             )
         )
 
-    for miss in config.get("not_matched") or []:
+    # A disabled config says too what the event lacks for it (`differs`), if anything.
+    for miss in config.get("not_matched") or config.get("differs") or []:
         line = joined(
             Text(f"dep {miss.get('dep_index')}", style="dim red"),
             f"{miss.get('param')}:",

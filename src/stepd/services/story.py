@@ -14,7 +14,8 @@ from sqlalchemy import Connection
 
 from stepd.domain.configs import ActionConfig
 from stepd.domain.events import Event, EventState, format_event_id, parse_event_id
-from stepd.domain.matching import Evaluation, SearchLimitReached, evaluate
+from stepd.domain.matching import Evaluation, Mismatch, SearchLimitReached, evaluate
+from stepd.domain.story_order import lead_with_the_answer
 from stepd.domain.tasks import Task
 from stepd.errors import NotFound, StepdError
 from stepd.reactor.catalog import Catalog, Snapshot
@@ -38,6 +39,10 @@ def _task_json(task: Task, config: ActionConfig | None) -> dict[str, object]:
 
 
 def _mismatches(result: Evaluation) -> list[dict[str, object]]:
+    return _mismatch_json(result.mismatches)
+
+
+def _mismatch_json(mismatches: tuple[Mismatch, ...] | list[Mismatch]) -> list[dict[str, object]]:
     return [
         {
             "dep_index": m.dep_index,
@@ -46,11 +51,28 @@ def _mismatches(result: Evaluation) -> list[dict[str, object]]:
             "actual": m.actual,
             "reason": m.reason,
         }
-        for m in result.mismatches
+        for m in mismatches
     ]
 
 
-def _disabled_note(conn: Connection, config: ActionConfig, event: Event) -> str | None:
+def _differs(config: ActionConfig, event: Event) -> list[dict[str, object]]:
+    """For a disabled config: why its dependencies on this event's name would not have
+    matched the event anyway (empty when one would have), so that the story can put an
+    unrelated disabled config among the collapsed ones and a related one in full."""
+    found: list[Mismatch] = []
+    for index, dep in enumerate(config.spec.event_deps):
+        if dep.name != event.name:
+            continue
+        misses = dep.check(event.params, dep_index=index)
+        if not misses:
+            return []
+        found.extend(misses)
+    return _mismatch_json(found)
+
+
+def _disabled_note(
+    config: ActionConfig, event: Event, pauses: list[config_store.PauseSpan]
+) -> str | None:
     """Why `config` did not see `event` because it was disabled or paused (None: it was
     not). A config paused when the event arrived skipped it for good, even once resumed."""
     if not config.spec.enabled:
@@ -61,7 +83,7 @@ def _disabled_note(conn: Connection, config: ActionConfig, event: Event) -> str 
             f"`stepd configs enable {config.id}` resumes it; events sent meanwhile do not "
             "fire it later"
         )
-    for start, until, by in config_store.pauses(conn, config.seq):
+    for start, until, by in pauses:
         if start <= event.created and (until is None or event.created < until):
             until_text = "" if until is None else f" until {iso(until)}"
             return (
@@ -105,7 +127,15 @@ class _Teller:
         # or changed to depend on other events), comes first: the story never forgets it.
         listed = {c.seq for c in related}
         gone = [c for s, c in sorted(fired_configs.items()) if s not in listed]
-        configs = [self._config_entry(c, event, fired, tasks) for c in [*gone, *related]]
+        # Every pause of every config in one query: a story of an event with 1,000 configs
+        # on its name must not make 1,000 round trips (benchmarks/story_bench.py).
+        pauses = config_store.pauses_of(self.conn, listed)
+        configs, summary = lead_with_the_answer(
+            [
+                self._config_entry(c, event, fired, tasks, pauses.get(c.seq, []))
+                for c in [*gone, *related]
+            ]
+        )
         chain: list[dict[str, object]] = []
         if depth < MAX_DEPTH:
             emitted = task_store.emitted_events(self.conn, tasks)
@@ -121,6 +151,7 @@ class _Teller:
             "evaluated": event.state != EventState.NEW,
             "produced_tasks": produced,
             "configs": configs,
+            "summary": summary,
             "chain": chain,
         }
 
@@ -144,6 +175,7 @@ class _Teller:
         event: Event,
         fired: list[trigger_store.Trigger],
         tasks: dict[int, Task],
+        pauses: list[config_store.PauseSpan],
     ) -> dict[str, object]:
         entry: dict[str, object] = {
             "config_id": config.id,
@@ -175,10 +207,11 @@ class _Teller:
             entry["outcome"] = "pending"
             entry["note"] = "the reactor has not evaluated this event yet"
             return entry
-        disabled = _disabled_note(self.conn, config, event)
+        disabled = _disabled_note(config, event, pauses)
         if disabled is not None:
             entry["outcome"] = "disabled"
             entry["note"] = disabled
+            entry["differs"] = _differs(config, event)
             return entry
         # Bounded as the reactor's evaluation is: a story is a read anyone may ask for,
         # and a product of events must not hold a server's worker for minutes.

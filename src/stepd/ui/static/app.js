@@ -167,6 +167,17 @@
   function liveParts() {
     return Array.prototype.slice.call(document.querySelectorAll("[data-live][id]"));
   }
+  // A group the reader opened (a story's collapsed configs) stays open in the fresh copy.
+  function keepOpen(old, next) {
+    var open = {};
+    old.querySelectorAll("details[data-keep-open][open]").forEach(function (d) {
+      open[d.getAttribute("data-keep-open")] = true;
+    });
+    next.querySelectorAll("details[data-keep-open]").forEach(function (d) {
+      if (open[d.getAttribute("data-keep-open")]) d.open = true;
+    });
+    return next;
+  }
   var busy = false;
   function refresh() {
     if (busy || document.hidden || (toggle && !toggle.checked)) return;
@@ -181,7 +192,7 @@
         var fresh = new DOMParser().parseFromString(text, "text/html");
         liveParts().forEach(function (old) {
           var next = fresh.getElementById(old.id);
-          if (next) old.replaceWith(document.importNode(next, true));
+          if (next) old.replaceWith(keepOpen(old, document.importNode(next, true)));
         });
         updateAuth();
         document.body.removeAttribute("data-live-error");
