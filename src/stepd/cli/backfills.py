@@ -18,7 +18,15 @@ from rich.table import Table
 from rich.text import Text
 
 from stepd.cli.common import DEFAULT_URL, TokenOption, UrlOption, err, fail
-from stepd.cli.render import JsonOption, client, console, joined, print_json, status
+from stepd.cli.render import (
+    JsonOption,
+    client,
+    console,
+    joined,
+    parse_pairs,
+    print_json,
+    status,
+)
 from stepd.display import when
 
 app = typer.Typer(
@@ -59,15 +67,7 @@ def parse_axis(arg: str) -> tuple[str, object]:
 
 
 def parse_axes(args: list[str] | None) -> dict[str, object]:
-    params: dict[str, object] = {}
-    for arg in args or []:
-        try:
-            key, value = parse_axis(arg)
-        except ValueError as exc:
-            raise fail(f"params: {exc}", code=2) from None
-        if key in params:
-            raise fail(f"params: {key!r} is given twice", code=2)
-        params[key] = value
+    params = parse_pairs(args, "params", parse_axis)
     if not params:
         raise fail("give the params to backfill, e.g. date=2019-01-01..2019-01-31", code=2)
     return params

@@ -6,9 +6,9 @@ The client is imported when a command runs, so that `stepd --help` stays quick.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -17,6 +17,8 @@ from rich.text import Text
 from stepd.cli.common import fail, load_settings, out
 from stepd.display import value_text
 from stepd.domain.params import Scalar
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from stepd.client import Client
@@ -86,10 +88,18 @@ def params_argument(help: str) -> Any:
 
 def parse_params(args: list[str] | None, what: str) -> dict[str, Scalar]:
     """`key=value` arguments as params; a malformed one is a usage error (exit 2)."""
-    params: dict[str, Scalar] = {}
+    return parse_pairs(args, what, parse_param)
+
+
+def parse_pairs(
+    args: list[str] | None, what: str, parse: Callable[[str], tuple[str, T]]
+) -> dict[str, T]:
+    """`key=...` arguments, each read by `parse` (a ValueError saying what is wrong), as a
+    mapping; a malformed one or a key given twice is a usage error (exit 2)."""
+    params: dict[str, T] = {}
     for arg in args or []:
         try:
-            key, value = parse_param(arg)
+            key, value = parse(arg)
         except ValueError as exc:
             raise fail(f"{what}: {exc}", code=2) from None
         if key in params:

@@ -27,7 +27,13 @@ from stepd.domain.backfills import Backfill, BackfillState
 from stepd.domain.configs import ActionConfig
 from stepd.domain.tasks import ACTIVE, TERMINAL, Task
 from stepd.errors import Conflict, Forbidden, InvalidInput, NotFound
-from stepd.services.config_run import ConfigRunService, PlannedTask, insert_planned, plan_binding
+from stepd.services.config_run import (
+    ConfigRunService,
+    PlannedTask,
+    insert_planned,
+    known_fields,
+    plan_binding,
+)
 from stepd.services.configs import ConfigService
 from stepd.store import backfills as backfill_store
 from stepd.store import configs as config_store
@@ -62,14 +68,7 @@ class Request:
 
 
 def parse_request(body: Mapping[str, object]) -> Request:
-    unknown = sorted(set(body) - set(FIELDS))
-    if unknown:
-        raise InvalidInput(
-            f"unknown field {unknown[0]!r}; a backfill has {', '.join(FIELDS)}", field=unknown[0]
-        )
-    dry_run = body.get("dry_run", False)
-    if not isinstance(dry_run, bool):
-        raise InvalidInput("dry_run must be true or false", field="dry_run")
+    dry_run = known_fields(body, FIELDS, "a backfill")
     request_id = body.get("request_id")
     if request_id is not None and (
         not isinstance(request_id, str) or not 0 < len(request_id) <= MAX_REQUEST_ID

@@ -97,16 +97,22 @@ def insert_planned(
     )
 
 
-def _parse(body: Mapping[str, object]) -> tuple[object, bool]:
-    unknown = sorted(set(body) - set(RUN_FIELDS))
+def known_fields(body: Mapping[str, object], fields: Sequence[str], what: str) -> bool:
+    """Refuse a field `body` should not have (400 naming it); its `dry_run` (default
+    false), which a run and a backfill both take."""
+    unknown = sorted(set(body) - set(fields))
     if unknown:
         raise InvalidInput(
-            f"unknown field {unknown[0]!r}; a run has params and dry_run", field=unknown[0]
+            f"unknown field {unknown[0]!r}; {what} has {', '.join(fields)}", field=unknown[0]
         )
     dry_run = body.get("dry_run", False)
     if not isinstance(dry_run, bool):
         raise InvalidInput("dry_run must be true or false", field="dry_run")
-    return body.get("params", {}), dry_run
+    return dry_run
+
+
+def _parse(body: Mapping[str, object]) -> tuple[object, bool]:
+    return body.get("params", {}), known_fields(body, RUN_FIELDS, "a run")
 
 
 @dataclass
