@@ -168,3 +168,37 @@ def test_retention_is_off_by_default_and_the_stored_setting_wins(c: Contract) ->
     service.own = ("90d", None, None)
     assert service.policy() == rules.Policy.of("3d")
     assert service.run(paced=False).tally.events == 1
+
+
+def test_the_finished_tasks_of_a_running_backfill_stay_until_it_ends(c: Contract) -> None:
+    from sqlalchemy import insert, update
+
+    from stepd.store.schema import backfills
+
+    kept = _finished_task(c, at=T0)
+    gone = _finished_task(c, at=T0)
+    with c.store.write() as conn:
+        for number, state in ((1, "running"), (2, "done")):
+            conn.execute(
+                insert(backfills).values(
+                    id=number,
+                    config_seq=1,
+                    params="{}",
+                    total=9,
+                    made=1,
+                    max_in_flight=1,
+                    state=state,
+                    author="u",
+                    created=T0,
+                    updated=T0,
+                    errors=0,
+                )
+            )
+        conn.execute(update(tasks).where(tasks.c.id == kept).values(backfill_id=1))
+        conn.execute(update(tasks).where(tasks.c.id == gone).values(backfill_id=2))
+
+    _service(c).run(policy=rules.Policy.of("off", task="5d", log="5d"), paced=False)
+
+    with c.store.read() as conn:
+        left = {int(i) for (i,) in conn.execute(select(tasks.c.id))}
+    assert left == {kept}  # the done backfill's task went; the running one's stays

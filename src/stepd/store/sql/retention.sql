@@ -51,12 +51,21 @@ SELECT id, status, created, finished FROM tasks WHERE id > :after ORDER BY id LI
 
 -- name: tasks_in_range
 -- A batch's tasks as they are now, in its write transaction (a restart may have
--- made one active since the batch was read).
-SELECT id, status, finished FROM tasks WHERE id BETWEEN :low AND :high
+-- made one active since the batch was read). A task of a running backfill reads as
+-- unfinished: the backfill counts its tasks by status until it ends.
+SELECT t.id, t.status,
+       CASE WHEN t.backfill_id IS NOT NULL AND EXISTS (
+              SELECT 1 FROM backfills b WHERE b.id = t.backfill_id AND b.state = 'running')
+            THEN NULL ELSE t.finished END
+FROM tasks t WHERE t.id BETWEEN :low AND :high
 
 -- name: tasks_in_range_locked
 -- The same on PostgreSQL, locked until the batch commits (a restart waits for it).
-SELECT id, status, finished FROM tasks WHERE id BETWEEN :low AND :high ORDER BY id FOR UPDATE
+SELECT t.id, t.status,
+       CASE WHEN t.backfill_id IS NOT NULL AND EXISTS (
+              SELECT 1 FROM backfills b WHERE b.id = t.backfill_id AND b.state = 'running')
+            THEN NULL ELSE t.finished END
+FROM tasks t WHERE t.id BETWEEN :low AND :high ORDER BY t.id FOR UPDATE OF t
 
 -- name: delete_task_logs
 DELETE FROM task_logs WHERE task_id = :id
