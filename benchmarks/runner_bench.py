@@ -139,10 +139,41 @@ def delete_queue(broker: str, queue: str) -> None:
 # --------------------------------------------------------------------------- store helpers
 
 
+def _has_column(db: Path, table: str, column: str) -> bool:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        return any(row[1] == column for row in conn.execute(f"PRAGMA table_info({table})"))
+
+
+def _insert_old_tasks(
+    db: Path, count: int, task_type: str, params: dict[str, Any], semaphores: list[dict[str, Any]]
+) -> tuple[list[int], datetime]:
+    """`insert_tasks` into the store of an older tree (`fleet --base-src`), whose tasks
+    table lacks columns this tree's insert names: only the columns every schema since
+    0003 has, in one transaction."""
+    # The text SQLAlchemy's SQLite DateTime writes: UTC, no offset (store/dbapi.py).
+    now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    row = (task_type, json.dumps(params), "robot-bench", json.dumps(semaphores), now, now)
+    with contextlib.closing(sqlite3.connect(db, timeout=30)) as conn, conn:
+        ids = [
+            int(
+                conn.execute(
+                    "INSERT INTO tasks (type, params, status, author, priority, semaphores,"
+                    " max_retries, attempts, created, updated) VALUES"
+                    " (?, ?, 'ENQUEUED', ?, 0, ?, 0, 0, ?, ?) RETURNING id",
+                    row,
+                ).fetchone()[0]
+            )
+            for _ in range(count)
+        ]
+    return ids, datetime.now(UTC)
+
+
 def insert_tasks(
     db: Db, count: int, task_type: str, params: dict[str, Any], semaphores: list[dict[str, Any]]
 ) -> tuple[list[int], datetime]:
     """`count` tasks in one transaction; (their ids, the time right after the commit)."""
+    if isinstance(db, Path) and not _has_column(db, "tasks", "backfill_id"):
+        return _insert_old_tasks(db, count, task_type, params, semaphores)
     store = open_store(db_url(db), migrate=False)
     try:
         with store.write() as conn:

@@ -10,9 +10,11 @@ label's values; a path no route matched is `unmatched`, a method outside the usu
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 import uuid
+from typing import Any
 
 from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,12 +28,19 @@ METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 _GIVEN_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
 
 
+# A fresh id is this process's random prefix and a count: unique as a uuid4 would be for
+# a log search, at a tenth of its cost on the event loop (uuid4 was 3.5% of it at 3,000
+# single-event POSTs a second).
+_PREFIX = uuid.uuid4().hex[:8]
+_NEXT = itertools.count(1)
+
+
 def request_id(scope: Scope) -> str:
     """The request's own X-Request-Id when it is a plain one, else a fresh id."""
     for name, value in scope.get("headers", ()):
         if name == HEADER and _GIVEN_ID.fullmatch(value):
             return bytes(value).decode()
-    return uuid.uuid4().hex[:16]
+    return f"{_PREFIX}{next(_NEXT):08x}"
 
 
 def route_of(scope: Scope) -> str:
@@ -47,6 +56,16 @@ class Observe:
     def __init__(self, app: ASGIApp, seconds: Histogram) -> None:
         self.app = app
         self.seconds = seconds
+        # The histogram's child per (route, method, status): `labels` takes a lock and
+        # builds a key every call; the few routes' children are looked up once.
+        self._children: dict[tuple[str, str, int], Any] = {}
+
+    def _child(self, route: str, method: str, status: int) -> Any:
+        key = (route, method, status)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self.seconds.labels(route, method, str(status))
+        return child
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -68,6 +87,6 @@ class Observe:
                 await self.app(scope, receive, send_with_id)
             finally:
                 method = scope["method"] if scope["method"] in METHODS else "other"
-                self.seconds.labels(route_of(scope), method, str(status)).observe(
+                self._child(route_of(scope), method, status).observe(
                     time.perf_counter() - started
                 )
